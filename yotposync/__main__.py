@@ -1,0 +1,3 @@
+from yotposync.cli import main
+
+main()

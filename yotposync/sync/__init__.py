@@ -1,0 +1,1 @@
+"""Sync decisions (pure functions over plain data) and the jobs that apply them."""

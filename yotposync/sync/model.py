@@ -1,0 +1,121 @@
+"""Plain data for Heartland records after parsing, and for the decisions made on them.
+
+Everything here is immutable and free of I/O. Money is integer cents, times are
+timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Line:
+    """One ticket line. `value_cents` is the line amount after line markdowns (qty x price)."""
+
+    id: int
+    type: str  # ItemLine, TaxLine, ShippingLine, GiftCardLine, or anything else Heartland sends
+    qty: int
+    value_cents: int
+    voided: bool = False
+    item_id: int | None = None
+    description: str = ""
+    unit_price_cents: int | None = None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One version of a Heartland sales ticket (sale, return or exchange)."""
+
+    id: int
+    public_id: str
+    type: str  # "Ticket" or "Return"
+    status: str  # lower-cased
+    completed: bool
+    voided: bool
+    customer_id: int | None
+    station_id: int | None
+    location_id: int | None  # source_location_id: the location credited with the sale
+    sales_rep: str
+    parent_id: int | None  # parent_transaction_id
+    total_cents: int
+    subtotal_cents: int | None  # present when requested with _include[]=subtotal
+    tax_cents: int
+    balance_cents: int
+    completed_at: datetime | None
+    updated_at: datetime
+    local_completed_date: str | None  # store-local business date, YYYY-MM-DD
+    custom: dict[str, str | None] = field(default_factory=dict)
+    lines: tuple[Line, ...] = ()
+    coupon_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A Heartland customer. `email` is trimmed and lower-cased, or None when unusable."""
+
+    id: int
+    public_id: str
+    email: str | None
+    first_name: str
+    last_name: str
+    custom: dict[str, str | None] = field(default_factory=dict)
+    deleted: bool = False
+    email_problem: str | None = None  # why a present e-mail was rejected, for the ledger
+
+
+class Kind(enum.StrEnum):
+    """What a ticket version is, and so what it should do to points."""
+
+    SALE = "sale"  # earns: one Yotpo order
+    RETURN = "return"  # takes back: a refund against the parent's order
+    EXCHANGE = "exchange"  # both: a refund for the returned part, an order for the sold part
+    VOID = "void"  # voided (after completion or before): earns nothing, undoes what was sent
+    NOT_COMPLETED = "not_completed"
+    NO_CUSTOMER = "no_customer"
+    NO_EMAIL = "no_email"
+    EXCLUDED = "excluded"  # an exclusion rule matched; `rule` names it
+    BEFORE_GO_LIVE = "before_go_live"
+    BLIND_RETURN = "blind_return"  # a return with no parent sale: nothing to take back
+    PARENT_NOT_EARNED = "parent_not_earned"  # the parent sale earned nothing
+    INVALID = "invalid"  # the record could not be parsed; `reason` says why
+
+
+# Kinds whose desired effect on points is zero.
+NON_EARNING = frozenset(Kind) - {Kind.SALE, Kind.RETURN, Kind.EXCHANGE}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one ticket version should do to points, before looking at what was already sent.
+
+    `earn_cents` is the points-eligible amount of the sold part (0 when nothing earns).
+    `return_cents` is the eligible amount of the returned part, positive, before capping
+    at what the parent earned (0 when nothing is returned).
+    """
+
+    ticket_id: int
+    kind: Kind
+    reason: str  # a short sentence a manager can read, e.g. "no customer on the ticket"
+    rule: str | None = None  # the exclusion rule that matched, e.g. "location_id=201"
+    customer_id: int | None = None
+    email: str | None = None
+    earn_cents: int = 0
+    return_cents: int = 0
+    parent_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ParentInfo:
+    """What the ledger knows about a return's parent sale, for deciding the return."""
+
+    ticket_id: int
+    kind: Kind
+    rule: str | None
+    customer_id: int | None
+    email: str | None
+    earn_cents: int  # eligible amount the parent earned (0 if it earned nothing)
+    item_cents: int  # the parent's sold item amount before ticket-level discounts
+    item_net_cents: int  # the same after ticket-level discounts
