@@ -1,0 +1,149 @@
+"""The SQLite ledger on real files."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from yotposync.errors import LedgerError, LockedError
+from yotposync.ledger import Cursor, Ledger, LedgerLock, TicketAmountsRow
+from yotposync.ledger.schema import SCHEMA_VERSION
+from yotposync.sync.model import Decision, Kind
+from yotposync.sync.plan import PlannedPush
+
+NOW = datetime(2026, 3, 8, 6, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    opened = Ledger.open(tmp_path / "state" / "ledger.sqlite3")
+    yield opened
+    opened.close()
+
+
+def record(ledger: Ledger, decision: Decision, updated: datetime = NOW) -> bool:
+    return ledger.record_decision(
+        decision,
+        public_id=str(decision.ticket_id),
+        ticket_type="Ticket",
+        updated_at=updated,
+        completed_at=updated,
+        business_date="2026-03-08",
+        location_id=1,
+        amounts=TicketAmountsRow(decision.earn_cents, decision.earn_cents),
+        now=NOW,
+    )
+
+
+def test_new_ledger_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "ledger.sqlite3"
+    Ledger.open(path).close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+
+
+def test_corrupt_ledger_raises_ledger_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LedgerError, match="restore it from a backup"):
+        Ledger.open(path)
+
+
+def test_newer_schema_raises_ledger_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(LedgerError, match="upgrade yotposync"):
+        Ledger.open(path)
+
+
+def test_cursor_never_moves_back(ledger: Ledger) -> None:
+    later = Cursor(NOW, 5)
+    ledger.save_cursor("tickets", later, NOW)
+    ledger.save_cursor("tickets", Cursor(NOW - timedelta(minutes=1), 9), NOW)
+    assert ledger.get_cursor("tickets") == later
+
+
+def test_cursor_tie_broken_by_id(ledger: Ledger) -> None:
+    ledger.save_cursor("tickets", Cursor(NOW, 5), NOW)
+    ledger.save_cursor("tickets", Cursor(NOW, 6), NOW)
+    assert ledger.get_cursor("tickets") == Cursor(NOW, 6)
+
+
+def test_rolled_back_transaction_keeps_cursor(ledger: Ledger) -> None:
+    with pytest.raises(RuntimeError), ledger.transaction():
+        ledger.save_cursor("tickets", Cursor(NOW, 1), NOW)
+        raise RuntimeError("crash mid-page")
+    assert ledger.get_cursor("tickets") is None
+
+
+def test_same_version_recorded_once(ledger: Ledger) -> None:
+    decision = Decision(1, Kind.SALE, "sale", customer_id=3, email="a@example.com", earn_cents=900)
+    assert record(ledger, decision) is True
+    assert record(ledger, decision) is False
+    versions = ledger.db.execute("SELECT count(*) FROM ticket_versions").fetchone()[0]
+    assert versions == 1
+
+
+def test_parent_info_after_decision(ledger: Ledger) -> None:
+    decision = Decision(1, Kind.SALE, "sale", customer_id=3, email="a@example.com", earn_cents=900)
+    record(ledger, decision)
+    parent = ledger.parent_info(1)
+    assert parent is not None
+    assert parent.kind is Kind.SALE
+    assert parent.earn_cents == 900
+
+
+def test_order_balance_counts_refunds(ledger: Ledger) -> None:
+    order = PlannedPush("hl-1", "order", 1, "a@example.com", 3, None, 900)
+    refund = PlannedPush("hl-ret-2", "return", 2, "a@example.com", 3, "hl-1", 300)
+    ledger.add_push(order, {"order_id": "hl-1"}, NOW)
+    ledger.add_push(refund, {"id": "hl-ret-2"}, NOW)
+    [balance] = ledger.order_balances(1)
+    assert balance.remaining_cents == 600
+
+
+def test_push_id_is_unique(ledger: Ledger) -> None:
+    order = PlannedPush("hl-1", "order", 1, "a@example.com", 3, None, 900)
+    ledger.add_push(order, {}, NOW)
+    with pytest.raises(sqlite3.IntegrityError):
+        ledger.add_push(order, {}, NOW)
+
+
+def test_due_pushes_include_sent_and_due_pending(ledger: Ledger) -> None:
+    first = ledger.add_push(PlannedPush("hl-1", "order", 1, "a@x.com", 3, None, 900), {}, NOW)
+    second = ledger.add_push(PlannedPush("hl-2", "order", 2, "b@x.com", 4, None, 500), {}, NOW)
+    ledger.mark_sent(first, NOW)
+    ledger.mark_retry(second, 503, "unavailable", NOW + timedelta(minutes=5), NOW, failed=False)
+    assert [p.push_id for p in ledger.due_pushes(NOW, 10)] == ["hl-1"]
+    assert [p.push_id for p in ledger.due_pushes(NOW + timedelta(minutes=6), 10)] == [
+        "hl-1",
+        "hl-2",
+    ]
+
+
+def test_retry_failed_requeues(ledger: Ledger) -> None:
+    seq = ledger.add_push(PlannedPush("hl-1", "order", 1, "a@x.com", 3, None, 900), {}, NOW)
+    ledger.mark_retry(seq, 500, "boom", NOW, NOW, failed=True)
+    assert ledger.retry_failed(NOW) == 1
+    assert ledger.push_counts()["pending"] == 1
+
+
+def test_second_lock_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with LedgerLock(path), pytest.raises(LockedError, match="another yotposync process"):
+        LedgerLock(path).acquire()
+
+
+def test_lock_released_after_exit(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with LedgerLock(path):
+        pass
+    with LedgerLock(path):
+        pass

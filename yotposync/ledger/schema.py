@@ -1,0 +1,132 @@
+"""Ledger schema and its migrations.
+
+The schema version lives in SQLite's `user_version`. Each migration moves the ledger from one
+version to the next inside one transaction, so a ledger is always at a version this code knows.
+A ledger whose version is newer than `SCHEMA_VERSION` was written by a newer yotposync and is
+never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _create_v1(db: sqlite_utils.Database) -> None:
+    db.table("cursors").create(
+        {"name": str, "updated_at": str, "last_id": int, "saved_at": str},
+        pk="name",
+    )
+    db.table("tickets").create(
+        {
+            "id": int,
+            "public_id": str,
+            "type": str,
+            "updated_at": str,
+            "completed_at": str,
+            "business_date": str,
+            "location_id": int,
+            "kind": str,
+            "reason": str,
+            "rule": str,
+            "customer_id": int,
+            "email": str,
+            "parent_id": int,
+            "earn_cents": int,
+            "return_cents": int,
+            "item_cents": int,
+            "item_net_cents": int,
+            "versions": int,
+            "first_seen_at": str,
+            "decided_at": str,
+        },
+        pk="id",
+        not_null={"kind", "reason", "versions", "first_seen_at", "decided_at"},
+    )
+    db.table("tickets").create_index(["parent_id"])
+    db.table("tickets").create_index(["customer_id"])
+    db.table("ticket_versions").create(
+        {
+            "id": int,
+            "ticket_id": int,
+            "updated_at": str,
+            "kind": str,
+            "reason": str,
+            "rule": str,
+            "customer_id": int,
+            "earn_cents": int,
+            "return_cents": int,
+            "seen_at": str,
+        },
+        pk="id",
+    )
+    db.table("ticket_versions").create_index(["ticket_id"])
+    # The outbox. `seq` orders delivery; `push_id` is the id Yotpo sees and never changes.
+    db.table("pushes").create(
+        {
+            "seq": int,
+            "push_id": str,
+            "kind": str,
+            "role": str,
+            "ticket_id": int,
+            "customer_id": int,
+            "email": str,
+            "target_order_id": str,
+            "amount_cents": int,
+            "payload": str,
+            "state": str,
+            "attempts": int,
+            "next_attempt_at": str,
+            "last_status": int,
+            "last_error": str,
+            "created_at": str,
+            "updated_at": str,
+            "confirmed_at": str,
+        },
+        pk="seq",
+        not_null={"push_id", "kind", "role", "ticket_id", "amount_cents", "payload", "state"},
+        defaults={"attempts": 0},
+    )
+    db.table("pushes").create_index(["push_id"], unique=True)
+    db.table("pushes").create_index(["ticket_id"])
+    db.table("pushes").create_index(["target_order_id"])
+    db.table("pushes").create_index(["state", "next_attempt_at"])
+    db.table("pushes").create_index(["email", "seq"])
+    db.table("runs").create(
+        {
+            "id": int,
+            "job": str,
+            "started_at": str,
+            "finished_at": str,
+            "outcome": str,
+            "summary": str,
+            "error": str,
+        },
+        pk="id",
+    )
+    db.table("runs").create_index(["job", "id"])
+
+
+# Index i holds the migration from version i to version i + 1.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """Read the ledger's schema version (0 for a new, empty file)."""
+    row = db.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(db: sqlite_utils.Database) -> list[int]:
+    """Apply every migration the ledger lacks; return the versions reached, in order."""
+    reached: list[int] = []
+    version = schema_version(db)
+    while version < SCHEMA_VERSION:
+        with db.atomic():
+            MIGRATIONS[version](db)
+            version += 1
+            db.execute(f"PRAGMA user_version = {version}")
+        reached.append(version)
+    return reached

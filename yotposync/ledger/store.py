@@ -1,0 +1,487 @@
+"""The ledger: a small library over one SQLite file, plain data in and out.
+
+It stores cursors, every ticket version seen and what was decided for it, the outbox of pushes
+with their states, and a record of each job run. Writes that belong together (a page of
+decisions, their pushes and the cursor that covers them) go through `transaction()`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from yotposync.errors import LedgerError
+from yotposync.ledger.schema import SCHEMA_VERSION, migrate, schema_version
+from yotposync.sync.model import Decision, Kind, ParentInfo
+from yotposync.sync.plan import OrderBalance, PlannedPush, PushRecord
+
+PENDING = "pending"
+SENT = "sent"
+CONFIRMED = "confirmed"
+REJECTED = "rejected"
+FAILED = "failed"
+STATES = (PENDING, SENT, CONFIRMED, REJECTED, FAILED)
+UNFINISHED = (PENDING, SENT, FAILED)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a Heartland walk: the last `updated_at` processed and its ticket id."""
+
+    updated_at: datetime
+    last_id: int
+
+
+@dataclass(frozen=True)
+class Push:
+    """One outbox row, as the delivery job needs it."""
+
+    seq: int
+    push_id: str
+    kind: str
+    role: str
+    ticket_id: int
+    email: str | None
+    target_order_id: str | None
+    amount_cents: int
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class TicketAmountsRow:
+    """The amounts of a ticket that a later return of it needs."""
+
+    item_cents: int
+    item_net_cents: int
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("ledger times must be timezone-aware")
+    return value.isoformat()
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class Ledger:
+    """One open ledger file."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | None) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Ledger:
+        """Open or create the ledger at `path`, bringing its schema up to date.
+
+        A new ledger's directory is created 0700 and the file 0600, since it holds customer
+        e-mail addresses.
+        """
+        path = path.expanduser()
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db = sqlite_utils.Database(conn)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            version = schema_version(db)
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(
+                f"the ledger {path} is not a readable SQLite database ({exc}): restore it from "
+                "a backup, or move it aside to start a new ledger (every ticket will then be "
+                "looked at again, and the ids sent to Yotpo keep it from counting twice)"
+            ) from exc
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise LedgerError(
+                f"the ledger {path} has schema version {version}, newer than this yotposync "
+                f"supports ({SCHEMA_VERSION}): upgrade yotposync, or restore the ledger backup "
+                "made before the last upgrade"
+            )
+        migrate(db)
+        return cls(db, path)
+
+    @classmethod
+    def in_memory_copy(cls, source: Ledger) -> Ledger:
+        """Copy a ledger into memory, for dry runs that must not change the real file."""
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        source.db.conn.backup(conn)
+        return cls(sqlite_utils.Database(conn), None)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit everything inside the block at once, or nothing."""
+        with self.db.atomic():
+            yield
+
+    # Cursors
+
+    def get_cursor(self, name: str) -> Cursor | None:
+        row = self.db.execute(
+            "SELECT updated_at, last_id FROM cursors WHERE name = ?", [name]
+        ).fetchone()
+        if row is None:
+            return None
+        return Cursor(_dt(row[0]), int(row[1]))
+
+    def save_cursor(self, name: str, cursor: Cursor, now: datetime) -> None:
+        """Store `cursor` unless the stored one is already further along."""
+        current = self.get_cursor(name)
+        if current is not None and (current.updated_at, current.last_id) >= (
+            cursor.updated_at,
+            cursor.last_id,
+        ):
+            return
+        self.db.table("cursors").upsert(
+            {
+                "name": name,
+                "updated_at": _iso(cursor.updated_at),
+                "last_id": cursor.last_id,
+                "saved_at": _iso(now),
+            },
+            pk="name",
+        )
+
+    # Tickets
+
+    def parent_info(self, ticket_id: int) -> ParentInfo | None:
+        row = self.db.execute(
+            "SELECT kind, rule, customer_id, email, earn_cents, item_cents, item_net_cents "
+            "FROM tickets WHERE id = ?",
+            [ticket_id],
+        ).fetchone()
+        if row is None:
+            return None
+        return ParentInfo(
+            ticket_id=ticket_id,
+            kind=Kind(row[0]),
+            rule=row[1],
+            customer_id=row[2],
+            email=row[3],
+            earn_cents=row[4] or 0,
+            item_cents=row[5] or 0,
+            item_net_cents=row[6] or 0,
+        )
+
+    def known_ticket_ids(self, ids: Sequence[int]) -> set[int]:
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT id FROM tickets WHERE id IN ({marks})", list(ids))  # noqa: S608
+        return {int(r[0]) for r in rows}
+
+    def record_decision(
+        self,
+        decision: Decision,
+        *,
+        public_id: str,
+        ticket_type: str,
+        updated_at: datetime | None,
+        completed_at: datetime | None,
+        business_date: str | None,
+        location_id: int | None,
+        amounts: TicketAmountsRow,
+        now: datetime,
+    ) -> bool:
+        """Store the latest decision for a ticket; return True when it differs from the last.
+
+        A new row in `ticket_versions` is written only when the ticket's `updated_at` or the
+        decision changed, so a ticket seen again in the overlap window adds nothing.
+        """
+        previous = self.db.execute(
+            "SELECT updated_at, kind, reason, rule, customer_id, earn_cents, return_cents, "
+            "versions, first_seen_at FROM tickets WHERE id = ?",
+            [decision.ticket_id],
+        ).fetchone()
+        updated = _iso(updated_at) if updated_at else None
+        outcome = (
+            decision.kind.value,
+            decision.reason,
+            decision.rule,
+            decision.customer_id,
+            decision.earn_cents,
+            decision.return_cents,
+        )
+        if previous is not None and previous[0] == updated and tuple(previous[1:7]) == outcome:
+            return False
+        versions = (previous[7] if previous else 0) + 1
+        self.db.table("tickets").upsert(
+            {
+                "id": decision.ticket_id,
+                "public_id": public_id,
+                "type": ticket_type,
+                "updated_at": updated,
+                "completed_at": _iso(completed_at) if completed_at else None,
+                "business_date": business_date,
+                "location_id": location_id,
+                "kind": decision.kind.value,
+                "reason": decision.reason,
+                "rule": decision.rule,
+                "customer_id": decision.customer_id,
+                "email": decision.email,
+                "parent_id": decision.parent_id,
+                "earn_cents": decision.earn_cents,
+                "return_cents": decision.return_cents,
+                "item_cents": amounts.item_cents,
+                "item_net_cents": amounts.item_net_cents,
+                "versions": versions,
+                "first_seen_at": previous[8] if previous else _iso(now),
+                "decided_at": _iso(now),
+            },
+            pk="id",
+        )
+        self.db.table("ticket_versions").insert(
+            {
+                "ticket_id": decision.ticket_id,
+                "updated_at": updated,
+                "kind": decision.kind.value,
+                "reason": decision.reason,
+                "rule": decision.rule,
+                "customer_id": decision.customer_id,
+                "earn_cents": decision.earn_cents,
+                "return_cents": decision.return_cents,
+                "seen_at": _iso(now),
+            }
+        )
+        return previous is None or tuple(previous[1:7]) != outcome
+
+    def decision_counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT kind, count(*) FROM tickets GROUP BY kind ORDER BY kind")
+        return {str(kind): int(n) for kind, n in rows}
+
+    # Pushes
+
+    def pushes_for_ticket(self, ticket_id: int) -> list[PushRecord]:
+        rows = self.db.execute(
+            "SELECT push_id, role, ticket_id, email, customer_id, target_order_id, amount_cents "
+            "FROM pushes WHERE ticket_id = ? ORDER BY seq",
+            [ticket_id],
+        )
+        return [PushRecord(*row) for row in rows]
+
+    def order_balances(self, ticket_id: int) -> list[OrderBalance]:
+        """The orders crediting ticket `ticket_id`'s sold part, with what was refunded of each."""
+        rows = self.db.execute(
+            "SELECT o.push_id, o.email, o.customer_id, o.amount_cents, "
+            "COALESCE((SELECT sum(r.amount_cents) FROM pushes r "
+            "WHERE r.target_order_id = o.push_id AND r.kind = 'refund'), 0) "
+            "FROM pushes o WHERE o.ticket_id = ? AND o.role = 'order' ORDER BY o.seq",
+            [ticket_id],
+        )
+        return [OrderBalance(*row) for row in rows]
+
+    def add_push(self, planned: PlannedPush, payload: dict[str, Any], now: datetime) -> int:
+        """Queue a push as pending and return its sequence number."""
+        table = self.db.table("pushes")
+        table.insert(
+            {
+                "push_id": planned.push_id,
+                "kind": planned.kind,
+                "role": planned.role,
+                "ticket_id": planned.ticket_id,
+                "customer_id": planned.customer_id,
+                "email": planned.email,
+                "target_order_id": planned.target_order_id,
+                "amount_cents": planned.amount_cents,
+                "payload": json.dumps(payload, sort_keys=True),
+                "state": PENDING,
+                "attempts": 0,
+                "next_attempt_at": _iso(now),
+                "created_at": _iso(now),
+                "updated_at": _iso(now),
+            }
+        )
+        return int(table.last_pk or 0)
+
+    def due_pushes(self, now: datetime, limit: int) -> list[Push]:
+        """Pushes to try now, in delivery order: pending ones that are due, and sent ones.
+
+        A push left in `sent` was interrupted with its outcome unknown; it is tried again, and
+        the stable ids keep Yotpo from counting it twice.
+        """
+        rows = self.db.execute(
+            "SELECT seq, push_id, kind, role, ticket_id, email, target_order_id, amount_cents, "
+            "payload, state, attempts FROM pushes "
+            "WHERE (state = 'pending' AND next_attempt_at <= ?) OR state = 'sent' "
+            "ORDER BY seq LIMIT ?",
+            [_iso(now), limit],
+        )
+        return [
+            Push(
+                seq=row[0],
+                push_id=row[1],
+                kind=row[2],
+                role=row[3],
+                ticket_id=row[4],
+                email=row[5],
+                target_order_id=row[6],
+                amount_cents=row[7],
+                payload=json.loads(row[8]),
+                state=row[9],
+                attempts=row[10],
+            )
+            for row in rows
+        ]
+
+    def first_unfinished_seq_by_customer(self) -> dict[str | None, int]:
+        """For each customer, the oldest push not yet confirmed or rejected."""
+        rows = self.db.execute(
+            "SELECT email, min(seq) FROM pushes WHERE state IN ('pending', 'sent', 'failed') "
+            "GROUP BY email"
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    def mark_sent(self, seq: int, now: datetime) -> None:
+        self.db.execute(
+            "UPDATE pushes SET state = 'sent', attempts = attempts + 1, updated_at = ? "
+            "WHERE seq = ?",
+            [_iso(now), seq],
+        )
+
+    def mark_confirmed(self, seq: int, status: int, now: datetime) -> None:
+        self.db.execute(
+            "UPDATE pushes SET state = 'confirmed', last_status = ?, last_error = NULL, "
+            "updated_at = ?, confirmed_at = ? WHERE seq = ?",
+            [status, _iso(now), _iso(now), seq],
+        )
+
+    def mark_rejected(self, seq: int, status: int | None, error: str, now: datetime) -> None:
+        self.db.execute(
+            "UPDATE pushes SET state = 'rejected', last_status = ?, last_error = ?, "
+            "updated_at = ? WHERE seq = ?",
+            [status, error, _iso(now), seq],
+        )
+
+    def mark_retry(
+        self,
+        seq: int,
+        status: int | None,
+        error: str,
+        next_attempt_at: datetime,
+        now: datetime,
+        *,
+        failed: bool,
+    ) -> None:
+        self.db.execute(
+            "UPDATE pushes SET state = ?, last_status = ?, last_error = ?, next_attempt_at = ?, "
+            "updated_at = ? WHERE seq = ?",
+            [FAILED if failed else PENDING, status, error, _iso(next_attempt_at), _iso(now), seq],
+        )
+
+    def release_sent(self, seq: int, now: datetime) -> None:
+        """Put a push back to pending without counting the attempt (the run was stopped)."""
+        self.db.execute(
+            "UPDATE pushes SET state = 'pending', attempts = max(attempts - 1, 0), "
+            "updated_at = ? WHERE seq = ? AND state = 'sent'",
+            [_iso(now), seq],
+        )
+
+    def retry_failed(self, now: datetime) -> int:
+        """Move every failed push back to pending, due now; return how many moved."""
+        cursor = self.db.execute(
+            "UPDATE pushes SET state = 'pending', attempts = 0, next_attempt_at = ?, "
+            "updated_at = ? WHERE state = 'failed'",
+            [_iso(now), _iso(now)],
+        )
+        return int(cursor.rowcount)
+
+    def push_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        for state, n in self.db.execute("SELECT state, count(*) FROM pushes GROUP BY state"):
+            counts[str(state)] = int(n)
+        return counts
+
+    def oldest_unfinished_at(self) -> datetime | None:
+        row = self.db.execute(
+            "SELECT min(created_at) FROM pushes WHERE state IN ('pending', 'sent', 'failed')"
+        ).fetchone()
+        return _dt(row[0]) if row and row[0] else None
+
+    def next_due_at(self) -> datetime | None:
+        row = self.db.execute(
+            "SELECT min(next_attempt_at) FROM pushes WHERE state = 'pending'"
+        ).fetchone()
+        return _dt(row[0]) if row and row[0] else None
+
+    def problem_pushes(self, limit: int) -> list[dict[str, Any]]:
+        """The latest rejected or failed pushes, newest first."""
+        return list(
+            self.db.query(
+                "SELECT push_id, kind, ticket_id, state, last_status, last_error, updated_at "
+                "FROM pushes WHERE state IN ('rejected', 'failed') "
+                "ORDER BY updated_at DESC, seq DESC LIMIT ?",
+                [limit],
+            )
+        )
+
+    def invalid_tickets(self, limit: int) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "SELECT id, reason, decided_at FROM tickets WHERE kind = 'invalid' "
+                "ORDER BY decided_at DESC LIMIT ?",
+                [limit],
+            )
+        )
+
+    # Runs
+
+    def start_run(self, job: str, now: datetime) -> int:
+        table = self.db.table("runs")
+        table.insert({"job": job, "started_at": _iso(now), "outcome": "running"})
+        return int(table.last_pk or 0)
+
+    def finish_run(
+        self,
+        run_id: int,
+        outcome: str,
+        summary: dict[str, Any],
+        now: datetime,
+        error: str | None = None,
+    ) -> None:
+        self.db.table("runs").update(
+            run_id,
+            {
+                "finished_at": _iso(now),
+                "outcome": outcome,
+                "summary": json.dumps(summary, sort_keys=True),
+                "error": error,
+            },
+        )
+
+    def last_runs(self) -> list[dict[str, Any]]:
+        """The latest run of each job."""
+        return list(
+            self.db.query(
+                "SELECT job, started_at, finished_at, outcome, summary, error FROM runs "
+                "WHERE id IN (SELECT max(id) FROM runs GROUP BY job) ORDER BY job"
+            )
+        )
+
+    def recent_run_errors(self, limit: int) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "SELECT job, finished_at, error FROM runs WHERE error IS NOT NULL "
+                "ORDER BY id DESC LIMIT ?",
+                [limit],
+            )
+        )

@@ -1,0 +1,234 @@
+"""Plan the Yotpo pushes one ticket version still needs, given what was already planned.
+
+Pure: a decision and the ledger's records in, a list of new pushes out. Planning compares the
+effect a ticket should have with the effect its earlier pushes already have, and plans only
+the difference, so seeing a ticket again plans nothing and an edited ticket plans a correction.
+
+Roles of a push:
+- `order`: an order crediting the sold part of ticket T (`P-T`, then `P-T-2`, ...).
+- `adjust`: a refund that takes back part of T's own orders after an edit, a void or a change
+  of customer (`P-adj-T-N`).
+- `return`: a refund against the parent's orders for the returned part of T (`P-ret-T`, ...).
+- `restore`: an order that gives back what a return took when the return is voided or reduced
+  (`P-rst-T-N`). Yotpo has no way to cancel a refund, so a new order is the only way back; it
+  counts as a purchase in the customer's Yotpo statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from yotposync.sync.model import Decision
+
+ORDER = "order"
+REFUND = "refund"
+ROLE_KIND = {"order": ORDER, "adjust": REFUND, "return": REFUND, "restore": ORDER}
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    """A push already in the ledger, in any state."""
+
+    push_id: str
+    role: str
+    ticket_id: int
+    email: str | None
+    customer_id: int | None
+    target_order_id: str | None
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class OrderBalance:
+    """One order in the ledger and how much of it has been refunded so far, by any ticket."""
+
+    order_id: str
+    email: str | None
+    customer_id: int | None
+    amount_cents: int
+    refunded_cents: int
+
+    @property
+    def remaining_cents(self) -> int:
+        return max(0, self.amount_cents - self.refunded_cents)
+
+
+@dataclass(frozen=True)
+class PlannedPush:
+    """A push to add to the outbox."""
+
+    push_id: str
+    role: str
+    ticket_id: int
+    email: str | None
+    customer_id: int | None
+    target_order_id: str | None
+    amount_cents: int
+
+    @property
+    def kind(self) -> str:
+        return ROLE_KIND[self.role]
+
+
+def plan_pushes(
+    decision: Decision,
+    own: Sequence[PushRecord],
+    own_orders: Sequence[OrderBalance],
+    parent_orders: Sequence[OrderBalance],
+    id_prefix: str,
+) -> list[PlannedPush]:
+    """Plan the pushes that bring ticket `decision.ticket_id` to the effect `decision` asks for.
+
+    `own` holds every push recorded for this ticket; `own_orders` the balances of this
+    ticket's orders (role `order`); `parent_orders` the balances of the parent sale's orders
+    (empty when there is no parent).
+    """
+    ids = _IdMaker(id_prefix, decision.ticket_id, own)
+    planned = _plan_sold_part(decision, own, own_orders, ids)
+    planned += _plan_returned_part(decision, own, parent_orders, ids)
+    return planned
+
+
+def _plan_sold_part(
+    decision: Decision,
+    own: Sequence[PushRecord],
+    own_orders: Sequence[OrderBalance],
+    ids: _IdMaker,
+) -> list[PlannedPush]:
+    credited: dict[str | None, int] = {}
+    customer_ids: dict[str | None, int | None] = {}
+    for push in own:
+        if push.role == "order":
+            credited[push.email] = credited.get(push.email, 0) + push.amount_cents
+            customer_ids[push.email] = push.customer_id
+        elif push.role == "adjust":
+            credited[push.email] = credited.get(push.email, 0) - push.amount_cents
+
+    desired: dict[str | None, int] = {}
+    if decision.earn_cents > 0 and decision.email is not None:
+        desired[decision.email] = decision.earn_cents
+
+    planned: list[PlannedPush] = []
+    # Take back first, so a change of customer never credits both customers at once.
+    for email, amount in sorted(credited.items(), key=lambda item: item[0] or ""):
+        excess = amount - desired.get(email, 0)
+        if excess <= 0:
+            continue
+        orders = [o for o in own_orders if o.email == email]
+        for order, cents in _allocate(excess, orders):
+            planned.append(
+                PlannedPush(
+                    push_id=ids.next_adjust(),
+                    role="adjust",
+                    ticket_id=decision.ticket_id,
+                    email=email,
+                    customer_id=customer_ids.get(email),
+                    target_order_id=order.order_id,
+                    amount_cents=cents,
+                )
+            )
+    for email, amount in desired.items():
+        missing = amount - credited.get(email, 0)
+        if missing > 0:
+            planned.append(
+                PlannedPush(
+                    push_id=ids.next_order(),
+                    role="order",
+                    ticket_id=decision.ticket_id,
+                    email=email,
+                    customer_id=decision.customer_id,
+                    target_order_id=None,
+                    amount_cents=missing,
+                )
+            )
+    return planned
+
+
+def _plan_returned_part(
+    decision: Decision,
+    own: Sequence[PushRecord],
+    parent_orders: Sequence[OrderBalance],
+    ids: _IdMaker,
+) -> list[PlannedPush]:
+    taken = sum(p.amount_cents for p in own if p.role == "return")
+    restored = sum(p.amount_cents for p in own if p.role == "restore")
+    current = taken - restored
+    available = sum(o.remaining_cents for o in parent_orders)
+    # Never take back more than the parent's orders still hold, whatever the decision says.
+    desired = min(decision.return_cents, current + available)
+
+    if desired > current:
+        return [
+            PlannedPush(
+                push_id=ids.next_return(),
+                role="return",
+                ticket_id=decision.ticket_id,
+                email=order.email,
+                customer_id=order.customer_id,
+                target_order_id=order.order_id,
+                amount_cents=cents,
+            )
+            for order, cents in _allocate(desired - current, parent_orders)
+        ]
+    if desired < current:
+        # Give back to the customer whose order the return refunded.
+        refunded = [p for p in own if p.role == "return"]
+        first = refunded[0]
+        return [
+            PlannedPush(
+                push_id=ids.next_restore(),
+                role="restore",
+                ticket_id=decision.ticket_id,
+                email=first.email,
+                customer_id=first.customer_id,
+                target_order_id=None,
+                amount_cents=current - desired,
+            )
+        ]
+    return []
+
+
+def _allocate(amount: int, orders: Sequence[OrderBalance]) -> list[tuple[OrderBalance, int]]:
+    """Split `amount` over the orders' remaining balances, oldest order first."""
+    shares: list[tuple[OrderBalance, int]] = []
+    left = amount
+    for order in orders:
+        if left <= 0:
+            break
+        share = min(left, order.remaining_cents)
+        if share > 0:
+            shares.append((order, share))
+            left -= share
+    return shares
+
+
+class _IdMaker:
+    """Deterministic push ids: the n-th push of a role for a ticket always gets the same id."""
+
+    def __init__(self, prefix: str, ticket_id: int, own: Sequence[PushRecord]) -> None:
+        self.prefix = prefix
+        self.ticket_id = ticket_id
+        self.counts = {role: 0 for role in ROLE_KIND}
+        for push in own:
+            self.counts[push.role] += 1
+
+    def _bump(self, role: str) -> int:
+        self.counts[role] += 1
+        return self.counts[role]
+
+    def next_order(self) -> str:
+        n = self._bump("order")
+        base = f"{self.prefix}-{self.ticket_id}"
+        return base if n == 1 else f"{base}-{n}"
+
+    def next_return(self) -> str:
+        n = self._bump("return")
+        base = f"{self.prefix}-ret-{self.ticket_id}"
+        return base if n == 1 else f"{base}-{n}"
+
+    def next_adjust(self) -> str:
+        return f"{self.prefix}-adj-{self.ticket_id}-{self._bump('adjust')}"
+
+    def next_restore(self) -> str:
+        return f"{self.prefix}-rst-{self.ticket_id}-{self._bump('restore')}"
