@@ -92,8 +92,9 @@ class Decision:
     """What one ticket version should do to points, before looking at what was already sent.
 
     `earn_cents` is the points-eligible amount of the sold part (0 when nothing earns).
-    `return_cents` is the eligible amount of the returned part, positive, before capping
-    at what the parent earned (0 when nothing is returned).
+    `return_cents` is what the returned part takes back, positive and at most what the parent
+    earned (0 when nothing is returned); the planner also caps it at what the parent's orders
+    still hold after earlier returns.
     """
 
     ticket_id: int

@@ -1,0 +1,79 @@
+"""Conversion of Heartland money values to integer cents.
+
+Heartland sends money as JSON numbers: whole amounts as integers (`20`), others as floats
+(`158.03`). A float goes through `Decimal(str(x))`, so `19.99` becomes exactly 1999 cents
+and no float arithmetic ever touches an amount.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+
+from yotposync.errors import InvalidRecordError
+
+# Amounts larger than this many dollars are treated as corrupt data, not as sales.
+MAX_DOLLARS = Decimal(1_000_000_000)
+
+_HINT = "expected an amount in dollars as a number or numeric string, such as 19.99"
+
+# A plain decimal number with an optional sign and exponent. Decimal() alone would also
+# accept "NaN", "Infinity" and digits separated by underscores.
+_NUMERIC_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+_CENT = Decimal("0.01")
+
+
+def to_decimal(value: object, *, record: str, field: str, hint: str = _HINT) -> Decimal:
+    """Convert a JSON number or numeric string to a finite Decimal without float arithmetic.
+
+    Raises InvalidRecordError with `hint` for None, booleans, NaN, infinities and
+    non-numeric strings.
+    """
+    # bool is a subclass of int, so it must be rejected before the int branch.
+    if value is None or isinstance(value, bool):
+        raise InvalidRecordError(record, field, value, hint)
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float | Decimal):
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise InvalidRecordError(record, field, value, hint)
+        return number
+    if isinstance(value, str):
+        text = value.strip()
+        if _NUMERIC_TEXT.fullmatch(text) is None:
+            raise InvalidRecordError(record, field, value, hint)
+        return Decimal(text)
+    raise InvalidRecordError(record, field, value, hint)
+
+
+def to_cents(value: object, *, record: str, field: str) -> int:
+    """Convert a dollar amount to integer cents, rounding half a cent away from zero.
+
+    Accepts ints, floats, Decimals and numeric strings. Raises InvalidRecordError for None,
+    booleans, NaN, infinities, other strings and amounts above MAX_DOLLARS in either sign.
+    """
+    amount = to_decimal(value, record=record, field=field)
+    # copy_abs() and the comparison ignore the decimal context, so a huge exponent such as
+    # "1e999999999" is rejected here instead of raising decimal.Overflow.
+    if amount.copy_abs() > MAX_DOLLARS:
+        raise InvalidRecordError(
+            record, field, value, f"amounts above {MAX_DOLLARS} dollars are not accepted"
+        )
+    cents = amount.quantize(_CENT, rounding=ROUND_HALF_UP) * 100
+    return int(cents)
+
+
+def optional_cents(value: object, *, record: str, field: str) -> int | None:
+    """Convert like `to_cents`, but return None when the value is null or absent."""
+    if value is None:
+        return None
+    return to_cents(value, record=record, field=field)
+
+
+def format_cents(cents: int) -> str:
+    """Format integer cents as a dollar amount with two decimals, such as `-27.00`."""
+    sign = "-" if cents < 0 else ""
+    dollars, rest = divmod(abs(cents), 100)
+    return f"{sign}{dollars}.{rest:02d}"
