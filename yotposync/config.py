@@ -1,0 +1,924 @@
+"""Settings from one TOML file, with environment overrides and secrets kept out of sight.
+
+Every key can be overridden by an environment variable `YOTPOSYNC_<SECTION>__<KEY>`, for
+example `YOTPOSYNC_HEARTLAND__TOKEN`. Precedence is environment over file over defaults.
+Array values given in the environment are JSON, e.g. `YOTPOSYNC_RULES__EXCLUDE_LOCATION_IDS=[201]`.
+
+The three secrets (the Heartland token, the Yotpo GUID and the Yotpo API key) come either as
+a value (`heartland.token`, usually from the environment) or as a file (`heartland.token_file`).
+A relative file path is resolved against `$CREDENTIALS_DIRECTORY`, which systemd sets for
+`LoadCredential=`, or else against the current directory. Secret values are `SecretStr`: they
+never appear in `repr`, in `describe()` or in the text of a `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import ipaddress
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
+
+import annotated_types
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from yotposync.errors import ConfigError
+from yotposync.sync.amounts import AmountBasis
+from yotposync.sync.rules import CustomFieldRule, ExclusionRules
+
+ENV_PREFIX = "YOTPOSYNC_"
+CONFIG_PATH_VARIABLE = "YOTPOSYNC_CONFIG"
+CREDENTIALS_DIRECTORY_VARIABLE = "CREDENTIALS_DIRECTORY"
+
+# Public test credentials that the sandbox emulators accept. They protect nothing.
+SANDBOX_HEARTLAND_TOKEN = "sandbox-heartland-token"  # noqa: S105
+SANDBOX_YOTPO_GUID = "sandbox-guid"
+SANDBOX_YOTPO_API_KEY = "sandbox-api-key"
+
+_SECTION_CONFIG = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+_ID_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,19}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _is_loopback_host(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_loopback_url(url: str) -> bool:
+    try:
+        return _is_loopback_host(urlsplit(url).hostname)
+    except ValueError:
+        return False
+
+
+def _check_base_url(value: str, example: str) -> str:
+    """Validate an API base URL and return it without a trailing slash."""
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http or https URL, e.g. {example}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain a user name or password: give credentials as secrets")
+    if parts.query or parts.fragment:
+        raise ValueError("must not contain a query string or fragment")
+    if parts.scheme == "http" and not _is_loopback_host(parts.hostname):
+        raise ValueError("must use https unless the host is loopback (127.0.0.1, ::1, localhost)")
+    return value.strip().rstrip("/")
+
+
+class HeartlandSettings(BaseModel):
+    """The `[heartland]` section: the Heartland Retail API account and how to call it."""
+
+    model_config = _SECTION_CONFIG
+
+    base_url: str
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0)
+    page_size: int = Field(default=100, ge=1, le=1000)
+    requests_per_second: float = Field(default=5.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _validate_base_url(cls, value: str) -> str:
+        return _check_base_url(value, "https://mystore.retail.heartland.us/api")
+
+
+class YotpoSettings(BaseModel):
+    """The `[yotpo]` section: the Yotpo Loyalty API account and how to call it."""
+
+    model_config = _SECTION_CONFIG
+
+    base_url: str = "https://loyalty.yotpo.com/api/v2"
+    guid: SecretStr | None = None
+    guid_file: Path | None = None
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    currency: str = "USD"
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0)
+    requests_per_second: float = Field(default=10.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _validate_base_url(cls, value: str) -> str:
+        return _check_base_url(value, "https://loyalty.yotpo.com/api/v2")
+
+    @field_validator("currency")
+    @classmethod
+    def _validate_currency(cls, value: str) -> str:
+        if _CURRENCY.fullmatch(value) is None:
+            raise ValueError("must be three upper-case letters (an ISO 4217 code such as USD)")
+        return value
+
+
+class LedgerSettings(BaseModel):
+    """The `[ledger]` section: where the SQLite ledger lives."""
+
+    model_config = _SECTION_CONFIG
+
+    path: Path = Path("/var/lib/yotposync/ledger.sqlite3")
+
+    @field_validator("path")
+    @classmethod
+    def _expand_user(cls, value: Path) -> Path:
+        return value.expanduser()
+
+
+_GO_LIVE_FORMS = "a date (2025-04-01) or a timestamp with an offset (2025-04-01T09:00:00-05:00)"
+
+
+class SyncSettings(BaseModel):
+    """The `[sync]` section: what the transactions job sends and how it walks Heartland."""
+
+    model_config = _SECTION_CONFIG
+
+    go_live: datetime | None = None
+    overlap_seconds: int = Field(default=600, ge=0, le=86400)
+    id_prefix: str = "hl"
+    include_tax: bool = False
+    include_shipping: bool = False
+    include_gift_cards: bool = False
+    @field_validator("go_live", mode="before")
+    @classmethod
+    def _parse_go_live(cls, value: object) -> object:
+        """Convert a date to midnight UTC and an offset timestamp to UTC.
+
+        A timestamp without an offset is rejected, because the store's zone is unknown here.
+        """
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = _parse_go_live_text(value)
+        if isinstance(value, datetime):
+            if value.utcoffset() is None:
+                raise ValueError(
+                    "has no UTC offset: add one, e.g. 2025-04-01T09:00:00-05:00, "
+                    "or give a date for midnight UTC"
+                )
+            return value.astimezone(UTC)
+        if isinstance(value, date):
+            return datetime.combine(value, time(0), tzinfo=UTC)
+        raise ValueError(f"must be {_GO_LIVE_FORMS}")
+
+    @field_validator("id_prefix")
+    @classmethod
+    def _validate_id_prefix(cls, value: str) -> str:
+        if _ID_PREFIX.fullmatch(value) is None:
+            raise ValueError(
+                "must be 1 to 20 characters of a-z, 0-9 and '-', starting with a letter or digit"
+            )
+        return value
+
+
+def _parse_go_live_text(text: str) -> date | datetime:
+    stripped = text.strip()
+    try:
+        return date.fromisoformat(stripped)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(stripped)
+    except ValueError:
+        raise ValueError(f"must be {_GO_LIVE_FORMS}") from None
+
+
+class CustomFieldRuleSettings(BaseModel):
+    """One custom-field exclusion: the field is present (no `equals`), or has this value."""
+
+    model_config = _SECTION_CONFIG
+
+    key: str = Field(min_length=1)
+    equals: str | None = None
+
+
+class RulesSettings(BaseModel):
+    """The `[rules]` section: which tickets earn nothing."""
+
+    model_config = _SECTION_CONFIG
+
+    exclude_location_ids: tuple[int, ...] = ()
+    exclude_station_ids: tuple[int, ...] = ()
+    exclude_sales_reps: tuple[str, ...] = ()
+    exclude_public_id_prefixes: tuple[str, ...] = ()
+    exclude_customer_public_ids: tuple[str, ...] = ("CASH",)
+    exclude_ticket_custom_fields: tuple[CustomFieldRuleSettings, ...] = ()
+    exclude_customer_custom_fields: tuple[CustomFieldRuleSettings, ...] = ()
+    minimum_amount_cents: int = Field(default=0, ge=0)
+
+    @field_validator("exclude_public_id_prefixes")
+    @classmethod
+    def _reject_empty_prefix(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # An empty prefix matches every ticket, which would stop all earning.
+        if "" in value:
+            raise ValueError("must not contain an empty prefix, which would exclude every ticket")
+        return value
+
+
+class ScheduleSettings(BaseModel):
+    """The `[schedule]` section: job intervals for the scheduler, in seconds."""
+
+    model_config = _SECTION_CONFIG
+
+    transactions_seconds: int = Field(default=60, ge=1)
+    delivery_seconds: int = Field(default=15, ge=1)
+    misfire_grace_seconds: int = Field(default=30, ge=1)
+
+
+class DeliverySettings(BaseModel):
+    """The `[delivery]` section: how pending pushes are sent and retried."""
+
+    model_config = _SECTION_CONFIG
+
+    batch_size: int = Field(default=200, ge=1)
+    max_attempts: int = Field(default=20, ge=1)
+    retry_base_seconds: int = Field(default=30, ge=1)
+    retry_ceiling_seconds: int = Field(default=3600, ge=1)
+    max_tries_per_call: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _check_retry_ceiling(self) -> DeliverySettings:
+        if self.retry_ceiling_seconds < self.retry_base_seconds:
+            raise ValueError(
+                f"retry_ceiling_seconds = {self.retry_ceiling_seconds} must be at least "
+                f"retry_base_seconds = {self.retry_base_seconds}"
+            )
+        return self
+
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["auto", "console", "json"]
+
+
+class LoggingSettings(BaseModel):
+    """The `[logging]` section."""
+
+    model_config = _SECTION_CONFIG
+
+    level: LogLevel = "info"
+    format: LogFormat = "auto"
+
+    @field_validator("level", "format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class _SecretKey:
+    """A secret setting, given either as `section.key` or as a file at `section.key_file`."""
+
+    section: str
+    key: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.section}.{self.key}"
+
+    @property
+    def file_key(self) -> str:
+        return f"{self.key}_file"
+
+    @property
+    def variable(self) -> str:
+        return f"{ENV_PREFIX}{self.section.upper()}__{self.key.upper()}"
+
+    def how_to_set(self) -> str:
+        return (
+            f"set the environment variable {self.variable}, "
+            f"or {self.label}_file to the path of a file that contains it"
+        )
+
+    def missing_problem(self) -> str:
+        return f"{self.label} is missing: {self.how_to_set()}"
+
+
+_HEARTLAND_TOKEN = _SecretKey("heartland", "token")
+_YOTPO_GUID = _SecretKey("yotpo", "guid")
+_YOTPO_API_KEY = _SecretKey("yotpo", "api_key")
+_SECRET_KEYS = (_HEARTLAND_TOKEN, _YOTPO_GUID, _YOTPO_API_KEY)
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one yotposync installation.
+
+    Build it with `load_settings()` or `sandbox_settings()`. Both validate every key and
+    check that the three secrets can be read, but keep the secret values out of the object:
+    the accessor methods read them again on each call.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+    heartland: HeartlandSettings
+    yotpo: YotpoSettings = Field(default_factory=YotpoSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings() runs the environment and TOML sources itself, so that callers can
+        # pass their own environment and every error can name where its value came from.
+        # The constructor therefore only validates what it is given.
+        return (init_settings,)
+
+    def heartland_token(self) -> str:
+        """Read the Heartland API token from its value or its file."""
+        return _read_secret(_HEARTLAND_TOKEN, self.heartland.token, self.heartland.token_file)
+
+    def yotpo_guid(self) -> str:
+        """Read the Yotpo GUID from its value or its file."""
+        return _read_secret(_YOTPO_GUID, self.yotpo.guid, self.yotpo.guid_file)
+
+    def yotpo_api_key(self) -> str:
+        """Read the Yotpo API key from its value or its file."""
+        return _read_secret(_YOTPO_API_KEY, self.yotpo.api_key, self.yotpo.api_key_file)
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """True when both APIs are on a loopback address, as the local sandbox is."""
+        return _is_loopback_url(self.heartland.base_url) and _is_loopback_url(self.yotpo.base_url)
+
+    @property
+    def verify_tls(self) -> bool:
+        """Whether HTTP clients verify TLS certificates: always, except against the sandbox."""
+        return not self.uses_sandbox
+
+    def exclusion_rules(self) -> ExclusionRules:
+        """Build the exclusion rules that `decide()` applies to each ticket."""
+        rules = self.rules
+        return ExclusionRules(
+            location_ids=frozenset(rules.exclude_location_ids),
+            station_ids=frozenset(rules.exclude_station_ids),
+            sales_reps=frozenset(rules.exclude_sales_reps),
+            public_id_prefixes=rules.exclude_public_id_prefixes,
+            customer_public_ids=frozenset(rules.exclude_customer_public_ids),
+            ticket_custom=_custom_field_rules(rules.exclude_ticket_custom_fields),
+            customer_custom=_custom_field_rules(rules.exclude_customer_custom_fields),
+            minimum_amount_cents=rules.minimum_amount_cents,
+            go_live=self.sync.go_live,
+        )
+
+    def amount_basis(self) -> AmountBasis:
+        """Build the choice of ticket lines that count towards the points-eligible amount."""
+        return AmountBasis(
+            include_tax=self.sync.include_tax,
+            include_shipping=self.sync.include_shipping,
+            include_gift_cards=self.sync.include_gift_cards,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Return the effective settings as JSON-ready data, secrets shown as set or missing.
+
+        A secret counts as "(set)" when its value or its file is configured. The file path is
+        shown, the secret value never.
+        """
+        data = self.model_dump(mode="json")
+        for secret in _SECRET_KEYS:
+            section = data[secret.section]
+            configured = section[secret.key] is not None or section[secret.file_key] is not None
+            section[secret.key] = "(set)" if configured else "(missing)"
+        return data
+
+
+def _custom_field_rules(
+    rules: tuple[CustomFieldRuleSettings, ...],
+) -> tuple[CustomFieldRule, ...]:
+    return tuple(CustomFieldRule(rule.key, rule.equals) for rule in rules)
+
+
+def _read_secret(secret: _SecretKey, value: SecretStr | None, path: Path | None) -> str:
+    if value is not None and value.get_secret_value().strip():
+        return value.get_secret_value().strip()
+    if path is not None:
+        return _read_secret_file(secret, path)
+    raise ConfigError([secret.missing_problem()])
+
+
+def _read_secret_file(secret: _SecretKey, path: Path) -> str:
+    """Read a secret file, stripped of surrounding whitespace such as the final newline."""
+    reason: str
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        reason = "file not found"
+    except IsADirectoryError:
+        reason = "is a directory, not a file"
+    except PermissionError:
+        reason = "permission denied"
+    except UnicodeDecodeError:
+        reason = "is not UTF-8 text"
+    except OSError as exc:
+        reason = f"cannot be read: {exc.strerror or type(exc).__name__}"
+    else:
+        if text.strip():
+            return text.strip()
+        reason = "file is empty"
+    raise ConfigError([f"{secret.label}_file = {json.dumps(str(path))}: {reason}"])
+
+
+def load_settings(
+    path: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Load the settings from a TOML file and `YOTPOSYNC_...` environment variables.
+
+    The file is `path`, or else the one named by `YOTPOSYNC_CONFIG`. `environ` replaces
+    `os.environ` when given. Raises ConfigError listing every problem found, one per line,
+    each naming the key, the value (never for a secret) and what is allowed.
+    """
+    environment = os.environ if environ is None else environ
+    config_path = _config_path(path, environment)
+    file_data = _read_config_file(config_path)
+
+    clean_environment, problems = _check_environment(environment)
+    environment_data = _EnvironmentSource(Settings, clean_environment)()
+
+    data = _merge(file_data, environment_data)
+    credentials_directory = environment.get(CREDENTIALS_DIRECTORY_VARIABLE) or None
+    used_names = frozenset(name for name, value in clean_environment.items() if value)
+    return _build_settings(data, problems, used_names, credentials_directory)
+
+
+def sandbox_settings(
+    heartland_url: str,
+    yotpo_url: str,
+    ledger_path: Path | str,
+    **overrides: Mapping[str, Any],
+) -> Settings:
+    """Build the settings for the local sandbox, used by `yotposync demo` and by tests.
+
+    The result uses the sandbox's public test credentials and the exclusion rules that the
+    sandbox's generated store is built for. `overrides` are sections whose keys replace the
+    defaults, e.g. `sync={"overlap_seconds": 0}`. The environment is not read.
+    """
+    data: dict[str, Any] = {
+        "heartland": {"base_url": heartland_url, "token": SANDBOX_HEARTLAND_TOKEN},
+        "yotpo": {
+            "base_url": yotpo_url,
+            "guid": SANDBOX_YOTPO_GUID,
+            "api_key": SANDBOX_YOTPO_API_KEY,
+        },
+        "ledger": {"path": str(ledger_path)},
+        "rules": {
+            "exclude_customer_public_ids": ["CASH"],
+            "exclude_ticket_custom_fields": [{"key": "web_order_no"}],
+            "exclude_customer_custom_fields": [{"key": "staff", "equals": "yes"}],
+        },
+    }
+    return _build_settings(_merge(data, overrides), [], frozenset(), None)
+
+
+def _config_path(path: Path | None, environment: Mapping[str, str]) -> Path:
+    if path is not None:
+        return Path(path).expanduser()
+    named = environment.get(CONFIG_PATH_VARIABLE)
+    if named:
+        return Path(named).expanduser()
+    raise ConfigError(
+        [f"no configuration file given: pass --config PATH or set {CONFIG_PATH_VARIABLE}"]
+    )
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """Parse the TOML file, turning every way it can fail into one ConfigError line."""
+    subject = f"configuration file {path}"
+    if not path.exists():
+        raise ConfigError(
+            [f"{subject} not found: pass --config PATH or set {CONFIG_PATH_VARIABLE} to its path"]
+        )
+    if not path.is_file():
+        raise ConfigError([f"{subject} is not a regular file: give the path of a TOML file"])
+    try:
+        source = TomlConfigSettingsSource(Settings, toml_file=path)
+    except PermissionError:
+        raise ConfigError([f"{subject} cannot be read: permission denied"]) from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError([f"{subject} cannot be read: {reason}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        # The decoder's message names the line and column, and never quotes the file's text.
+        raise ConfigError([f"{subject} is not valid TOML: {exc}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{subject} is not valid UTF-8 text"]) from None
+    return dict(source())
+
+
+class _EnvironmentSource(EnvSettingsSource):
+    """The pydantic-settings environment source, reading a given mapping, not `os.environ`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environment: Mapping[str, str]) -> None:
+        self._environment = environment
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Names match case-insensitively, as in pydantic-settings' default. An empty variable
+        # counts as unset, so `YOTPOSYNC_HEARTLAND__TOKEN=` does not hide a token file.
+        return {name.lower(): value for name, value in self._environment.items() if value != ""}
+
+
+def _section_models() -> dict[str, type[BaseModel]]:
+    sections: dict[str, type[BaseModel]] = {}
+    for name, field in Settings.model_fields.items():
+        model = _model_in(field.annotation)
+        if model is not None:
+            sections[name] = model
+    return sections
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """Return the model class in an annotation such as `Model` or `tuple[Model, ...]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        model = _model_in(argument)
+        if model is not None:
+            return model
+    return None
+
+
+def _check_environment(environment: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Drop `YOTPOSYNC_...` variables whose JSON value cannot be parsed, reporting each.
+
+    pydantic-settings parses array and section variables as JSON and stops at the first
+    failure with a message that names only the section. Checking first lets every other
+    variable still be validated and reported.
+    """
+    sections = _section_models()
+    clean: dict[str, str] = {}
+    problems: list[str] = []
+    for name, value in environment.items():
+        problem = _environment_json_problem(name, value, sections)
+        if problem is None:
+            clean[name] = value
+        else:
+            problems.append(problem)
+    return clean, problems
+
+
+def _environment_json_problem(
+    name: str, value: str, sections: Mapping[str, type[BaseModel]]
+) -> str | None:
+    lower = name.lower()
+    if not lower.startswith(ENV_PREFIX.lower()) or value == "":
+        return None
+    parts = lower.removeprefix(ENV_PREFIX.lower()).split("__")
+    if parts[0] not in sections:
+        return None
+
+    if len(parts) == 1 and not isinstance(_json_or_none(value), dict):
+        # A whole section may contain secrets, so the value is not shown.
+        return f"{name.upper()} must be a JSON object of {parts[0]} keys"
+    is_array = len(parts) == 2 and _expects_array(sections[parts[0]], parts[1])
+    if is_array and not isinstance(_json_or_none(value), list):
+        return f"{name.upper()} = {_format_value(value)}: must be a JSON array, e.g. [1, 2]"
+    return None
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _expects_array(model: type[BaseModel], key: str) -> bool:
+    field = model.model_fields.get(key)
+    return field is not None and get_origin(field.annotation) is tuple
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Return `base` updated by `override`, merging tables key by key and replacing arrays."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            merged[key] = _merge(current, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _build_settings(
+    data: dict[str, Any],
+    problems: list[str],
+    environment_names: frozenset[str],
+    credentials_directory: str | None,
+) -> Settings:
+    """Validate merged raw settings, raising one ConfigError with every problem found."""
+    problems = problems + _pop_unknown_sections(data)
+    data.setdefault("heartland", {})
+    _resolve_secret_files(data, credentials_directory)
+
+    lower_names = frozenset(name.lower() for name in environment_names)
+    settings: Settings | None = None
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        problems.extend(_problem_line(error, lower_names) for error in exc.errors())
+    problems.extend(_secret_problems(data))
+
+    if problems or settings is None:
+        raise ConfigError(problems)
+    return settings
+
+
+def _pop_unknown_sections(data: dict[str, Any]) -> list[str]:
+    """Remove and report top-level names that are not sections.
+
+    They are removed before validation because BaseSettings reads keyword arguments that
+    start with an underscore as options of its own.
+    """
+    sections = _section_models()
+    problems = []
+    for name in [name for name in data if name not in sections]:
+        value = data.pop(name)
+        if isinstance(value, Mapping):
+            close = difflib.get_close_matches(name, list(sections), n=1)
+            if close:
+                problems.append(f"unknown section {name}; did you mean {close[0]}?")
+            else:
+                problems.append(f"unknown section {name}: sections are {', '.join(sections)}")
+            continue
+        owners = [section for section, model in sections.items() if name in model.model_fields]
+        if owners:
+            problems.append(
+                f"unknown key {name}; did you mean {owners[0]}.{name}? Keys belong in a section"
+            )
+        else:
+            problems.append(f"unknown key {name}: every key belongs in a section such as heartland")
+    return problems
+
+
+def _resolve_secret_files(data: dict[str, Any], credentials_directory: str | None) -> None:
+    """Make secret file paths absolute, relative ones against `$CREDENTIALS_DIRECTORY`."""
+    base = Path(credentials_directory) if credentials_directory else Path.cwd()
+    for secret in _SECRET_KEYS:
+        section = data.get(secret.section)
+        if not isinstance(section, dict):
+            continue
+        value = section.get(secret.file_key)
+        if isinstance(value, str | Path) and str(value) != "":
+            path = Path(value).expanduser()
+            section[secret.file_key] = path if path.is_absolute() else base / path
+
+
+def _secret_problems(data: Mapping[str, Any]) -> list[str]:
+    """Check that each secret is given exactly one way and, for a file, can be read."""
+    problems: list[str] = []
+    for secret in _SECRET_KEYS:
+        section = data.get(secret.section, {})
+        if not isinstance(section, Mapping):
+            continue  # the section's own type error is reported by validation
+        value = section.get(secret.key)
+        path = section.get(secret.file_key)
+        if value is not None and path is not None:
+            problems.append(
+                f"{secret.label} and {secret.label}_file are both set: keep only one of them"
+            )
+        elif value is not None:
+            if isinstance(value, str) and not value.strip():
+                problems.append(f"{secret.label} is empty: {secret.how_to_set()}")
+        elif path is not None:
+            if isinstance(path, Path):
+                try:
+                    _read_secret_file(secret, path)
+                except ConfigError as exc:
+                    problems.extend(exc.problems)
+            elif path == "":
+                problems.append(f"{secret.label}_file is empty: give the path of a file")
+        else:
+            problems.append(secret.missing_problem())
+    return problems
+
+
+# Keyed by the location without array indexes, e.g. "rules.exclude_ticket_custom_fields.key".
+_MISSING_HINTS = {
+    "heartland.base_url": (
+        "set it to your account's API address, e.g. https://mystore.retail.heartland.us/api"
+    ),
+    "rules.exclude_ticket_custom_fields.key": 'name the custom field, e.g. {key = "web_order_no"}',
+    "rules.exclude_customer_custom_fields.key": 'name the custom field, e.g. {key = "staff"}',
+}
+
+_TYPE_REASONS = {
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be a quoted string",
+    "string_too_short": "must not be empty",
+    "tuple_type": "must be an array, e.g. [1, 2]",
+    "list_type": "must be an array, e.g. [1, 2]",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "dict_type": "must be a table",
+    "path_type": "must be a file path",
+}
+
+_BOUND_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+
+
+def _problem_line(error: ErrorDetails, environment_names: frozenset[str]) -> str:
+    """Convert one pydantic error to a line naming the key, its value and what is allowed."""
+    loc = error["loc"]
+    key = _format_loc(loc)
+    source = _environment_source(loc, environment_names)
+
+    if error["type"] == "extra_forbidden":
+        return _unknown_key_line(loc, source)
+    if error["type"] == "missing":
+        field_path = ".".join(str(part) for part in loc if isinstance(part, str))
+        hint = _MISSING_HINTS.get(field_path, "add it")
+        return f"{key} is missing{source}: {hint}"
+
+    reason = _reason(error)
+    if len(loc) < 2 or _is_secret(loc):
+        return f"{key}{source}: {reason}"
+    return f"{key} = {_format_value(error['input'])}{source}: {reason}"
+
+
+def _reason(error: ErrorDetails) -> str:
+    kind = error["type"]
+    context = error.get("ctx") or {}
+    if kind == "value_error" and "error" in context:
+        return str(context["error"])
+    if kind in _BOUND_ERRORS:
+        return _bounds_reason(error["loc"], context)
+    if kind == "literal_error":
+        return f"must be one of {context.get('expected', '')}"
+    known = _TYPE_REASONS.get(kind)
+    if known is not None:
+        return known
+    message = error["msg"]
+    return message[:1].lower() + message[1:]
+
+
+def _bounds_reason(loc: tuple[int | str, ...], context: Mapping[str, Any]) -> str:
+    """Describe the whole allowed range of a field, not only the bound that was crossed."""
+    bounds: dict[str, Any] = {}
+    model = _model_at(loc[:-1])
+    field = model.model_fields.get(str(loc[-1])) if model is not None else None
+    if field is not None:
+        for item in field.metadata:
+            if isinstance(item, annotated_types.Ge):
+                bounds["ge"] = item.ge
+            elif isinstance(item, annotated_types.Gt):
+                bounds["gt"] = item.gt
+            elif isinstance(item, annotated_types.Le):
+                bounds["le"] = item.le
+            elif isinstance(item, annotated_types.Lt):
+                bounds["lt"] = item.lt
+    if not bounds:
+        bounds = dict(context)
+
+    if "ge" in bounds and "le" in bounds:
+        return f"must be between {bounds['ge']} and {bounds['le']}"
+    parts = []
+    if "ge" in bounds:
+        parts.append(f"at least {bounds['ge']}")
+    if "gt" in bounds:
+        parts.append(f"greater than {bounds['gt']}")
+    if "le" in bounds:
+        parts.append(f"at most {bounds['le']}")
+    if "lt" in bounds:
+        parts.append(f"less than {bounds['lt']}")
+    return "must be " + " and ".join(parts)
+
+
+def _unknown_key_line(loc: tuple[int | str, ...], source: str) -> str:
+    key = _format_loc(loc)
+    name = str(loc[-1])
+    model = _model_at(loc[:-1])
+    allowed = list(model.model_fields) if model is not None else []
+
+    close = difflib.get_close_matches(name, allowed, n=1)
+    if close:
+        return f"unknown key {key}{source}; did you mean {close[0]}?"
+    if len(loc) == 2:
+        for section, section_model in _section_models().items():
+            if name in section_model.model_fields:
+                return f"unknown key {key}{source}; did you mean {section}.{name}?"
+    return f"unknown key {key}{source}: allowed keys are {', '.join(allowed)}"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """Return the model that validates the table at `loc`, skipping array indexes."""
+    model: type[BaseModel] = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        inner = _model_in(field.annotation) if field is not None else None
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _is_secret(loc: tuple[int | str, ...]) -> bool:
+    return any(loc[:2] == (secret.section, secret.key) for secret in _SECRET_KEYS)
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def _environment_source(loc: tuple[int | str, ...], environment_names: frozenset[str]) -> str:
+    """Name the environment variable that set the value at `loc`, if one did."""
+    for length in (2, 1):
+        parts = loc[:length]
+        if len(parts) < length or not all(isinstance(part, str) for part in parts):
+            continue
+        name = ENV_PREFIX.lower() + "__".join(str(part) for part in parts)
+        if name in environment_names:
+            return f" (from {name.upper()})"
+    return ""
+
+
+def _format_value(value: Any) -> str:
+    """Show a value as it would be written in TOML, shortened to 80 characters."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int | float):
+        text = repr(value)
+    elif isinstance(value, datetime | date | time):
+        text = value.isoformat()
+    elif isinstance(value, str):
+        text = json.dumps(_hide_url_password(value))
+    else:
+        try:
+            text = json.dumps(value, default=str)
+        except ValueError:
+            text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return text
+
+
+# Greedy up to the last "@", so that a password containing "/" or "@" is hidden whole.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)\S*@")
+
+
+def _hide_url_password(text: str) -> str:
+    """Replace everything between a URL's scheme and its last `@` with `***`."""
+    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)

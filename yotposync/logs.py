@@ -1,0 +1,183 @@
+"""Logging set-up: structlog events and standard-library records through one renderer.
+
+Every line carries an ISO 8601 UTC `timestamp`, a `level`, the `logger` name and the
+`event`. Lines are JSON objects, one per line, unless the output is a terminal or the
+console format is chosen. Records from standard-library loggers (APScheduler, urllib3,
+backoff, werkzeug) pass through the same processors and renderer as our own events.
+
+As a second line of defence behind code that never logs secrets, the renderer replaces
+every value registered with `register_secret()` by `***`, in every field of every line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+REDACTED = "***"
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+_FORMATS = ("auto", "console", "json")
+
+# Libraries that log every request at INFO. They are held at WARNING at any level.
+_WARNING_ONLY_LOGGERS = ("urllib3", "werkzeug")
+# APScheduler's executor logs two INFO lines per job run. The jobs log their own summary,
+# so these lines are shown only at the debug level.
+_DEBUG_ONLY_INFO_LOGGERS = ("apscheduler.executors",)
+
+_secrets: tuple[str, ...] = ()
+_secrets_lock = threading.Lock()
+
+
+class _Handler(logging.StreamHandler[TextIO]):
+    """The handler that configure_logging() installs, so that a second call can replace it."""
+
+
+def register_secret(value: str) -> None:
+    """Add a value that the renderer replaces with `***` wherever it appears in a line.
+
+    Empty values are ignored. Registration lasts for the life of the process.
+    """
+    global _secrets
+    if not value:
+        return
+    with _secrets_lock:
+        if value not in _secrets:
+            # Longest first, so that a secret containing another one is replaced whole.
+            _secrets = tuple(sorted({*_secrets, value}, key=len, reverse=True))
+
+
+def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """Replace registered secrets in every field value, including nested ones.
+
+    A structlog processor. Keys are left as they are.
+    """
+    secrets = _secrets
+    if not secrets:
+        return event_dict
+    return {key: _redact(value, secrets) for key, value in event_dict.items()}
+
+
+def _redact(value: Any, secrets: tuple[str, ...]) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return _replace_secrets(value, secrets)
+    if isinstance(value, Mapping):
+        return {key: _redact(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact(item, secrets) for item in value]
+
+    # Any other object is rendered by repr() or str(). When either would show a secret,
+    # the object is replaced by its redacted text.
+    for text in (repr(value), str(value)):
+        if any(secret in text for secret in secrets):
+            return _replace_secrets(text, secrets)
+    return value
+
+
+def _replace_secrets(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def mask_email(address: str) -> str:
+    """Shorten an e-mail address for logs to its first letter and domain.
+
+    `pat.lee@example.com` becomes `p***@example.com`. Text without a local part and a
+    domain becomes `***`.
+    """
+    local, separator, domain = address.strip().rpartition("@")
+    if not separator or not domain:
+        return REDACTED
+    if not local:
+        return f"{REDACTED}@{domain}"
+    return f"{local[0]}{REDACTED}@{domain}"
+
+
+def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Route structlog and standard-library logging to `stream`, standard output by default.
+
+    `level` is debug, info, warning or error. `fmt` is "console", "json", or "auto", which
+    picks console on a terminal and JSON otherwise. Calling this again replaces the handler
+    installed by the previous call, so lines are never written twice.
+    """
+    if level not in _LEVELS:
+        raise ValueError(f"invalid log level {level!r}: use one of {', '.join(_LEVELS)}")
+    if fmt not in _FORMATS:
+        raise ValueError(f"invalid log format {fmt!r}: use one of {', '.join(_FORMATS)}")
+    output = sys.stdout if stream is None else stream
+    threshold = _LEVELS[level]
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+    ]
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        # Loggers bound before a later configure_logging() call must follow the new one.
+        cache_logger_on_first_use=False,
+    )
+
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # Tracebacks become text before redaction, so a secret in an exception
+            # message is replaced too.
+            structlog.processors.format_exc_info,
+            redact_secrets,
+            _renderer(fmt, output),
+        ],
+    )
+    handler = _Handler(output)
+    handler.setFormatter(formatter)
+
+    root = logging.getLogger()
+    for old in [existing for existing in root.handlers if isinstance(existing, _Handler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(threshold)
+
+    for name in _WARNING_ONLY_LOGGERS:
+        logging.getLogger(name).setLevel(max(threshold, logging.WARNING))
+    for name in _DEBUG_ONLY_INFO_LOGGERS:
+        quiet = threshold if threshold == logging.DEBUG else max(threshold, logging.WARNING)
+        logging.getLogger(name).setLevel(quiet)
+
+
+def _renderer(fmt: str, output: TextIO) -> Processor:
+    terminal = _is_terminal(output)
+    if fmt == "console" or (fmt == "auto" and terminal):
+        return structlog.dev.ConsoleRenderer(colors=terminal)
+    return structlog.processors.JSONRenderer()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except ValueError:  # a closed stream
+        return False
