@@ -18,6 +18,8 @@ class LedgerLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        # The lock is taken before the ledger is opened, so it may be first to need the folder.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

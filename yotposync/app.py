@@ -1,0 +1,109 @@
+"""Build the clients and jobs from settings, and run the one-shot catch-up.
+
+The CLI and the scheduler both start here, so the wiring is written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from yotposync.clients.heartland import HeartlandClient
+from yotposync.clients.http import RetryPolicy
+from yotposync.clients.yotpo import YotpoClient
+from yotposync.config import Settings
+from yotposync.ledger import Ledger, LedgerLock
+from yotposync.sync.delivery import DeliveryJob, DeliverySummary
+from yotposync.sync.transactions import TransactionsJob, TransactionsSummary
+
+log = structlog.get_logger("yotposync")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(max_tries=settings.delivery.max_tries_per_call)
+
+
+def heartland_client(settings: Settings) -> HeartlandClient:
+    return HeartlandClient(
+        settings.heartland.base_url,
+        settings.heartland_token(),
+        connect_timeout=settings.heartland.connect_timeout_seconds,
+        read_timeout=settings.heartland.read_timeout_seconds,
+        requests_per_second=settings.heartland.requests_per_second,
+        retry=retry_policy(settings),
+    )
+
+
+def yotpo_client(settings: Settings) -> YotpoClient:
+    return YotpoClient(
+        settings.yotpo.base_url,
+        settings.yotpo_guid(),
+        settings.yotpo_api_key(),
+        connect_timeout=settings.yotpo.connect_timeout_seconds,
+        read_timeout=settings.yotpo.read_timeout_seconds,
+        requests_per_second=settings.yotpo.requests_per_second,
+        retry=retry_policy(settings),
+    )
+
+
+@dataclass
+class CatchUpResult:
+    """What one catch-up did."""
+
+    transactions: TransactionsSummary
+    delivery: DeliverySummary | None
+    dry_run: bool
+    seconds: float
+
+
+def run_catch_up(
+    settings: Settings,
+    *,
+    since: datetime,
+    until: datetime | None,
+    dry_run: bool = False,
+    on_page: Callable[[TransactionsSummary, int], None] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> CatchUpResult:
+    """Walk tickets updated in [since, until], queue their pushes, then deliver them.
+
+    A dry run works on an in-memory copy of the ledger and sends nothing to Yotpo; the
+    planned pushes are in the result.
+    """
+    started = clock()
+    with LedgerLock(settings.ledger.path):
+        ledger = Ledger.open(settings.ledger.path)
+        try:
+            work = Ledger.in_memory_copy(ledger) if dry_run else ledger
+            run_id = None if dry_run else ledger.start_run("catch-up", started)
+            job = TransactionsJob(settings, work, heartland_client(settings), clock=clock)
+            transactions = job.run(since=since, until=until, on_page=on_page)
+            delivery = None
+            if not dry_run:
+                delivery = DeliveryJob(settings, ledger, yotpo_client(settings), clock=clock).run()
+            seconds = (clock() - started).total_seconds()
+            if run_id is not None:
+                summary = transactions.as_dict() | {
+                    "delivery": delivery.as_dict() if delivery else None
+                }
+                ledger.finish_run(run_id, "ok", summary, clock())
+            log.info(
+                "catch_up_finished",
+                dry_run=dry_run,
+                tickets=transactions.tickets,
+                pushes_planned=len(transactions.planned),
+                confirmed=delivery.confirmed if delivery else 0,
+                rejected=delivery.rejected if delivery else 0,
+                waiting=delivery.waiting if delivery else 0,
+                seconds=round(seconds, 3),
+            )
+            return CatchUpResult(transactions, delivery, dry_run, seconds)
+        finally:
+            ledger.close()

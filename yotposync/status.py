@@ -1,0 +1,107 @@
+"""What `yotposync status` reports: cursor, lag, outbox, last runs and recent problems.
+
+Built only from the ledger and the settings' safe description, so it holds no secret.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from yotposync.ledger import Ledger
+from yotposync.sync.transactions import CURSOR_NAME
+
+
+def collect_status(ledger: Ledger, now: datetime, problem_limit: int = 10) -> dict[str, Any]:
+    cursor = ledger.get_cursor(CURSOR_NAME)
+    oldest = ledger.oldest_unfinished_at()
+    next_due = ledger.next_due_at()
+    runs = []
+    for run in ledger.last_runs():
+        runs.append(
+            {
+                "job": run["job"],
+                "started_at": run["started_at"],
+                "finished_at": run["finished_at"],
+                "outcome": run["outcome"],
+                "summary": json.loads(run["summary"]) if run["summary"] else None,
+                "error": run["error"],
+            }
+        )
+    return {
+        "ledger": str(ledger.path) if ledger.path else None,
+        "cursor": {
+            "updated_at": cursor.updated_at.isoformat() if cursor else None,
+            "last_id": cursor.last_id if cursor else None,
+            "lag_seconds": round((now - cursor.updated_at).total_seconds()) if cursor else None,
+        },
+        "tickets": ledger.decision_counts(),
+        "outbox": ledger.push_counts(),
+        "outbox_oldest_unfinished_age_seconds": (
+            round((now - oldest).total_seconds()) if oldest else None
+        ),
+        "outbox_next_retry_at": next_due.isoformat() if next_due else None,
+        "last_runs": runs,
+        "problem_pushes": ledger.problem_pushes(problem_limit),
+        "invalid_tickets": ledger.invalid_tickets(problem_limit),
+        "run_errors": ledger.recent_run_errors(problem_limit),
+    }
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """Render the status for a person at a terminal."""
+    lines = [f"Ledger: {status['ledger']}"]
+    cursor = status["cursor"]
+    if cursor["updated_at"]:
+        lines.append(
+            f"Cursor: {cursor['updated_at']} (ticket {cursor['last_id']}), "
+            f"lag {_duration(cursor['lag_seconds'])}"
+        )
+    else:
+        lines.append("Cursor: not set yet (no transactions run has finished a page)")
+    tickets = status["tickets"]
+    shown = ", ".join(f"{kind} {n}" for kind, n in tickets.items()) or "none yet"
+    lines.append(f"Tickets by decision: {shown}")
+    outbox = status["outbox"]
+    lines.append("Outbox: " + ", ".join(f"{state} {n}" for state, n in outbox.items()))
+    if status["outbox_oldest_unfinished_age_seconds"] is not None:
+        lines.append(
+            "  oldest unfinished push: "
+            f"{_duration(status['outbox_oldest_unfinished_age_seconds'])} old"
+        )
+    if status["outbox_next_retry_at"]:
+        lines.append(f"  next attempt due: {status['outbox_next_retry_at']}")
+    for run in status["last_runs"]:
+        lines.append(
+            f"Last {run['job']} run: {run['outcome']}, finished {run['finished_at'] or '-'}"
+            + (f": {run['error']}" if run["error"] else "")
+        )
+    problems = status["problem_pushes"]
+    if problems:
+        lines.append("Pushes needing attention:")
+        for push in problems:
+            lines.append(
+                f"  {push['push_id']} ({push['kind']}, ticket {push['ticket_id']}) "
+                f"{push['state']}: HTTP {push['last_status']}: {push['last_error']}"
+            )
+    invalid = status["invalid_tickets"]
+    if invalid:
+        lines.append("Tickets that could not be read:")
+        for ticket in invalid:
+            lines.append(f"  ticket {ticket['id']}: {ticket['reason']}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 0:
+        return "0s"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"

@@ -1,0 +1,375 @@
+"""The transactions job: walk Heartland tickets, decide each version, queue the pushes.
+
+One page of tickets is one ledger transaction: the decisions, the pushes they plan and the
+cursor that covers them commit together, so a crash anywhere leaves the ledger at the end of
+the last whole page, and the next run starts again from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from yotposync.clients.heartland import TicketPage
+from yotposync.config import Settings
+from yotposync.errors import InvalidRecordError
+from yotposync.ledger import Cursor, Ledger, TicketAmountsRow
+from yotposync.sync.amounts import AmountBasis, TicketAmounts, ticket_amounts
+from yotposync.sync.classify import decide
+from yotposync.sync.model import Customer, Decision, Kind, Ticket
+from yotposync.sync.parse import parse_customer, parse_ticket
+from yotposync.sync.payloads import is_first_order, order_payload, refund_payload
+from yotposync.sync.plan import ORDER, PlannedPush, plan_pushes
+from yotposync.sync.rules import ExclusionRules
+from yotposync.timeutil import parse_timestamp
+
+log = structlog.get_logger("yotposync.transactions")
+
+CURSOR_NAME = "tickets"
+
+
+class TicketSource(Protocol):
+    """The part of the Heartland client this job uses."""
+
+    def ticket_pages(
+        self,
+        *,
+        start: datetime,
+        end: datetime | None,
+        page_size: int,
+        after: tuple[str, int] | None = None,
+    ) -> Iterable[TicketPage]: ...
+
+    def get_ticket(self, ticket_id: int) -> dict[str, Any] | None: ...
+
+    def ticket_lines(self, ticket_id: int) -> list[dict[str, Any]]: ...
+
+    def customers_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]: ...
+
+
+@dataclass
+class TransactionsSummary:
+    """Counts for one run of the transactions job."""
+
+    start: datetime
+    end: datetime
+    pages: int = 0
+    tickets: int = 0
+    total: int | None = None
+    changed: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)
+    planned: list[PlannedPush] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    cursor: Cursor | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "pages": self.pages,
+            "tickets": self.tickets,
+            "changed": self.changed,
+            "decisions": dict(sorted(self.decisions.items())),
+            "pushes_planned": len(self.planned),
+            "invalid": self.invalid[:20],
+            "cursor": self.cursor.updated_at.isoformat() if self.cursor else None,
+        }
+
+
+@dataclass(frozen=True)
+class _Version:
+    """A parsed ticket version and the customer it names (None when it names none or it is gone)."""
+
+    ticket: Ticket
+    customer: Customer | None
+    customer_missing: bool
+
+
+class TransactionsJob:
+    """Turn Heartland ticket versions into ledger decisions and queued Yotpo pushes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        heartland: TicketSource,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.ledger = ledger
+        self.heartland = heartland
+        self.clock = clock
+        self.rules: ExclusionRules = settings.exclusion_rules()
+        self.basis: AmountBasis = settings.amount_basis()
+        self.overlap = timedelta(seconds=settings.sync.overlap_seconds)
+        self.page_size = settings.heartland.page_size
+        self.id_prefix = settings.sync.id_prefix
+        self.currency = settings.yotpo.currency
+        self.go_live = settings.sync.go_live
+
+    def window_start(self, now: datetime) -> datetime:
+        """Where the daemon's next walk starts: the cursor minus the overlap window."""
+        cursor = self.ledger.get_cursor(CURSOR_NAME)
+        if cursor is not None:
+            return cursor.updated_at - self.overlap
+        if self.go_live is not None:
+            return self.go_live
+        log.warning(
+            "no_cursor_and_no_go_live",
+            detail="starting from now; run catch-up --since DATE for older tickets",
+        )
+        return now - self.overlap
+
+    def run(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        on_page: Callable[[TransactionsSummary, int], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> TransactionsSummary:
+        """Walk one window of tickets and commit a decision for each version seen.
+
+        Without `since`, the window starts at the stored cursor (minus the overlap). The stored
+        cursor moves only when the walk covers it: an open-ended walk that starts at or before
+        the cursor.
+        """
+        now = self.clock()
+        stored = self.ledger.get_cursor(CURSOR_NAME)
+        start = since if since is not None else self.window_start(now)
+        end = until if until is not None else now
+        moves_cursor = until is None and (stored is None or start <= stored.updated_at)
+        summary = TransactionsSummary(start=start, end=end)
+        started = time.monotonic()
+
+        for page in self.heartland.ticket_pages(start=start, end=end, page_size=self.page_size):
+            if summary.total is None:
+                summary.total = page.total
+            self._process_page(page.results, summary, moves_cursor)
+            if on_page is not None:
+                on_page(summary, len(page.results))
+            if should_stop():
+                log.info("transactions_stopped", pages=summary.pages)
+                break
+
+        log.info(
+            "transactions_run",
+            tickets=summary.tickets,
+            changed=summary.changed,
+            pushes_planned=len(summary.planned),
+            invalid=len(summary.invalid),
+            decisions=dict(summary.decisions),
+            seconds=round(time.monotonic() - started, 3),
+        )
+        return summary
+
+    # One page
+
+    def _process_page(
+        self, raws: list[dict[str, Any]], summary: TransactionsSummary, moves_cursor: bool
+    ) -> None:
+        versions: dict[int, _Version] = {}
+        invalid: list[tuple[int, str]] = []
+        for raw in raws:
+            parsed = self._parse(raw)
+            if isinstance(parsed, Ticket):
+                versions[parsed.id] = _Version(parsed, None, False)
+            elif parsed is not None:
+                invalid.append(parsed)
+            else:
+                summary.invalid.append(f"ticket without a usable id: {_short(raw)}")
+        versions = self._attach_customers(versions)
+        parents = self._fetch_missing_parents(versions)
+
+        now = self.clock()
+        with self.ledger.transaction():
+            done: set[int] = set()
+            for version in parents.values():
+                self._decide_and_plan(version, versions | parents, done, summary, now)
+            for version in versions.values():
+                self._decide_and_plan(version, versions | parents, done, summary, now)
+            for ticket_id, reason in invalid:
+                self._record_invalid(ticket_id, reason, summary, now)
+            last = _last_key(raws)
+            if moves_cursor and last is not None:
+                self.ledger.save_cursor(CURSOR_NAME, last, now)
+                summary.cursor = last
+        summary.pages += 1
+        summary.tickets += len(raws)
+
+    def _parse(self, raw: Mapping[str, Any]) -> Ticket | tuple[int, str] | None:
+        ticket_id = _ticket_id(raw)
+        if ticket_id is None:
+            return None
+        try:
+            lines = None if "lines" in raw else self.heartland.ticket_lines(ticket_id)
+            return parse_ticket(raw, lines)
+        except InvalidRecordError as exc:
+            return (ticket_id, str(exc))
+
+    def _attach_customers(self, versions: dict[int, _Version]) -> dict[int, _Version]:
+        wanted = {v.ticket.customer_id for v in versions.values() if v.ticket.customer_id}
+        customers = self._load_customers(wanted)
+        attached: dict[int, _Version] = {}
+        for ticket_id, version in versions.items():
+            customer_id = version.ticket.customer_id
+            customer = customers.get(customer_id) if customer_id is not None else None
+            missing = customer_id is not None and customer is None
+            attached[ticket_id] = _Version(version.ticket, customer, missing)
+        return attached
+
+    def _load_customers(self, ids: set[int]) -> dict[int, Customer]:
+        wanted = sorted(ids)
+        if not wanted:
+            return {}
+        customers: dict[int, Customer] = {}
+        for customer_id, raw in self.heartland.customers_by_id(wanted).items():
+            try:
+                customers[customer_id] = parse_customer(raw)
+            except InvalidRecordError as exc:
+                log.warning("customer_invalid", customer_id=customer_id, error=str(exc))
+        return customers
+
+    def _fetch_missing_parents(self, versions: dict[int, _Version]) -> dict[int, _Version]:
+        """Fetch the parent sales of returns that neither the ledger nor this page holds."""
+        wanted = {
+            v.ticket.parent_id
+            for v in versions.values()
+            if v.ticket.parent_id is not None and v.ticket.parent_id not in versions
+        }
+        wanted -= self.ledger.known_ticket_ids(sorted(p for p in wanted if p is not None))
+        fetched: dict[int, _Version] = {}
+        for parent_id in sorted(p for p in wanted if p is not None):
+            raw = self.heartland.get_ticket(parent_id)
+            if raw is None:
+                log.warning("parent_ticket_not_found", ticket_id=parent_id)
+                continue
+            parsed = self._parse(raw)
+            if isinstance(parsed, Ticket):
+                fetched[parent_id] = _Version(parsed, None, False)
+            else:
+                log.warning("parent_ticket_invalid", ticket_id=parent_id, error=str(parsed))
+        return self._attach_customers(fetched)
+
+    # One ticket
+
+    def _decide_and_plan(
+        self,
+        version: _Version,
+        known: dict[int, _Version],
+        done: set[int],
+        summary: TransactionsSummary,
+        now: datetime,
+    ) -> None:
+        ticket = version.ticket
+        if ticket.id in done:
+            return
+        done.add(ticket.id)
+        parent_id = ticket.parent_id
+        if parent_id is not None and parent_id in known and parent_id not in done:
+            # The parent is in this batch: decide it first so the return sees its outcome.
+            self._decide_and_plan(known[parent_id], known, done, summary, now)
+        parent = self.ledger.parent_info(parent_id) if parent_id is not None else None
+
+        decision = decide(ticket, version.customer, parent, self.rules, self.basis)
+        if version.customer_missing and decision.kind is Kind.NO_CUSTOMER:
+            decision = dataclasses.replace(
+                decision, reason=f"customer {ticket.customer_id} not found in Heartland"
+            )
+        amounts = ticket_amounts(ticket, self.basis)
+        changed = self.ledger.record_decision(
+            decision,
+            public_id=ticket.public_id,
+            ticket_type=ticket.type,
+            updated_at=ticket.updated_at,
+            completed_at=ticket.completed_at,
+            business_date=ticket.local_completed_date,
+            location_id=ticket.location_id,
+            amounts=TicketAmountsRow(amounts.sold_item_cents, amounts.sold_net_cents),
+            now=now,
+        )
+        summary.decisions[decision.kind.value] += 1
+        summary.changed += int(changed)
+        for push in self._plan(decision, parent_id):
+            payload = self._payload(push, ticket, amounts)
+            self.ledger.add_push(push, payload, now)
+            summary.planned.append(push)
+            log.info(
+                "push_planned",
+                push_id=push.push_id,
+                kind=push.kind,
+                ticket_id=ticket.id,
+                amount_cents=push.amount_cents,
+            )
+
+    def _plan(self, decision: Decision, parent_id: int | None) -> list[PlannedPush]:
+        own = self.ledger.pushes_for_ticket(decision.ticket_id)
+        own_orders = self.ledger.order_balances(decision.ticket_id)
+        parent_orders = self.ledger.order_balances(parent_id) if parent_id is not None else []
+        return plan_pushes(decision, own, own_orders, parent_orders, self.id_prefix)
+
+    def _payload(self, push: PlannedPush, ticket: Ticket, amounts: TicketAmounts) -> dict[str, Any]:
+        if push.kind == ORDER:
+            return order_payload(
+                push,
+                ticket,
+                currency=self.currency,
+                discount_cents=amounts.ticket_discount_cents,
+                first_order=is_first_order(push, self.id_prefix),
+            )
+        return refund_payload(push, currency=self.currency)
+
+    def _record_invalid(
+        self, ticket_id: int, reason: str, summary: TransactionsSummary, now: datetime
+    ) -> None:
+        decision = Decision(ticket_id=ticket_id, kind=Kind.INVALID, reason=reason)
+        self.ledger.record_decision(
+            decision,
+            public_id="",
+            ticket_type="",
+            updated_at=None,
+            completed_at=None,
+            business_date=None,
+            location_id=None,
+            amounts=TicketAmountsRow(0, 0),
+            now=now,
+        )
+        summary.decisions[Kind.INVALID.value] += 1
+        summary.invalid.append(reason)
+        log.warning("ticket_invalid", ticket_id=ticket_id, error=reason)
+
+
+def _ticket_id(raw: Mapping[str, Any]) -> int | None:
+    value = raw.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _last_key(raws: list[dict[str, Any]]) -> Cursor | None:
+    """The cursor after a page: the newest (updated_at, id) that parses, in walk order."""
+    for raw in reversed(raws):
+        ticket_id = _ticket_id(raw)
+        try:
+            updated = parse_timestamp(raw.get("updated_at"), record="ticket", field="updated_at")
+        except InvalidRecordError:
+            continue
+        if ticket_id is not None:
+            return Cursor(updated, ticket_id)
+    return None
+
+
+def _short(raw: Mapping[str, Any]) -> str:
+    text = repr({k: raw[k] for k in list(raw)[:4]})
+    return text if len(text) <= 120 else text[:117] + "..."
