@@ -1,0 +1,127 @@
+"""The Sandbox server object and the `sandbox` command run as a real process."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+import requests
+from sandbox_api import TIMEOUT, Api
+
+from yotposync.sandbox import Sandbox
+from yotposync.sandbox.server import is_loopback
+
+Connect = Callable[[Sandbox], tuple[Api, Api]]
+
+
+def test_loopback_hosts_recognised() -> None:
+    assert is_loopback("127.0.0.1")
+    assert is_loopback("::1")
+    assert is_loopback("localhost")
+    assert not is_loopback("0.0.0.0")
+    assert not is_loopback("192.0.2.10")
+    assert not is_loopback("example.com")
+
+
+def test_non_loopback_host_rejected() -> None:
+    with pytest.raises(ValueError, match="allow_non_loopback"):
+        Sandbox(store=None, host="0.0.0.0")
+
+
+def test_urls_need_a_running_sandbox() -> None:
+    sandbox = Sandbox(store=None)
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = sandbox.heartland_url
+
+
+def test_urls_name_base_paths(empty_sandbox: Sandbox) -> None:
+    assert empty_sandbox.heartland_url == f"http://127.0.0.1:{empty_sandbox.heartland_port}/api"
+    assert empty_sandbox.yotpo_url == f"http://127.0.0.1:{empty_sandbox.yotpo_port}/api/v2"
+
+
+def test_stop_releases_ports(connect: Connect) -> None:
+    sandbox = Sandbox(store=None).start()
+    url = sandbox.heartland_url
+    sandbox.stop()
+    sandbox.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/locations", timeout=TIMEOUT)
+
+
+def test_busy_port_raises(empty_sandbox: Sandbox) -> None:
+    with pytest.raises(OSError):
+        Sandbox(store=None, heartland_port=empty_sandbox.heartland_port).start()
+
+
+def _read_lines(stream: object, lines: queue.Queue[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        lines.put(line)
+
+
+def test_command_prints_ready_and_stops_on_sigterm() -> None:
+    code = "from yotposync.sandbox.command import sandbox_command; sandbox_command()"
+    arguments = ["--heartland-port", "0", "--yotpo-port", "0", "--tickets", "30", "--seed", "4"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    try:
+        printed = []
+        deadline = time.monotonic() + 20
+        ready = None
+        while ready is None and time.monotonic() < deadline:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            printed.append(line)
+            if line.startswith("SANDBOX READY "):
+                ready = line
+        assert ready is not None, "".join(printed)
+
+        fields = dict(part.split("=", 1) for part in ready.split()[2:])
+        health = requests.get(
+            fields["heartland"].removesuffix("/api") + "/_sandbox/health",
+            headers={"Authorization": "Bearer sandbox-heartland-token"},
+            timeout=TIMEOUT,
+        )
+        tiers = requests.get(
+            fields["yotpo"] + "/vip_tiers",
+            headers={"x-guid": "sandbox-guid", "x-api-key": "sandbox-api-key"},
+            timeout=TIMEOUT,
+        )
+
+        process.send_signal(signal.SIGTERM)
+        return_code = process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    banner = "".join(printed)
+    assert health.status_code == 200
+    assert health.json()["tickets"] + health.json()["late_tickets_held"] == 30
+    assert tiers.json() == []
+    assert "sandbox-heartland-token" in banner
+    assert "sandbox-api-key" in banner
+    assert return_code == 0
+
+
+def test_command_rejects_non_loopback_host() -> None:
+    code = "from yotposync.sandbox.command import sandbox_command; sandbox_command()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--host", "0.0.0.0", "--empty"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "--allow-non-loopback" in result.stderr

@@ -1,0 +1,197 @@
+"""The `yotposync sandbox` command: serve both emulators with a generated store until stopped."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from decimal import Decimal, InvalidOperation
+from types import FrameType
+from typing import Any
+
+import click
+
+from yotposync.sandbox.generator import generate_store
+from yotposync.sandbox.policies import format_utc
+from yotposync.sandbox.server import Sandbox
+from yotposync.sandbox.store import Store
+
+
+class _DecimalType(click.ParamType[Decimal, Any]):
+    name = "decimal"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Decimal:
+        if isinstance(value, Decimal):
+            return value
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            self.fail(f"{value!r} is not a decimal number", param, ctx)
+        if not number.is_finite() or number < 0:
+            self.fail(f"{value!r} must be a number of 0 or more", param, ctx)
+        return number
+
+
+@click.command("sandbox")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated store.")
+@click.option(
+    "--tickets",
+    type=click.IntRange(min=0),
+    default=300,
+    show_default=True,
+    help="Number of tickets to generate, late ones included.",
+)
+@click.option(
+    "--customers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of customers, walk-in included. Default: a quarter of the tickets, at least 12.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Days of history before now that the tickets spread over.",
+)
+@click.option(
+    "--go-live-days",
+    type=click.IntRange(min=0),
+    default=25,
+    show_default=True,
+    help="Days before now of the go-live date printed for the daemon's configuration; "
+    "a few tickets are generated before it.",
+)
+@click.option(
+    "--heartland-port",
+    type=click.IntRange(0, 65535),
+    default=8701,
+    show_default=True,
+    help="Port of the Heartland Retail emulator; 0 picks a free port.",
+)
+@click.option(
+    "--yotpo-port",
+    type=click.IntRange(0, 65535),
+    default=8702,
+    show_default=True,
+    help="Port of the Yotpo Loyalty emulator; 0 picks a free port.",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address both emulators bind to."
+)
+@click.option(
+    "--allow-non-loopback",
+    is_flag=True,
+    help="Allow a --host that other machines can reach.",
+)
+@click.option(
+    "--points-per-dollar",
+    type=_DecimalType(),
+    default="1",
+    show_default=True,
+    help="Points a Yotpo order awards per dollar, rounded down per order.",
+)
+@click.option(
+    "--yotpo-rate-limit",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Yotpo requests allowed per second before 429; 0 turns the limit off.",
+)
+@click.option(
+    "--late-after",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Release the held-back late tickets after this many seconds. "
+    "Default: only on POST /_sandbox/release-late.",
+)
+@click.option("--empty", is_flag=True, help="Start with no customers and no tickets.")
+def sandbox_command(
+    seed: int,
+    tickets: int,
+    customers: int | None,
+    days: int,
+    go_live_days: int,
+    heartland_port: int,
+    yotpo_port: int,
+    host: str,
+    allow_non_loopback: bool,
+    points_per_dollar: Decimal,
+    yotpo_rate_limit: float,
+    late_after: float | None,
+    empty: bool,
+) -> None:
+    """Serve local emulators of Heartland Retail and Yotpo Loyalty with a generated store.
+
+    Runs until SIGTERM or SIGINT (Ctrl-C). The printed credentials are sandbox values,
+    not secrets.
+    """
+    store = None
+    if not empty:
+        store = generate_store(
+            seed, tickets, customers=customers, days=days, go_live_days=go_live_days
+        )
+    try:
+        sandbox = Sandbox(
+            store=store,
+            heartland_port=heartland_port,
+            yotpo_port=yotpo_port,
+            host=host,
+            points_per_dollar=points_per_dollar,
+            yotpo_rate_limit=yotpo_rate_limit,
+            allow_non_loopback=allow_non_loopback,
+        )
+        sandbox.start()
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"cannot start the sandbox: {exc}") from exc
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    timer = None
+    if late_after is not None and store is not None:
+        timer = threading.Timer(late_after, sandbox.heartland.release_late)
+        timer.daemon = True
+        timer.start()
+    try:
+        _print_banner(sandbox, store, seed, late_after)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if timer is not None:
+            timer.cancel()
+        sandbox.stop()
+    click.echo("sandbox stopped")
+
+
+def _print_banner(
+    sandbox: Sandbox, store: Store | None, seed: int, late_after: float | None
+) -> None:
+    click.echo(f"Heartland Retail API: {sandbox.heartland_url}")
+    click.echo(f"  Authorization: Bearer {sandbox.heartland_token}")
+    click.echo(f"Yotpo Loyalty API:    {sandbox.yotpo_url}")
+    click.echo(f"  x-guid: {sandbox.yotpo_guid}")
+    click.echo(f"  x-api-key: {sandbox.yotpo_api_key}")
+    click.echo("These credentials are sandbox values, not secrets.")
+    if store is None:
+        click.echo("Store: empty (locations, stations and custom fields only)")
+    else:
+        late = len(store.late_tickets)
+        click.echo(
+            f"Store: seed {seed}, {len(store.tickets) + late} tickets, "
+            f"{len(store.customers)} customers, go-live {format_utc(store.go_live)}"
+        )
+        if late_after is None:
+            click.echo(f"  {late} late tickets held back until POST /_sandbox/release-late")
+        else:
+            click.echo(f"  {late} late tickets held back for {late_after:g} seconds")
+    click.echo(f"SANDBOX READY heartland={sandbox.heartland_url} yotpo={sandbox.yotpo_url}")
+    # Flush explicitly: a test or script reading this pipe waits for the READY line.
+    sys.stdout.flush()
