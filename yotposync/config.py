@@ -174,6 +174,7 @@ class SyncSettings(BaseModel):
     include_tax: bool = False
     include_shipping: bool = False
     include_gift_cards: bool = False
+
     @field_validator("go_live", mode="before")
     @classmethod
     def _parse_go_live(cls, value: object) -> object:
