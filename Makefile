@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/yotposync demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check yotposync tests benchmarks
-	$(BIN)/ruff format --check yotposync tests benchmarks
+	$(BIN)/ruff check yotposync tests $(wildcard benchmarks)
+	$(BIN)/ruff format --check yotposync tests $(wildcard benchmarks)
 	$(BIN)/mypy
 
 test: lint
