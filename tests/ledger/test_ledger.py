@@ -147,3 +147,20 @@ def test_lock_released_after_exit(tmp_path: Path) -> None:
         pass
     with LedgerLock(path):
         pass
+
+
+def test_invalid_version_keeps_earlier_decision(ledger: Ledger) -> None:
+    decision = Decision(1, Kind.SALE, "sale", customer_id=3, email="a@example.com", earn_cents=900)
+    record(ledger, decision)
+    ledger.record_invalid(1, "ticket 1: invalid value 'abc'", NOW)
+    parent = ledger.parent_info(1)
+    assert parent is not None
+    assert parent.kind is Kind.SALE
+    assert [t["id"] for t in ledger.invalid_tickets(5)] == [1]
+
+
+def test_invalid_unknown_ticket_is_recorded(ledger: Ledger) -> None:
+    ledger.record_invalid(2, "ticket 2: missing updated_at", NOW)
+    parent = ledger.parent_info(2)
+    assert parent is not None
+    assert parent.kind is Kind.INVALID

@@ -265,6 +265,41 @@ class Ledger:
         )
         return previous is None or tuple(previous[1:7]) != outcome
 
+    def record_invalid(self, ticket_id: int, reason: str, now: datetime) -> None:
+        """Record a ticket version that could not be parsed.
+
+        A ticket that already has a usable decision keeps it (its pushes stand), and the bad
+        version is added to its history only; an unknown ticket is stored as `invalid`.
+        """
+        row = self.db.execute("SELECT kind FROM tickets WHERE id = ?", [ticket_id]).fetchone()
+        if row is None or row[0] == Kind.INVALID.value:
+            self.record_decision(
+                Decision(ticket_id=ticket_id, kind=Kind.INVALID, reason=reason),
+                public_id="",
+                ticket_type="",
+                updated_at=None,
+                completed_at=None,
+                business_date=None,
+                location_id=None,
+                amounts=TicketAmountsRow(0, 0),
+                now=now,
+            )
+            return
+        last = self.db.execute(
+            "SELECT kind, reason FROM ticket_versions WHERE ticket_id = ? ORDER BY id DESC LIMIT 1",
+            [ticket_id],
+        ).fetchone()
+        if last is not None and tuple(last) == (Kind.INVALID.value, reason):
+            return
+        self.db.table("ticket_versions").insert(
+            {
+                "ticket_id": ticket_id,
+                "kind": Kind.INVALID.value,
+                "reason": reason,
+                "seen_at": _iso(now),
+            }
+        )
+
     def decision_counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT kind, count(*) FROM tickets GROUP BY kind ORDER BY kind")
         return {str(kind): int(n) for kind, n in rows}
@@ -437,8 +472,8 @@ class Ledger:
     def invalid_tickets(self, limit: int) -> list[dict[str, Any]]:
         return list(
             self.db.query(
-                "SELECT id, reason, decided_at FROM tickets WHERE kind = 'invalid' "
-                "ORDER BY decided_at DESC LIMIT ?",
+                "SELECT ticket_id AS id, reason, seen_at AS decided_at FROM ticket_versions "
+                "WHERE kind = 'invalid' ORDER BY id DESC LIMIT ?",
                 [limit],
             )
         )

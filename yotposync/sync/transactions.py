@@ -329,18 +329,7 @@ class TransactionsJob:
     def _record_invalid(
         self, ticket_id: int, reason: str, summary: TransactionsSummary, now: datetime
     ) -> None:
-        decision = Decision(ticket_id=ticket_id, kind=Kind.INVALID, reason=reason)
-        self.ledger.record_decision(
-            decision,
-            public_id="",
-            ticket_type="",
-            updated_at=None,
-            completed_at=None,
-            business_date=None,
-            location_id=None,
-            amounts=TicketAmountsRow(0, 0),
-            now=now,
-        )
+        self.ledger.record_invalid(ticket_id, reason, now)
         summary.decisions[Kind.INVALID.value] += 1
         summary.invalid.append(reason)
         log.warning("ticket_invalid", ticket_id=ticket_id, error=reason)
