@@ -83,11 +83,19 @@ def run_catch_up(
         try:
             work = Ledger.in_memory_copy(ledger) if dry_run else ledger
             run_id = None if dry_run else ledger.start_run("catch-up", started)
-            job = TransactionsJob(settings, work, heartland_client(settings), clock=clock)
-            transactions = job.run(since=since, until=until, on_page=on_page)
-            delivery = None
-            if not dry_run:
-                delivery = DeliveryJob(settings, ledger, yotpo_client(settings), clock=clock).run()
+            try:
+                job = TransactionsJob(settings, work, heartland_client(settings), clock=clock)
+                transactions = job.run(since=since, until=until, on_page=on_page)
+                delivery = None
+                if not dry_run:
+                    delivery = DeliveryJob(
+                        settings, ledger, yotpo_client(settings), clock=clock
+                    ).run()
+            except Exception as exc:
+                # Keep the failure in the ledger so that `status` shows it later.
+                if run_id is not None:
+                    ledger.finish_run(run_id, "error", {}, clock(), error=str(exc))
+                raise
             seconds = (clock() - started).total_seconds()
             if run_id is not None:
                 summary = transactions.as_dict() | {

@@ -145,3 +145,13 @@ def test_daemon_delivers_then_stops_on_sigterm(env: Env) -> None:
     assert daemon.returncode == 0, err
     assert "daemon_stopped" in out
     assert_store_settled(env)
+
+
+def test_bad_token_stops_and_shows_in_status(env: Env) -> None:
+    env.config.write_text(env.config.read_text().replace(TOKEN, "wrong-token"))
+    result = env.cli("catch-up", "--since", env.since(), check=False)
+    assert result.returncode == 1
+    assert "401" in result.stderr
+    assert "wrong-token" not in result.stderr
+    status = env.cli("status")
+    assert "Last catch-up run: error" in status.stdout
