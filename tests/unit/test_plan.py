@@ -64,8 +64,8 @@ def test_void_after_partial_return_refunds_only_remaining() -> None:
 
 
 def test_customer_change_moves_credit() -> None:
-    own = [order("hl-10", 10, 5000, email="old@example.com")]
-    balances = [OrderBalance("hl-10", "old@example.com", 7, 5000, 0)]
+    own = [PushRecord("hl-10", "order", 10, "old@example.com", 6, None, 5000)]
+    balances = [OrderBalance("hl-10", "old@example.com", 6, 5000, 0)]
     pushes = plan_pushes(sale(), own, balances, [], "hl")
     assert [(p.push_id, p.email, p.amount_cents) for p in pushes] == [
         ("hl-adj-10-1", "old@example.com", 5000),
@@ -147,3 +147,9 @@ def test_sale_without_email_plans_nothing() -> None:
 def test_ids_use_configured_prefix() -> None:
     pushes = plan_pushes(sale(), [], [], [], "hl-store2")
     assert pushes[0].push_id == "hl-store2-10"
+
+
+def test_email_change_alone_moves_nothing() -> None:
+    own = [order("hl-10", 10, 5000, email="old@example.com")]
+    balances = [OrderBalance("hl-10", "old@example.com", 7, 5000, 0)]
+    assert plan_pushes(sale(), own, balances, [], "hl") == []

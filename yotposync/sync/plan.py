@@ -96,53 +96,67 @@ def _plan_sold_part(
     own_orders: Sequence[OrderBalance],
     ids: _IdMaker,
 ) -> list[PlannedPush]:
-    credited: dict[str | None, int] = {}
-    customer_ids: dict[str | None, int | None] = {}
+    # Credit is kept per Heartland customer, so an e-mail change alone moves no points
+    # (Yotpo links the orders by customer id); a ticket without a customer id falls back to
+    # the e-mail address.
+    credited: dict[_CustomerKey, int] = {}
+    pushed_as: dict[_CustomerKey, tuple[str | None, int | None]] = {}
     for push in own:
+        key = _customer_key(push.customer_id, push.email)
         if push.role == "order":
-            credited[push.email] = credited.get(push.email, 0) + push.amount_cents
-            customer_ids[push.email] = push.customer_id
+            credited[key] = credited.get(key, 0) + push.amount_cents
+            pushed_as[key] = (push.email, push.customer_id)
         elif push.role == "adjust":
-            credited[push.email] = credited.get(push.email, 0) - push.amount_cents
+            credited[key] = credited.get(key, 0) - push.amount_cents
 
-    desired: dict[str | None, int] = {}
+    desired: dict[_CustomerKey, int] = {}
     if decision.earn_cents > 0 and decision.email is not None:
-        desired[decision.email] = decision.earn_cents
+        desired[_customer_key(decision.customer_id, decision.email)] = decision.earn_cents
 
     planned: list[PlannedPush] = []
     # Take back first, so a change of customer never credits both customers at once.
-    for email, amount in sorted(credited.items(), key=lambda item: item[0] or ""):
-        excess = amount - desired.get(email, 0)
+    for key, amount in sorted(credited.items()):
+        excess = amount - desired.get(key, 0)
         if excess <= 0:
             continue
-        orders = [o for o in own_orders if o.email == email]
+        email, customer_id = pushed_as.get(key, (None, None))
+        orders = [o for o in own_orders if _customer_key(o.customer_id, o.email) == key]
         for order, cents in _allocate(excess, orders):
             planned.append(
                 PlannedPush(
                     push_id=ids.next_adjust(),
                     role="adjust",
                     ticket_id=decision.ticket_id,
-                    email=email,
-                    customer_id=customer_ids.get(email),
+                    email=order.email or email,
+                    customer_id=customer_id,
                     target_order_id=order.order_id,
                     amount_cents=cents,
                 )
             )
-    for email, amount in desired.items():
-        missing = amount - credited.get(email, 0)
+    for key, amount in desired.items():
+        missing = amount - credited.get(key, 0)
         if missing > 0:
             planned.append(
                 PlannedPush(
                     push_id=ids.next_order(),
                     role="order",
                     ticket_id=decision.ticket_id,
-                    email=email,
+                    email=decision.email,
                     customer_id=decision.customer_id,
                     target_order_id=None,
                     amount_cents=missing,
                 )
             )
     return planned
+
+
+_CustomerKey = tuple[str, str]
+
+
+def _customer_key(customer_id: int | None, email: str | None) -> _CustomerKey:
+    if customer_id is not None:
+        return ("customer", str(customer_id))
+    return ("email", email or "")
 
 
 def _plan_returned_part(
