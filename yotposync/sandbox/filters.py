@@ -262,7 +262,7 @@ def compare(record_value: Any, filter_value: Any) -> int | None:
         flag = _as_bool(filter_value)
         return None if flag is None else _order(int(record_value), int(flag))
     if isinstance(record_value, int | float):
-        number = _as_decimal(filter_value)
+        number = as_decimal(filter_value)
         return None if number is None else _order(Decimal(str(record_value)), number)
     if isinstance(record_value, str):
         return _compare_text(record_value, filter_value)
@@ -273,7 +273,7 @@ def _compare_text(record_value: str, filter_value: Any) -> int | None:
     if isinstance(filter_value, bool):
         return None
     if isinstance(filter_value, int | float):
-        number = _as_decimal(record_value)
+        number = as_decimal(record_value)
         if number is not None:
             return _order(number, Decimal(str(filter_value)))
         return _order(record_value, str(filter_value))
@@ -311,7 +311,8 @@ def _as_bool(value: Any) -> bool | None:
     return None
 
 
-def _as_decimal(value: Any) -> Decimal | None:
+def as_decimal(value: Any) -> Decimal | None:
+    """Read a number from a JSON or query-string value, or None when it is not a finite one."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):

@@ -1,7 +1,8 @@
 """Heartland collection listing: paging, sorting, `_only[]`, `_include[]` and the envelope.
 
 Records are rendered dicts. Sorting is stable and ends with `id` ascending, so pages never
-overlap or skip when sort values tie.
+overlap or skip when sort values tie. When the records come as `IndexedRecords`, a filter on
+ids or on the index's `(updated_at, id)` key is answered from the index instead of a scan.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from yotposync.sandbox.filters import (
     compile_filter,
     invalid_request,
 )
+from yotposync.sandbox.indexes import IndexedRecords, plan_lookup
 from yotposync.sandbox.policies import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
 
@@ -41,6 +43,7 @@ class ListQuery:
     per_page: int | None  # None means `per_page=all`
     only: frozenset[str] | None
     include: frozenset[str]
+    specs: tuple[Any, ...] = ()  # the filter as parsed, before compiling, for index lookups
 
 
 def parse_list_query(
@@ -48,7 +51,8 @@ def parse_list_query(
 ) -> ListQuery:
     """Parse list parameters; raise a 400 RequestError naming the first bad one."""
     params = list(args.items(multi=True))
-    matches = compile_filter(collect_filter_specs(params), fields)
+    specs = collect_filter_specs(params)
+    matches = compile_filter(specs, fields)
     sort = tuple(_parse_sort(value, fields) for value in _values(args, "sort"))
     include = frozenset(_values(args, "_include"))
     unknown = sorted(include - includes)
@@ -66,6 +70,7 @@ def parse_list_query(
         per_page=_parse_per_page(args.get("per_page")),
         only=only,
         include=include,
+        specs=tuple(specs),
     )
 
 
@@ -151,21 +156,65 @@ def page_envelope(
 
     `shape(record, query)` turns each full record into the dict the client receives.
     """
-    matching = [record for record in records if query.matches(record)]
-    ordered = sorted_records(matching, query.sort, fields)
-    total = len(ordered)
-    if query.per_page is None:
-        page_records = ordered if query.page == 1 else []
-        pages = 1 if total else 0
-    else:
-        start = (query.page - 1) * query.per_page
-        page_records = ordered[start : start + query.per_page]
-        pages = -(-total // query.per_page)
+    selected = _select_indexed(records, query, fields)
+    if selected is None:
+        matching = [record for record in records if query.matches(record)]
+        ordered: Sequence[Mapping[str, Any]] = sorted_records(matching, query.sort, fields)
+        selected = _cut_page(ordered, query), len(ordered)
+    page_records, total = selected
     return {
         "results": [shape(record, query) for record in page_records],
         "total": total,
-        "pages": pages,
+        "pages": _page_count(total, query.per_page),
     }
+
+
+def _page_count(total: int, per_page: int | None) -> int:
+    """Return the number of pages, rounded up; `per_page=all` makes one page unless empty."""
+    if per_page is None:
+        return 1 if total else 0
+    return -(-total // per_page)
+
+
+def _cut_page(ordered: Sequence[Mapping[str, Any]], query: ListQuery) -> list[Mapping[str, Any]]:
+    if query.per_page is None:
+        return list(ordered) if query.page == 1 else []
+    start = (query.page - 1) * query.per_page
+    return list(ordered[start : start + query.per_page])
+
+
+def _select_indexed(
+    records: Iterable[Mapping[str, Any]], query: ListQuery, fields: FieldSet
+) -> tuple[list[Mapping[str, Any]], int] | None:
+    """Return one page and the match count from the records' indexes, or None to scan."""
+    if not isinstance(records, IndexedRecords):
+        return None
+    plan = plan_lookup(query.specs, records.order_field)
+    if plan.ids is not None:
+        candidates = [record for record in records.by_ids(plan.ids) if query.matches(record)]
+        ordered = sorted_records(candidates, query.sort, fields)
+        return _cut_page(ordered, query), len(ordered)
+    order_field = records.order_field
+    if order_field is None or query.sort not in _key_orders(order_field):
+        return None
+    start, stop = records.key_slice(plan.lower, plan.upper)
+    if not plan.covers_filter:
+        matching = [records[i] for i in range(start, stop) if query.matches(records[i])]
+        return _cut_page(matching, query), len(matching)
+    # The bounds are the whole filter: the page is a slice of the index, with no test at all.
+    total = stop - start
+    if query.per_page is None:
+        first, last = (start, stop) if query.page == 1 else (start, start)
+    else:
+        first = min(stop, start + (query.page - 1) * query.per_page)
+        last = min(stop, first + query.per_page)
+    return [records[i] for i in range(first, last)], total
+
+
+def _key_orders(field: str) -> tuple[tuple[SortKey, ...], ...]:
+    """The sorts that list records in index order: by `field`, then by `id`, both ascending."""
+    by_field = SortKey(field=field, descending=False)
+    return ((by_field,), (by_field, SortKey(field="id", descending=False)))
 
 
 def apply_only(record: Mapping[str, Any], only: frozenset[str] | None) -> dict[str, Any]:

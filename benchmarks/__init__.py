@@ -1,0 +1,1 @@
+"""Benchmarks of yotposync against the sandbox; `python -m benchmarks.run` runs them."""

@@ -1,0 +1,126 @@
+"""Worker threads that send pushes for the delivery job, several at a time.
+
+The delivery job decides what to send and records every outcome in its own ledger connection;
+workers only send. A sender that reads the ledger (a points adjustment checks the deduction it
+gives back) gets a connection of its worker's own, because a SQLite connection and its
+transaction belong to one thread.
+
+With one worker, or a ledger that has no file (an in-memory copy), pushes are sent in the
+calling thread, one at a time, exactly as submitted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from yotposync.ledger import Ledger, Push
+
+Sender = Callable[[Ledger, Push], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How sending one push ended: `error` is None when the API accepted it."""
+
+    push: Push
+    error: BaseException | None
+
+
+class SendPool:
+    """Send pushes on `workers` threads; at most `capacity` are submitted and unfinished."""
+
+    def __init__(self, workers: int, ledger: Ledger, send: Sender) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self._send = send
+        self._ledger = ledger
+        self._threaded = workers > 1 and ledger.path is not None
+        self.workers = workers if self._threaded else 1
+        # One push at a time in the calling thread keeps the queue's order exactly.
+        self.capacity = 2 * self.workers if self._threaded else 1
+        self._executor: ThreadPoolExecutor | None = None
+        self._futures: dict[Future[None], Push] = {}
+        self._done: list[Outcome] = []
+        self._local = threading.local()
+        self._opened: list[Ledger] = []
+        self._opened_lock = threading.Lock()
+
+    @property
+    def in_flight(self) -> int:
+        """Pushes submitted whose outcome has not been collected yet."""
+        return len(self._futures) + len(self._done)
+
+    def submit(self, push: Push) -> None:
+        """Start sending one push; its outcome comes back from `collect()`."""
+        if not self._threaded:
+            self._done.append(self._send_once(self._ledger, push))
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="delivery")
+        future = self._executor.submit(self._send_in_worker, push)
+        self._futures[future] = push
+
+    def collect(self) -> list[Outcome]:
+        """Wait until at least one submitted push has an outcome, and return every one ready."""
+        outcomes, self._done = self._done, []
+        if outcomes or not self._futures:
+            return outcomes
+        finished, _ = wait(self._futures, return_when=FIRST_COMPLETED)
+        for future in finished:
+            push = self._futures.pop(future)
+            error = future.exception()
+            outcomes.append(Outcome(push, error))
+        return outcomes
+
+    def cancel_queued(self) -> list[Push]:
+        """Withdraw the submitted pushes that no worker has started; return them."""
+        withdrawn = [push for future, push in self._futures.items() if future.cancel()]
+        self._futures = {f: p for f, p in self._futures.items() if not f.cancelled()}
+        return withdrawn
+
+    def close(self) -> None:
+        """Wait for the workers to finish and close their ledger connections."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        with self._opened_lock:
+            for ledger in self._opened:
+                ledger.close()
+            self._opened = []
+
+    def __enter__(self) -> SendPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _send_once(self, ledger: Ledger, push: Push) -> Outcome:
+        try:
+            self._send(ledger, push)
+        except Exception as exc:  # every error is the job's to sort, in its own thread
+            return Outcome(push, exc)
+        return Outcome(push, None)
+
+    def _send_in_worker(self, push: Push) -> None:
+        self._send(self._worker_ledger(), push)
+
+    def _worker_ledger(self) -> Ledger:
+        ledger: Ledger | None = getattr(self._local, "ledger", None)
+        if ledger is None:
+            path: Path | None = self._ledger.path
+            assert path is not None  # threaded mode needs a ledger file
+            ledger = Ledger.open(path)
+            self._local.ledger = ledger
+            with self._opened_lock:
+                self._opened.append(ledger)
+        return ledger
