@@ -1,0 +1,180 @@
+"""`yotposync check` against the sandbox: every finding and its fix, never a secret."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ops.scenario import SECRETS, Scenario, run_cli, write_config
+from yotposync.clients.heartland import HeartlandClient
+from yotposync.clients.http import RetryPolicy
+from yotposync.config import Settings, sandbox_settings
+from yotposync.ops.check import (
+    OK,
+    PROBLEM,
+    Finding,
+    check_heartland,
+    check_installation,
+    check_ledger,
+    check_webhook,
+)
+from yotposync.ops.command_clients import command_heartland, command_yotpo
+from yotposync.ops.heartland_webhooks import receiver_url, register_webhook
+from yotposync.sandbox import Sandbox
+
+WEBHOOK_SECRET = "check-test-secret-0123456789abcdef"
+NO_RETRY = RetryPolicy(max_tries=1)
+
+
+def settings_for(scenario: Scenario, ledger: Path, **sections: dict[str, object]) -> Settings:
+    sandbox = scenario.sandbox
+    return sandbox_settings(sandbox.heartland_url, sandbox.yotpo_url, ledger, **sections)
+
+
+def run_checks(settings: Settings) -> list[Finding]:
+    return check_installation(
+        settings,
+        heartland=lambda: command_heartland(settings),
+        yotpo=lambda: command_yotpo(settings),
+    )
+
+
+def problems(findings: list[Finding]) -> list[str]:
+    return [f"{f.subject}: {f.message}" for f in findings if f.status == PROBLEM]
+
+
+@pytest.fixture(scope="module")
+def ready_output(scenario: Scenario) -> subprocess.CompletedProcess[str]:
+    return scenario.cli("check", check=False)
+
+
+def test_ready_exits_0(ready_output: subprocess.CompletedProcess[str]) -> None:
+    assert ready_output.returncode == 0
+    assert ready_output.stdout.strip().endswith("Ready to run.")
+
+
+def test_ready_checks_reads(ready_output: subprocess.CompletedProcess[str]) -> None:
+    for read in ("locations", "sales tickets", "customers"):
+        assert f"ok       heartland: can read {read}" in ready_output.stdout
+
+
+def test_ready_prints_no_secret(ready_output: subprocess.CompletedProcess[str]) -> None:
+    for secret in SECRETS:
+        assert secret not in ready_output.stdout + ready_output.stderr
+
+
+def test_wrong_token_exits_1(scenario: Scenario, tmp_path: Path) -> None:
+    config = tmp_path / "y.toml"
+    write_config(config, scenario.sandbox, tmp_path / "ledger.sqlite3")
+    config.write_text(config.read_text().replace(SECRETS[0], "wrong-token-5f1e9a"))
+    result = run_cli(config, "check", check=False)
+    assert result.returncode == 1
+    assert "PROBLEM  heartland: credentials rejected" in result.stdout
+    assert "fix: generate a new token in Heartland" in result.stdout
+    assert "wrong-token-5f1e9a" not in result.stdout + result.stderr
+
+
+def test_invalid_config_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "y.toml"
+    config.write_text('[heartland]\nbase_url = "ftp://x"\n[ops]\nlisten = "9310"\n')
+    result = run_cli(config, "check", check=False)
+    assert result.returncode == 2
+    assert 'PROBLEM  configuration: ops.listen = "9310": must be host:port' in result.stdout
+
+
+def test_unknown_rule_field_is_problem(scenario: Scenario, tmp_path: Path) -> None:
+    settings = settings_for(
+        scenario,
+        tmp_path / "ledger.sqlite3",
+        rules={"exclude_ticket_custom_fields": [{"key": "web_order_number"}]},
+    )
+    assert problems(run_checks(settings)) == [
+        "rules: rules.exclude_ticket_custom_fields names 'web_order_number', which is not a "
+        "sales.transaction custom field in Heartland, so the rule never matches"
+    ]
+
+
+def test_unknown_location_is_problem(scenario: Scenario, tmp_path: Path) -> None:
+    settings = settings_for(
+        scenario,
+        tmp_path / "ledger.sqlite3",
+        rules={"exclude_location_ids": [201, 999], "exclude_station_ids": [301]},
+    )
+    assert problems(run_checks(settings)) == [
+        "rules: rules.exclude_location_ids names [999], which Heartland does not have, so "
+        "those entries never match"
+    ]
+
+
+def test_unreachable_heartland_is_problem(tmp_path: Path) -> None:
+    settings = sandbox_settings("http://127.0.0.1:1/api", "http://127.0.0.1:1/api/v2", tmp_path)
+    client = HeartlandClient(settings.heartland.base_url, "token", retry=NO_RETRY)
+    reachable, findings = check_heartland(settings, client)
+    assert reachable is False
+    assert findings[0].message.startswith("cannot reach http://127.0.0.1:1/api")
+    assert findings[0].fix is not None
+    assert findings[0].fix.startswith("check heartland.base_url")
+
+
+def test_ledger_under_file_is_problem(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    findings = check_ledger(blocker / "ledger.sqlite3")
+    assert findings[0].status == PROBLEM
+
+
+def test_new_ledger_will_be_created(tmp_path: Path) -> None:
+    findings = check_ledger(tmp_path / "state" / "ledger.sqlite3")
+    assert findings[0].status == OK
+    assert "will be created on the first run" in findings[0].message
+
+
+def test_corrupt_ledger_is_problem(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    ledger.write_bytes(b"this is not a database" * 100)
+    findings = check_ledger(ledger)
+    assert findings[0].status == PROBLEM
+    assert findings[0].fix == "restore the ledger from a backup"
+
+
+@pytest.fixture
+def webhook_sandbox() -> Iterator[Sandbox]:
+    with Sandbox(store=None) as sandbox:
+        yield sandbox
+
+
+def webhook_settings(sandbox: Sandbox, tmp_path: Path, secret: str) -> Settings:
+    return sandbox_settings(
+        sandbox.heartland_url,
+        sandbox.yotpo_url,
+        tmp_path / "ledger.sqlite3",
+        ops={"webhook_listen": "127.0.0.1:0", "webhook_secret": secret},
+    )
+
+
+def test_unregistered_webhook_is_problem(webhook_sandbox: Sandbox, tmp_path: Path) -> None:
+    settings = webhook_settings(webhook_sandbox, tmp_path, WEBHOOK_SECRET)
+    client = command_heartland(settings)
+    try:
+        findings = check_webhook(settings, client)
+    finally:
+        client.close()
+    assert findings[0].status == PROBLEM
+    assert findings[0].fix is not None
+    assert "yotposync webhooks register --url" in findings[0].fix
+
+
+def test_registered_webhook_ok_and_hidden(webhook_sandbox: Sandbox, tmp_path: Path) -> None:
+    settings = webhook_settings(webhook_sandbox, tmp_path, WEBHOOK_SECRET)
+    client = command_heartland(settings)
+    try:
+        register_webhook(client.http, receiver_url("http://127.0.0.1:9", WEBHOOK_SECRET))
+        findings = check_webhook(settings, client)
+    finally:
+        client.close()
+    assert findings[0].status == OK
+    assert "http://127.0.0.1:9/heartland/***" in findings[0].message
+    assert WEBHOOK_SECRET not in findings[0].message

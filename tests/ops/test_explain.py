@@ -1,0 +1,175 @@
+"""`yotposync explain` against the scripted store of scenario.py."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from tests.ops.scenario import SECRETS, Scenario
+from yotposync.clients.yotpo import YotpoClient
+from yotposync.errors import ApiError
+from yotposync.ledger import Ledger
+from yotposync.ops.explain import (
+    Explanation,
+    TicketNotFoundError,
+    add_balance,
+    explain_ticket,
+    find_ticket,
+)
+
+
+def explain(scenario: Scenario, name: str) -> Explanation:
+    ledger = Ledger.open_read_only(scenario.ledger)
+    try:
+        return explain_ticket(ledger, scenario.ids[name])
+    finally:
+        ledger.close()
+
+
+class FailingYotpo:
+    def get_customer(self, *, email: str, with_history: bool) -> None:
+        raise ApiError("yotpo", "GET", "/customers", 503, "Service Unavailable")
+
+
+def test_sale_decision_and_amount(scenario: Scenario) -> None:
+    ticket = explain(scenario, "T1").ticket
+    assert ticket["kind"] == "sale"
+    assert ticket["earn_cents"] == 5000
+
+
+def test_sale_push_confirmed(scenario: Scenario) -> None:
+    pushes = explain(scenario, "T1").pushes
+    assert [(p.push_id, p.state, p.attempts, p.last_status) for p in pushes] == [
+        (f"hl-{scenario.ids['T1']}", "confirmed", 1, 200)
+    ]
+
+
+def test_rejected_refund_shown_on_sale(scenario: Scenario) -> None:
+    refunds = explain(scenario, "T1").refunds_from_returns
+    assert [(r.push_id, r.state, r.last_status) for r in refunds] == [
+        (f"hl-ret-{scenario.ids['R1']}", "rejected", 422)
+    ]
+    assert refunds[0].last_error == "refund currency USD does not match order currency EUR"
+
+
+def test_excluded_ticket_names_rule(scenario: Scenario) -> None:
+    ticket = explain(scenario, "T4").ticket
+    assert (ticket["kind"], ticket["rule"]) == ("excluded", "ticket_custom:web_order_no present")
+
+
+def test_versions_listed(scenario: Scenario) -> None:
+    versions = explain(scenario, "T2").versions
+    assert [(v["kind"], v["reason"]) for v in versions] == [
+        ("no_customer", "no customer on the ticket")
+    ]
+
+
+def test_return_links_parent(scenario: Scenario) -> None:
+    explanation = explain(scenario, "R2")
+    assert explanation.parent is not None
+    assert explanation.parent["id"] == scenario.ids["T6"]
+    assert explanation.ticket["return_cents"] == 3000
+
+
+def test_balance_after_each_push(scenario: Scenario) -> None:
+    explanation = explain(scenario, "T6")
+    with scenario_yotpo(scenario) as yotpo:
+        add_balance(explanation, yotpo)
+    assert explanation.balance == 50
+    assert (explanation.pushes[0].points, explanation.pushes[0].balance_after) == (80, 80)
+    refund = explanation.refunds_from_returns[0]
+    assert (refund.points, refund.balance_after) == (-30, 50)
+
+
+def test_balance_failure_says_why(scenario: Scenario) -> None:
+    explanation = explain(scenario, "T6")
+    add_balance(explanation, FailingYotpo())
+    assert explanation.balance is None
+    assert explanation.balance_note == (
+        "cannot be read from Yotpo: yotpo GET /customers failed: HTTP 503: Service Unavailable"
+    )
+
+
+def test_balance_without_email_says_so(scenario: Scenario) -> None:
+    explanation = explain(scenario, "T3")
+    add_balance(explanation, FailingYotpo())
+    assert explanation.balance_note == "no e-mail on the ticket, so no Yotpo customer to read"
+
+
+def test_read_only_ledger_refuses_writes(scenario: Scenario) -> None:
+    ledger = Ledger.open_read_only(scenario.ledger)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            ledger.db.execute("UPDATE tickets SET public_id = 'X' WHERE id = 1")
+    finally:
+        ledger.close()
+
+
+def test_find_by_public_id(scenario: Scenario) -> None:
+    ledger = Ledger.open_read_only(scenario.ledger)
+    try:
+        found = find_ticket(ledger, str(scenario.ids["T3"]))
+    finally:
+        ledger.close()
+    assert found == (scenario.ids["T3"], None)
+
+
+def test_unknown_ticket_raises(scenario: Scenario) -> None:
+    ledger = Ledger.open_read_only(scenario.ledger)
+    try:
+        with pytest.raises(TicketNotFoundError, match="no ticket with id or public id"):
+            find_ticket(ledger, "NOPE-1")
+    finally:
+        ledger.close()
+
+
+@pytest.fixture(scope="module")
+def explain_sale_output(scenario: Scenario) -> subprocess.CompletedProcess[str]:
+    return scenario.cli("explain", str(scenario.ids["T6"]))
+
+
+def test_cli_explain_text(
+    scenario: Scenario, explain_sale_output: subprocess.CompletedProcess[str]
+) -> None:
+    output = explain_sale_output.stdout
+    assert "Decision: sale" in output
+    assert f"order hl-{scenario.ids['T6']}: 80.00, confirmed after 1 attempt" in output
+    assert "+80 points, balance after 80" in output
+    assert "-30 points, balance after 50" in output
+
+
+def test_cli_explain_masks_email(explain_sale_output: subprocess.CompletedProcess[str]) -> None:
+    assert "c***@example.com" in explain_sale_output.stdout
+    assert "cat@example.com" not in explain_sale_output.stdout
+
+
+def test_cli_explain_prints_no_secret(
+    explain_sale_output: subprocess.CompletedProcess[str],
+) -> None:
+    for secret in SECRETS:
+        assert secret not in explain_sale_output.stdout + explain_sale_output.stderr
+
+
+def test_cli_explain_json_by_public_id(scenario: Scenario) -> None:
+    # The sandbox numbers public ids like ids, so the public id names the same ticket.
+    result = scenario.cli("explain", str(scenario.ids["R1"]), "--json", "--no-balance")
+    data = json.loads(result.stdout)
+    assert data["ticket"]["kind"] == "return"
+    assert data["pushes"][0]["state"] == "rejected"
+    assert data["balance_note"] is None
+
+
+@contextmanager
+def scenario_yotpo(scenario: Scenario) -> Iterator[YotpoClient]:
+    """A YotpoClient for the scenario's sandbox, closed on exit."""
+    sandbox = scenario.sandbox
+    client = YotpoClient(sandbox.yotpo_url, sandbox.yotpo_guid, sandbox.yotpo_api_key)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -1,0 +1,115 @@
+"""`yotposync report` against the scripted store of scenario.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+from datetime import date
+
+import pytest
+
+from tests.ops.scenario import BUSINESS_DAY, Scenario
+from yotposync.ledger import Ledger
+from yotposync.ops.report import Report, ReportRow, build_report, format_table
+
+DAY = date.fromisoformat(BUSINESS_DAY)
+
+
+@pytest.fixture(scope="module")
+def report(scenario: Scenario) -> Report:
+    ledger = Ledger.open_read_only(scenario.ledger)
+    try:
+        return build_report(ledger, DAY, DAY)
+    finally:
+        ledger.close()
+
+
+def row(report: Report, location_id: int) -> ReportRow:
+    return next(r for r in report.rows if r.location_id == location_id)
+
+
+def test_one_row_per_location(report: Report) -> None:
+    assert [(r.business_date, r.location_id) for r in report.rows] == [
+        (BUSINESS_DAY, 201),
+        (BUSINESS_DAY, 202),
+    ]
+
+
+def test_tickets_counted(report: Report) -> None:
+    assert (row(report, 201).tickets, row(report, 202).tickets) == (4, 4)
+
+
+def test_earned_counts_confirmed_orders(report: Report) -> None:
+    assert (row(report, 201).earned_cents, row(report, 202).earned_cents) == (5000, 8000)
+
+
+def test_rejected_refund_takes_nothing(report: Report) -> None:
+    assert row(report, 201).taken_back_cents == 0
+
+
+def test_confirmed_refund_taken_back(report: Report) -> None:
+    assert row(report, 202).taken_back_cents == 3000
+
+
+def test_spent_and_restored_zero(report: Report) -> None:
+    assert {(r.spent_cents, r.restored_cents) for r in report.rows} == {(0, 0)}
+
+
+def test_reasons_location_201(report: Report) -> None:
+    assert dict(row(report, 201).nothing_earned) == {
+        "no_customer": 1,
+        "excluded:customer_custom:staff=yes": 1,
+        "rejected": 1,
+    }
+
+
+def test_reasons_location_202(report: Report) -> None:
+    assert dict(row(report, 202).nothing_earned) == {
+        "no_email": 1,
+        "excluded:ticket_custom:web_order_no present": 1,
+    }
+
+
+def test_days_outside_range_left_out(scenario: Scenario) -> None:
+    ledger = Ledger.open_read_only(scenario.ledger)
+    try:
+        later = build_report(ledger, date(2025, 5, 2), None)
+    finally:
+        ledger.close()
+    assert later.rows == []
+    assert (
+        format_table(later)
+        == "No tickets with a business day from 2025-05-02 to now in the ledger."
+    )
+
+
+def test_table_lists_reasons_in_words(report: Report) -> None:
+    table = format_table(report)
+    assert "excluded by customer_custom:staff=yes" in table
+    assert "rejected by Yotpo" in table
+    assert "no e-mail" in table
+
+
+@pytest.fixture(scope="module")
+def csv_output(scenario: Scenario) -> subprocess.CompletedProcess[str]:
+    return scenario.cli(
+        "report", "--since", BUSINESS_DAY, "--until", BUSINESS_DAY, "--format", "csv"
+    )
+
+
+def test_cli_csv_amounts(csv_output: subprocess.CompletedProcess[str]) -> None:
+    rows = list(csv.DictReader(io.StringIO(csv_output.stdout)))
+    amounts = [(r["location_id"], r["earned_cents"], r["taken_back_cents"]) for r in rows]
+    assert amounts == [("201", "5000", "0"), ("202", "8000", "3000")]
+
+
+def test_cli_csv_reason_columns(csv_output: subprocess.CompletedProcess[str]) -> None:
+    header = csv_output.stdout.splitlines()[0].split(",")
+    assert header[8:] == [
+        "nothing_earned:no_customer",
+        "nothing_earned:no_email",
+        "nothing_earned:rejected",
+        "nothing_earned:excluded:customer_custom:staff=yes",
+        "nothing_earned:excluded:ticket_custom:web_order_no present",
+    ]

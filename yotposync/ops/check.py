@@ -1,0 +1,440 @@
+"""`yotposync check`: is this installation ready to run?
+
+Each check returns findings: what was checked, whether it is fine, and for a problem how to
+fix it. The checks read only: they call each API with the configured credentials but never
+write to either. They print no secret, because configuration validation rejects URLs with
+credentials in them, and API error reasons pass through the HTTP layer, which redacts the
+credential headers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yotposync.clients.heartland import HeartlandClient
+from yotposync.clients.yotpo import YotpoClient
+from yotposync.config import Settings
+from yotposync.errors import ApiError, AuthError, ConfigError, RetriableError
+from yotposync.ledger.schema import SCHEMA_VERSION
+from yotposync.ops.heartland_webhooks import hide_secret, list_webhooks
+from yotposync.ops.webhook import webhook_path
+
+OK = "ok"
+WARNING = "warning"
+PROBLEM = "problem"
+
+# Heartland custom field groups of tickets and customers.
+TICKET_FIELD_GROUP = "sales.transaction"
+CUSTOMER_FIELD_GROUP = "customer"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of `yotposync check`."""
+
+    status: str  # OK, WARNING or PROBLEM
+    subject: str  # what was checked, such as "heartland" or "ledger"
+    message: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class HeartlandRead:
+    """A collection the product reads, and the role permission that reading it needs."""
+
+    label: str
+    path: str
+    permission: str
+
+
+# Collections the daemon reads in Heartland.
+# NOTE: only read access is checked. Features that write to Heartland (customer custom fields
+# for balances, discounts for offers) add their custom fields and permissions here.
+HEARTLAND_READS = (
+    HeartlandRead("locations", "/locations", "view locations"),
+    HeartlandRead("sales tickets", "/sales/tickets", "view sales tickets"),
+    HeartlandRead("customers", "/customers", "view customers"),
+)
+
+
+def configuration_problems(error: ConfigError) -> list[Finding]:
+    """Turn an invalid configuration into findings, one per problem."""
+    return [
+        Finding(PROBLEM, "configuration", problem, "edit the configuration file or variable")
+        for problem in error.problems
+    ]
+
+
+def check_installation(
+    settings: Settings,
+    *,
+    heartland: Callable[[], HeartlandClient],
+    yotpo: Callable[[], YotpoClient],
+) -> list[Finding]:
+    """Run every check after the configuration loaded; `heartland` and `yotpo` build clients."""
+    findings = [Finding(OK, "configuration", "valid")]
+    findings += check_ledger(settings.ledger.path)
+
+    heartland_client = heartland()
+    try:
+        reachable, heartland_findings = check_heartland(settings, heartland_client)
+        findings += heartland_findings
+        findings += check_webhook(settings, heartland_client if reachable else None)
+    finally:
+        heartland_client.close()
+
+    yotpo_client = yotpo()
+    try:
+        findings += check_yotpo(settings, yotpo_client)
+    finally:
+        yotpo_client.close()
+
+    findings += check_ops(settings)
+    return findings
+
+
+# The ledger
+
+
+def check_ledger(path: Path) -> list[Finding]:
+    """Check that the ledger's folder can be written and an existing ledger can be read."""
+    subject = "ledger"
+    as_root = " (checked as root, not as the service user)" if os.geteuid() == 0 else ""
+    if path.exists() and not path.is_file():
+        return [Finding(PROBLEM, subject, f"{path} is not a file", "set ledger.path to a file")]
+
+    folder = path.parent
+    if not folder.exists():
+        ancestor = _existing_ancestor(folder)
+        if not _can_create_in(ancestor):
+            return [
+                Finding(
+                    PROBLEM,
+                    subject,
+                    f"{folder} does not exist and cannot be created in {ancestor}{as_root}",
+                    "create the folder for the service user, or set ledger.path; under systemd "
+                    "StateDirectory= creates /var/lib/yotposync",
+                )
+            ]
+        return [Finding(OK, subject, f"{path} will be created on the first run{as_root}")]
+
+    if not _can_create_in(folder):
+        return [
+            Finding(
+                PROBLEM,
+                subject,
+                f"cannot write in {folder}{as_root}; SQLite needs it for the journal files",
+                f"give the service user write access to {folder}, or set ledger.path",
+            )
+        ]
+    if not path.exists():
+        return [Finding(OK, subject, f"{path} will be created on the first run{as_root}")]
+    if not os.access(path, os.R_OK | os.W_OK):
+        return [
+            Finding(
+                PROBLEM,
+                subject,
+                f"{path} cannot be read and written{as_root}",
+                f"give the service user read and write access to {path}",
+            )
+        ]
+    return [_ledger_version_finding(path, as_root)]
+
+
+def _ledger_version_finding(path: Path, as_root: str) -> Finding:
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        return Finding(
+            PROBLEM,
+            "ledger",
+            f"{path} is not a readable SQLite database ({exc})",
+            "restore the ledger from a backup",
+        )
+    if version > SCHEMA_VERSION:
+        return Finding(
+            PROBLEM,
+            "ledger",
+            f"{path} has schema version {version}, newer than this yotposync reads "
+            f"({SCHEMA_VERSION})",
+            "upgrade yotposync, or restore the backup made before the last upgrade",
+        )
+    if version < SCHEMA_VERSION:
+        return Finding(
+            OK,
+            "ledger",
+            f"{path} has schema version {version}; the next run upgrades it to "
+            f"{SCHEMA_VERSION} (back it up first)",
+        )
+    return Finding(OK, "ledger", f"{path} is readable and writable{as_root}")
+
+
+def _existing_ancestor(folder: Path) -> Path:
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            return parent
+    return Path("/")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Create and remove a file in `folder`, which is more reliable than os.access()."""
+    if not folder.is_dir():
+        return False
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".yotposync-check-"):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+# Heartland
+
+
+def check_heartland(settings: Settings, client: HeartlandClient) -> tuple[bool, list[Finding]]:
+    """Check the token and read access; return whether the API responded, and the findings."""
+    subject = "heartland"
+    base_url = settings.heartland.base_url
+    try:
+        client.check()
+    except ApiError as exc:
+        return False, [_api_problem(subject, exc, base_url, "locations", "view locations")]
+
+    findings = [Finding(OK, subject, f"{base_url} accepted the API token")]
+    for read in HEARTLAND_READS:
+        try:
+            client.http.get_json(read.path, {"per_page": 1})
+        except ApiError as exc:
+            findings.append(_api_problem(subject, exc, base_url, read.label, read.permission))
+        else:
+            findings.append(Finding(OK, subject, f"can read {read.label}"))
+    findings += _check_rule_references(settings, client)
+    return True, findings
+
+
+def _check_rule_references(settings: Settings, client: HeartlandClient) -> list[Finding]:
+    """Check that the custom fields, locations and stations named by `[rules]` exist.
+
+    A rule that names something Heartland does not have never matches, so the tickets it was
+    meant to exclude would earn points.
+    """
+    rules = settings.rules
+    findings: list[Finding] = []
+    referenced_fields = [
+        ("rules.exclude_ticket_custom_fields", TICKET_FIELD_GROUP, rule.key)
+        for rule in rules.exclude_ticket_custom_fields
+    ] + [
+        ("rules.exclude_customer_custom_fields", CUSTOMER_FIELD_GROUP, rule.key)
+        for rule in rules.exclude_customer_custom_fields
+    ]
+    if referenced_fields:
+        try:
+            body = client.http.get_json("/custom_fields", {"per_page": "all"})
+        except ApiError as exc:
+            findings.append(
+                Finding(
+                    WARNING,
+                    "rules",
+                    f"cannot list Heartland custom fields to check the rules' keys: {exc}",
+                    "give the token's user permission to view custom fields",
+                )
+            )
+        else:
+            defined = {(f.get("group_id"), f.get("key")) for f in _results(body)}
+            for setting, group, key in referenced_fields:
+                if (group, key) in defined:
+                    findings.append(Finding(OK, "rules", f"{setting}: {key!r} exists"))
+                else:
+                    findings.append(
+                        Finding(
+                            PROBLEM,
+                            "rules",
+                            f"{setting} names {key!r}, which is not a {group} custom field in "
+                            "Heartland, so the rule never matches",
+                            "correct the key (Heartland: Settings > Custom Fields) or remove it",
+                        )
+                    )
+
+    if rules.exclude_location_ids or rules.exclude_station_ids:
+        findings += _check_location_rules(settings, client)
+    return findings
+
+
+def _check_location_rules(settings: Settings, client: HeartlandClient) -> list[Finding]:
+    try:
+        body = client.http.get_json("/locations", {"per_page": "all", "_include[]": "stations"})
+    except ApiError as exc:
+        return [Finding(WARNING, "rules", f"cannot list locations to check the rules: {exc}")]
+    locations = _results(body)
+    location_ids = {location.get("id") for location in locations}
+    station_ids = {
+        station.get("id")
+        for location in locations
+        for station in location.get("stations") or []
+        if isinstance(station, dict)
+    }
+    findings = []
+    for setting, configured, known in (
+        ("rules.exclude_location_ids", settings.rules.exclude_location_ids, location_ids),
+        ("rules.exclude_station_ids", settings.rules.exclude_station_ids, station_ids),
+    ):
+        missing = [value for value in configured if value not in known]
+        if missing:
+            findings.append(
+                Finding(
+                    PROBLEM,
+                    "rules",
+                    f"{setting} names {missing}, which Heartland does not have, so those "
+                    "entries never match",
+                    "use the ids shown in Heartland, or remove them",
+                )
+            )
+        elif configured:
+            findings.append(Finding(OK, "rules", f"{setting}: every id exists"))
+    return findings
+
+
+# Yotpo
+
+
+def check_yotpo(settings: Settings, client: YotpoClient) -> list[Finding]:
+    base_url = settings.yotpo.base_url
+    try:
+        client.check()
+    except ApiError as exc:
+        return [_api_problem("yotpo", exc, base_url, "VIP tiers", "")]
+    return [Finding(OK, "yotpo", f"{base_url} accepted the GUID and API key")]
+
+
+# Service options
+
+
+def check_webhook(settings: Settings, client: HeartlandClient | None) -> list[Finding]:
+    """Check the webhook secret and that Heartland has a webhook pointing at this receiver."""
+    listen = settings.ops.webhook_listen
+    if listen is None:
+        return []
+    subject = "webhook"
+    try:
+        secret = settings.webhook_secret()
+    except ConfigError as exc:
+        return [Finding(PROBLEM, subject, problem, None) for problem in exc.problems]
+    if secret is None or client is None:
+        return []
+    try:
+        webhooks = list_webhooks(client.http)
+    except ApiError as exc:
+        return [_api_problem(subject, exc, settings.heartland.base_url, "webhooks", "")]
+    path = webhook_path(secret)
+    matching = [hook for hook in webhooks if hook.url.rstrip("/").endswith(path)]
+    if not matching:
+        return [
+            Finding(
+                PROBLEM,
+                subject,
+                f"ops.webhook_listen = {listen} is set, but no Heartland webhook points at it",
+                "run `yotposync webhooks register --url https://<public address of the "
+                "receiver>`; until then only the regular polls find new tickets",
+            )
+        ]
+    shown = ", ".join(f"{hook.id} ({hide_secret(hook.url, secret)})" for hook in matching)
+    return [Finding(OK, subject, f"Heartland posts completed tickets to webhook {shown}")]
+
+
+def check_ops(settings: Settings) -> list[Finding]:
+    ops = settings.ops
+    findings: list[Finding] = []
+    if ops.listen is not None:
+        findings.append(Finding(OK, "ops", f"/healthz and /metrics on {ops.listen}"))
+    if ops.webhook_listen is not None:
+        findings.append(Finding(OK, "ops", f"webhook receiver on {ops.webhook_listen}"))
+    if ops.ping_url is not None:
+        # Not pinged here: to the monitoring service any ping is a report about a real run.
+        host = ops.ping_url.split("://", 1)[-1].split("/", 1)[0]
+        findings.append(Finding(OK, "ops", f"pings to {host} around each transactions run"))
+    return findings
+
+
+def _api_problem(subject: str, exc: ApiError, base_url: str, what: str, permission: str) -> Finding:
+    """Describe a failed call and the most likely fix for its kind of failure."""
+    key = f"{exc.service}.base_url"
+    if isinstance(exc, AuthError) and exc.status == 403 and permission:
+        return Finding(
+            PROBLEM,
+            subject,
+            f"the API token's user may not read {what} (HTTP 403)",
+            f"give that user a role with the permission to {permission} in Heartland",
+        )
+    if isinstance(exc, AuthError):
+        if exc.service == "yotpo":
+            fix = "copy the GUID and API key again from Yotpo Loyalty: Settings > General"
+        else:
+            fix = (
+                "generate a new token in Heartland (My Account > API Tokens) and put it in "
+                "heartland.token_file or YOTPOSYNC_HEARTLAND__TOKEN"
+            )
+        return Finding(PROBLEM, subject, f"credentials rejected: {exc}", fix)
+    if isinstance(exc, RetriableError) and exc.status is None:
+        return Finding(
+            PROBLEM,
+            subject,
+            f"cannot reach {base_url}: {exc.reason}",
+            f"check {key} and that this machine can reach it (DNS, firewall, proxy)",
+        )
+    if exc.status == 404:
+        return Finding(
+            PROBLEM,
+            subject,
+            f"{base_url} has no {exc.path} (HTTP 404): it does not look like the right API",
+            f"check {key}",
+        )
+    return Finding(
+        PROBLEM,
+        subject,
+        f"reading {what} failed: {exc}",
+        f"try again later; if it persists, check {exc.service}'s service status",
+    )
+
+
+def _results(body: Any) -> list[dict[str, Any]]:
+    results = body.get("results") if isinstance(body, dict) else body
+    return [item for item in results if isinstance(item, dict)] if isinstance(results, list) else []
+
+
+def format_findings(findings: Iterable[Finding]) -> str:
+    """Render findings for a terminal, each problem with its fix, and a closing count."""
+    lines: list[str] = []
+    problems = warnings = 0
+    for finding in findings:
+        label = {OK: "ok", WARNING: "WARNING", PROBLEM: "PROBLEM"}[finding.status]
+        lines.append(f"{label:<8} {finding.subject}: {finding.message}")
+        if finding.fix and finding.status != OK:
+            lines.append(f"{'':<8} fix: {finding.fix}")
+        problems += finding.status == PROBLEM
+        warnings += finding.status == WARNING
+    if problems:
+        lines.append(f"{problems} problem{'s' if problems != 1 else ''} found.")
+    else:
+        lines.append("Ready to run." + (f" {warnings} warning(s)." if warnings else ""))
+    return "\n".join(lines)
+
+
+def findings_as_json(findings: Iterable[Finding]) -> str:
+    return json.dumps(
+        [
+            {"status": f.status, "subject": f.subject, "message": f.message, "fix": f.fix}
+            for f in findings
+        ],
+        indent=2,
+    )

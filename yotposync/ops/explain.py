@@ -1,0 +1,365 @@
+"""`yotposync explain TICKET`: everything the ledger stores about one ticket.
+
+The ticket's versions and decisions, its pushes with their states, the refunds that later
+returns sent against its orders, and, when Yotpo can be asked, the customer's points balance
+after each of those pushes. Only the balance comes from an API; the rest is the ledger's.
+Payloads are not shown, and e-mail addresses are shortened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from yotposync.errors import ApiError, YotposyncError
+from yotposync.ledger import Ledger
+from yotposync.logs import mask_email
+from yotposync.money import format_cents
+
+_TICKET_QUERY = (
+    "SELECT id, public_id, type, updated_at, completed_at, business_date, location_id, kind, "
+    "reason, rule, customer_id, email, parent_id, earn_cents, return_cents, versions, "
+    "first_seen_at, decided_at FROM tickets WHERE id = ?"
+)
+_PUSH_SELECT = (
+    "SELECT seq, push_id, kind, role, ticket_id, target_order_id, amount_cents, state, "
+    "attempts, last_status, last_error, created_at, updated_at, confirmed_at, next_attempt_at "
+    "FROM pushes "
+)
+
+
+class TicketNotFoundError(YotposyncError):
+    """No ticket in the ledger has the given id or public id."""
+
+
+class CustomerLookup(Protocol):
+    """The part of the Yotpo client that reads a customer's balance and history."""
+
+    def get_customer(self, *, email: str, with_history: bool) -> dict[str, Any] | None: ...
+
+
+@dataclass
+class PushLine:
+    """One push of, or against, the ticket, with what Yotpo's history shows for it."""
+
+    push_id: str
+    kind: str
+    role: str
+    ticket_id: int
+    target_order_id: str | None
+    amount_cents: int
+    state: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: str | None
+    updated_at: str | None
+    confirmed_at: str | None
+    next_attempt_at: str | None
+    points: int | None = None
+    balance_after: int | None = None
+
+
+@dataclass
+class Explanation:
+    """The facts `explain` shows for one ticket."""
+
+    ticket: dict[str, Any]
+    versions: list[dict[str, Any]]
+    pushes: list[PushLine]
+    refunds_from_returns: list[PushLine]
+    parent: dict[str, Any] | None
+    returns: list[dict[str, Any]]
+    note: str | None = None
+    balance: int | None = None
+    balance_note: str | None = None
+    history_matched: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        email = data["ticket"].get("email")
+        data["ticket"]["email"] = mask_email(email) if email else None
+        return data
+
+
+def find_ticket(ledger: Ledger, key: str) -> tuple[int, str | None]:
+    """Find a ticket by id or public id; return its id and a note when the key is ambiguous.
+
+    An id wins over a public id, because ids never change. Raises TicketNotFoundError.
+    """
+    text = key.strip()
+    by_id = None
+    if text.isdigit():
+        row = ledger.db.execute("SELECT id FROM tickets WHERE id = ?", [int(text)]).fetchone()
+        by_id = int(row[0]) if row else None
+    by_public = [
+        int(row[0])
+        for row in ledger.db.execute(
+            "SELECT id FROM tickets WHERE public_id = ? ORDER BY id", [text]
+        )
+    ]
+    if by_id is not None:
+        others = [ticket_id for ticket_id in by_public if ticket_id != by_id]
+        note = None
+        if others:
+            note = f"ticket {others[0]} has public id {text}: run `yotposync explain {others[0]}`"
+        return by_id, note
+    if not by_public:
+        raise TicketNotFoundError(
+            f"no ticket with id or public id {text!r} in the ledger: it has not been polled "
+            "yet, or it was updated before the ledger's first run (see `yotposync catch-up`)"
+        )
+    note = None
+    if len(by_public) > 1:
+        note = f"public id {text} belongs to tickets {by_public}; showing the newest"
+    return by_public[-1], note
+
+
+def explain_ticket(ledger: Ledger, ticket_id: int) -> Explanation:
+    """Collect what the ledger stores about one ticket."""
+    db = ledger.db
+    ticket = next(iter(db.query(_TICKET_QUERY, [ticket_id])), None)
+    if ticket is None:
+        raise TicketNotFoundError(f"no ticket {ticket_id} in the ledger")
+
+    versions = list(
+        db.query(
+            "SELECT updated_at, seen_at, kind, reason, rule, customer_id, earn_cents, "
+            "return_cents FROM ticket_versions WHERE ticket_id = ? ORDER BY id",
+            [ticket_id],
+        )
+    )
+    pushes = [
+        _push_line(row)
+        for row in db.query(_PUSH_SELECT + "WHERE ticket_id = ? ORDER BY seq", [ticket_id])
+    ]
+
+    # Refunds that other tickets (returns) sent against this ticket's orders.
+    order_ids = [push.push_id for push in pushes if push.kind == "order"]
+    refunds: list[PushLine] = []
+    if order_ids:
+        marks = ",".join("?" * len(order_ids))
+        refunds = [
+            _push_line(row)
+            for row in db.query(
+                _PUSH_SELECT + f"WHERE target_order_id IN ({marks}) "
+                "AND ticket_id != ? ORDER BY seq",
+                [*order_ids, ticket_id],
+            )
+        ]
+
+    parent = None
+    if ticket["parent_id"] is not None:
+        parent = next(
+            iter(
+                db.query(
+                    "SELECT id, public_id, kind, earn_cents FROM tickets WHERE id = ?",
+                    [ticket["parent_id"]],
+                )
+            ),
+            {"id": ticket["parent_id"], "public_id": None, "kind": None, "earn_cents": None},
+        )
+    returns = list(
+        db.query(
+            "SELECT id, public_id, kind, return_cents FROM tickets WHERE parent_id = ? ORDER BY id",
+            [ticket_id],
+        )
+    )
+    return Explanation(ticket, versions, pushes, refunds, parent, returns)
+
+
+def add_balance(explanation: Explanation, yotpo: CustomerLookup) -> None:
+    """Read the customer's balance and history from Yotpo and match it to the pushes.
+
+    Yotpo reports only the current balance, so the balance after a push is reconstructed:
+    the current balance minus the points of every history item newer than the push's item.
+    """
+    email = explanation.ticket.get("email")
+    if not email:
+        explanation.balance_note = "no e-mail on the ticket, so no Yotpo customer to read"
+        return
+    try:
+        customer = yotpo.get_customer(email=email, with_history=True)
+    except ApiError as exc:
+        explanation.balance_note = f"cannot be read from Yotpo: {exc}"
+        return
+    if customer is None:
+        explanation.balance_note = f"Yotpo has no customer {mask_email(email)}"
+        return
+    balance = customer.get("points_balance")
+    if not isinstance(balance, int) or isinstance(balance, bool):
+        explanation.balance_note = "Yotpo returned no points_balance for the customer"
+        return
+    explanation.balance = balance
+    history = customer.get("history_items")
+    if not isinstance(history, list):
+        explanation.balance_note = (
+            "Yotpo returned no history, so the balance after each push is unknown"
+        )
+        return
+    explanation.history_matched = _match_history(
+        balance, history, [*explanation.pushes, *explanation.refunds_from_returns]
+    )
+    # NOTE: history items that Yotpo keeps as pending would not be in the current balance,
+    # and points that expired leave no item here. Either would make the reconstruction off.
+    explanation.balance_note = "balance after each push reconstructed from Yotpo's history"
+
+
+def _match_history(balance: int, history: list[Any], pushes: list[PushLine]) -> bool:
+    """Set `points` and `balance_after` on the confirmed pushes that history items name.
+
+    Items come newest first. Orders are matched by their id. Refunds name the order they
+    refund, so the n-th confirmed refund of an order matches the n-th refund item of it.
+    """
+    items: list[tuple[int, int, list[str]]] = []  # (points, balance after, order ids)
+    running = balance
+    for item in history:
+        if not isinstance(item, dict):
+            continue
+        points = item.get("points")
+        points = points if isinstance(points, int) and not isinstance(points, bool) else 0
+        order_ids = [str(value) for value in item.get("order_ids") or []]
+        items.append((points, running, order_ids))
+        running -= points
+    items.reverse()  # oldest first, as pushes are
+
+    matched = False
+    used: set[int] = set()
+    for push in pushes:
+        if push.state != "confirmed":
+            continue
+        is_order = push.kind == "order"
+        target = push.push_id if is_order else push.target_order_id
+        for index, (points, after, order_ids) in enumerate(items):
+            # An order adds points and a refund removes them; either may be 0.
+            right_sign = points >= 0 if is_order else points <= 0
+            if index in used or target not in order_ids or not right_sign:
+                continue
+            used.add(index)
+            push.points, push.balance_after = points, after
+            matched = True
+            break
+    return matched
+
+
+def _push_line(row: dict[str, Any]) -> PushLine:
+    return PushLine(
+        push_id=row["push_id"],
+        kind=row["kind"],
+        role=row["role"],
+        ticket_id=row["ticket_id"],
+        target_order_id=row["target_order_id"],
+        amount_cents=row["amount_cents"],
+        state=row["state"],
+        attempts=row["attempts"] or 0,
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        confirmed_at=row["confirmed_at"],
+        next_attempt_at=row["next_attempt_at"],
+    )
+
+
+def format_explanation(explanation: Explanation) -> str:
+    """Render an explanation for a person at a terminal."""
+    t = explanation.ticket
+    lines = [
+        f"Ticket {t['id']} (public id {t['public_id'] or '-'}): {t['type'] or 'unknown type'}, "
+        f"location {_or_dash(t['location_id'])}, business day {_or_dash(t['business_date'])}",
+        f"  completed {_time(t['completed_at'])}, last updated {_time(t['updated_at'])}",
+    ]
+    if t["customer_id"] is not None:
+        email = mask_email(t["email"]) if t["email"] else "no e-mail"
+        lines.append(f"  customer {t['customer_id']} ({email})")
+    else:
+        lines.append("  no customer")
+    if explanation.parent is not None:
+        parent = explanation.parent
+        known = f": {parent['kind']}" if parent["kind"] else " (not in the ledger)"
+        lines.append(f"  return of ticket {parent['id']}{known}")
+    if explanation.note:
+        lines.append(f"Note: {explanation.note}")
+
+    lines += [
+        f"Decision: {t['kind']}" + (f" (rule {t['rule']})" if t["rule"] else ""),
+        f"  {t['reason']}",
+        f"  eligible amount: {format_cents(t['earn_cents'] or 0)} earned, "
+        f"{format_cents(t['return_cents'] or 0)} taken back",
+        f"Versions seen ({len(explanation.versions)}):",
+    ]
+    for number, version in enumerate(explanation.versions, start=1):
+        rule = f" (rule {version['rule']})" if version["rule"] else ""
+        updated, seen = _time(version["updated_at"]), _time(version["seen_at"])
+        lines.append(
+            f"  {number}. updated {updated}, seen {seen}: {version['kind']}{rule}: "
+            f"{version['reason']}"
+        )
+
+    lines.append(f"Pushes ({len(explanation.pushes)}):" if explanation.pushes else "Pushes: none")
+    lines += [f"  {_format_push(push)}" for push in explanation.pushes]
+    if explanation.refunds_from_returns:
+        count = len(explanation.refunds_from_returns)
+        lines.append(f"Refunds against this sale from other tickets ({count}):")
+        lines += [
+            f"  {_format_push(push)} (ticket {push.ticket_id})"
+            for push in explanation.refunds_from_returns
+        ]
+    if explanation.returns:
+        shown = ", ".join(
+            f"ticket {r['id']} ({r['kind']}, {format_cents(r['return_cents'] or 0)})"
+            for r in explanation.returns
+        )
+        lines.append(f"Returns of this ticket: {shown}")
+
+    lines += _format_balance(explanation)
+    return "\n".join(lines)
+
+
+def _format_push(push: PushLine) -> str:
+    role = f" ({push.role})" if push.role != push.kind else ""
+    target = f" against {push.target_order_id}" if push.target_order_id else ""
+    text = (
+        f"{push.kind} {push.push_id}{role}{target}: {format_cents(push.amount_cents)}, "
+        f"{push.state} after {push.attempts} attempt{'s' if push.attempts != 1 else ''}"
+    )
+    if push.last_status is not None:
+        text += f", last HTTP {push.last_status}"
+    if push.last_error:
+        text += f": {push.last_error}"
+    text += f"; queued {_time(push.created_at)}"
+    if push.confirmed_at:
+        text += f", confirmed {_time(push.confirmed_at)}"
+    elif push.state == "pending" and push.next_attempt_at:
+        text += f", next attempt {_time(push.next_attempt_at)}"
+    if push.balance_after is not None:
+        text += f"; Yotpo: {push.points:+d} points, balance after {push.balance_after}"
+    return text
+
+
+def _format_balance(explanation: Explanation) -> list[str]:
+    if explanation.balance is None:
+        if explanation.balance_note is None:
+            return ["Yotpo balance: not requested"]
+        return [f"Yotpo balance: not available: {explanation.balance_note}"]
+    lines = [f"Yotpo balance now: {explanation.balance} points"]
+    if explanation.balance_note:
+        lines.append(f"  {explanation.balance_note}")
+    if not explanation.history_matched:
+        lines.append("  no history item matches this ticket's confirmed pushes")
+    return lines
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def _time(value: str | None) -> str:
+    """Show a ledger timestamp to the second."""
+    if not value:
+        return "-"
+    try:
+        return datetime.fromisoformat(value).replace(microsecond=0).isoformat()
+    except ValueError:
+        return value

@@ -1,0 +1,255 @@
+"""`yotposync report`: points-eligible amounts per business day and location, from the ledger.
+
+Amounts count only pushes that Yotpo confirmed, on the business day (the store's local date
+of completion) and location of the ticket that caused them:
+- earned: orders for sold items, less the refunds that corrected them after an edit or void,
+- taken back: refunds for returned items, less the orders that gave them back after a return
+  was voided or reduced,
+- spent and restored: points spent on loyalty discounts at the register and given back on
+  their returns. Both are 0 for now, because the ledger does not record redemptions yet.
+
+Tickets that earned nothing are counted by reason, so a manager can see which habits cost
+customers their points. The reasons are no customer on the ticket, a customer without an
+e-mail address, an exclusion rule, and an order or refund that Yotpo rejected.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+from yotposync.ledger import Ledger
+from yotposync.money import format_cents
+
+NO_CUSTOMER = "no_customer"
+NO_EMAIL = "no_email"
+REJECTED = "rejected"
+EXCLUDED_PREFIX = "excluded:"
+
+_REASON_LABELS = {
+    NO_CUSTOMER: "no customer",
+    NO_EMAIL: "no e-mail",
+    REJECTED: "rejected by Yotpo",
+}
+
+_UNSETTLED = ("pending", "sent", "failed")
+
+
+@dataclass
+class ReportRow:
+    """One business day at one location."""
+
+    business_date: str
+    location_id: int | None
+    tickets: int = 0
+    earned_cents: int = 0
+    taken_back_cents: int = 0
+    spent_cents: int = 0
+    restored_cents: int = 0
+    pushes_waiting: int = 0
+    nothing_earned: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class Report:
+    since: date
+    until: date | None
+    rows: list[ReportRow]
+
+    @property
+    def reasons(self) -> list[str]:
+        """Every reason that occurs in the report, in a stable order."""
+        found = {reason for row in self.rows for reason in row.nothing_earned}
+        fixed = [reason for reason in (NO_CUSTOMER, NO_EMAIL, REJECTED) if reason in found]
+        return fixed + sorted(found - set(fixed))
+
+
+def reason_label(reason: str) -> str:
+    if reason.startswith(EXCLUDED_PREFIX):
+        rule = reason.removeprefix(EXCLUDED_PREFIX)
+        return f"excluded by {rule}" if rule else "excluded"
+    return _REASON_LABELS.get(reason, reason)
+
+
+def build_report(ledger: Ledger, since: date, until: date | None) -> Report:
+    """Sum the ledger's tickets whose business day is in [since, until], both included."""
+    last = (until or date.max).isoformat()
+    window = [since.isoformat(), last]
+    rows: dict[tuple[str, int | None], ReportRow] = {}
+
+    def row_for(business_date: str, location_id: int | None) -> ReportRow:
+        key = (business_date, location_id)
+        if key not in rows:
+            rows[key] = ReportRow(business_date, location_id)
+        return rows[key]
+
+    rejected_tickets: set[int] = set()
+    for ticket_id, business_date, location_id, role, state, amount in ledger.db.execute(
+        "SELECT t.id, t.business_date, t.location_id, p.role, p.state, p.amount_cents "
+        "FROM pushes p JOIN tickets t ON t.id = p.ticket_id "
+        "WHERE t.business_date BETWEEN ? AND ?",
+        window,
+    ):
+        row = row_for(business_date, location_id)
+        if state in _UNSETTLED:
+            row.pushes_waiting += 1
+        if state == "rejected":
+            rejected_tickets.add(ticket_id)
+        if state != "confirmed":
+            continue
+        if role == "order":
+            row.earned_cents += amount
+        elif role == "adjust":
+            row.earned_cents -= amount
+        elif role == "return":
+            row.taken_back_cents += amount
+        elif role == "restore":
+            row.taken_back_cents -= amount
+    # TODO: fill spent_cents and restored_cents from the ledger's redemptions once
+    # redemptions at the register are recorded there; until then both stay 0.
+
+    for ticket_id, business_date, location_id, kind, rule in ledger.db.execute(
+        "SELECT id, business_date, location_id, kind, rule FROM tickets "
+        "WHERE business_date BETWEEN ? AND ?",
+        window,
+    ):
+        row = row_for(business_date, location_id)
+        row.tickets += 1
+        reason = _nothing_earned_reason(kind, rule, ticket_id in rejected_tickets)
+        if reason is not None:
+            row.nothing_earned[reason] += 1
+
+    ordered = sorted(rows.values(), key=lambda r: (r.business_date, _location_key(r)))
+    return Report(since, until, ordered)
+
+
+def _nothing_earned_reason(kind: str, rule: str | None, rejected: bool) -> str | None:
+    if rejected:
+        return REJECTED
+    if kind == "no_customer":
+        return NO_CUSTOMER
+    if kind == "no_email":
+        return NO_EMAIL
+    if kind == "excluded":
+        # An excluded return counts under the rule that excluded its parent sale.
+        return f"{EXCLUDED_PREFIX}{rule or ''}"
+    return None
+
+
+def _location_key(row: ReportRow) -> int:
+    return -1 if row.location_id is None else row.location_id
+
+
+CSV_AMOUNT_COLUMNS = (
+    "business_date",
+    "location_id",
+    "tickets",
+    "earned_cents",
+    "taken_back_cents",
+    "spent_cents",
+    "restored_cents",
+    "pushes_waiting",
+)
+
+
+def format_csv(report: Report) -> str:
+    """Write one line per business day and location, with a `nothing_earned:<reason>` column
+    per reason."""
+    reasons = report.reasons
+    output = io.StringIO()
+    writer = csv.writer(output, lineterminator="\n")
+    writer.writerow([*CSV_AMOUNT_COLUMNS, *(f"nothing_earned:{reason}" for reason in reasons)])
+    for row in report.rows:
+        writer.writerow(
+            [
+                row.business_date,
+                "" if row.location_id is None else row.location_id,
+                row.tickets,
+                row.earned_cents,
+                row.taken_back_cents,
+                row.spent_cents,
+                row.restored_cents,
+                row.pushes_waiting,
+                *(row.nothing_earned.get(reason, 0) for reason in reasons),
+            ]
+        )
+    return output.getvalue()
+
+
+def format_table(report: Report) -> str:
+    """Two aligned tables: amounts per day and location, then tickets that earned nothing."""
+    period = f"{report.since.isoformat()} to {report.until.isoformat() if report.until else 'now'}"
+    if not report.rows:
+        return f"No tickets with a business day from {period} in the ledger."
+
+    header = ["business day", "location", "tickets", "earned", "taken back", "spent"]
+    header += ["restored", "pushes waiting"]
+    amounts = [header]
+    for row in report.rows:
+        amounts.append(
+            [
+                row.business_date,
+                _location_text(row),
+                str(row.tickets),
+                format_cents(row.earned_cents),
+                format_cents(row.taken_back_cents),
+                format_cents(row.spent_cents),
+                format_cents(row.restored_cents),
+                str(row.pushes_waiting),
+            ]
+        )
+    amounts.append(
+        [
+            "total",
+            "",
+            str(sum(row.tickets for row in report.rows)),
+            format_cents(sum(row.earned_cents for row in report.rows)),
+            format_cents(sum(row.taken_back_cents for row in report.rows)),
+            format_cents(sum(row.spent_cents for row in report.rows)),
+            format_cents(sum(row.restored_cents for row in report.rows)),
+            str(sum(row.pushes_waiting for row in report.rows)),
+        ]
+    )
+    lines = [
+        f"Points-eligible amounts confirmed by Yotpo, by business day and location, {period}",
+        "",
+        *_align(amounts, numeric_from=2),
+        "",
+    ]
+
+    reasons = [["business day", "location", "reason", "tickets"]]
+    for row in report.rows:
+        for reason in report.reasons:
+            count = row.nothing_earned.get(reason, 0)
+            if count:
+                reasons.append(
+                    [row.business_date, _location_text(row), reason_label(reason), str(count)]
+                )
+    if len(reasons) == 1:
+        lines.append(
+            "No ticket lost its points to a missing customer, a missing e-mail address, "
+            "an exclusion rule or a rejection."
+        )
+    else:
+        lines += ["Tickets that earned nothing, by reason", "", *_align(reasons, numeric_from=3)]
+    return "\n".join(lines)
+
+
+def _location_text(row: ReportRow) -> str:
+    return "-" if row.location_id is None else str(row.location_id)
+
+
+def _align(table: list[list[str]], numeric_from: int) -> list[str]:
+    """Pad columns to equal width; columns from `numeric_from` on are right-aligned."""
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    lines = []
+    for line in table:
+        cells = [
+            cell.rjust(width) if index >= numeric_from else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
