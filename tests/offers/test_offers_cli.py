@@ -1,0 +1,150 @@
+"""Offers end to end: the real `yotposync` process against the sandbox."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.offers.helpers import FIVE_OFF, POINTS_FOR_CASH, TEN_PERCENT, LoyaltyStore
+
+pytestmark = pytest.mark.e2e
+
+EMAIL = "pat@example.com"
+
+
+def test_offers_appear_as_coupons(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF, TEN_PERCENT, POINTS_FOR_CASH)
+    result = store.cli("offers", "sync")
+    coupons = {c["code"]: c for c in store.coupons()}
+    assert "2 coupons created" in result.stdout
+    assert sorted(coupons) == ["LOYALTY3101", "LOYALTY3103"]
+    assert coupons["LOYALTY3101"]["name"] == "$5 Off (500 points)"
+    assert coupons["LOYALTY3101"]["amount"] == 5
+    assert coupons["LOYALTY3103"]["percent"] == 10
+    assert "offer_skipped" in result.stderr
+
+
+def test_offers_rerun_changes_and_removals(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF, TEN_PERCENT)
+    store.cli("offers", "sync")
+    store.cli("offers", "sync")
+    store.set_options({**FIVE_OFF, "name": "$6 Off", "discount_amount_cents": 600})
+    store.cli("offers", "sync")
+    coupons = {c["code"]: c for c in store.coupons()}
+    assert len(store.coupons()) == 2
+    assert coupons["LOYALTY3101"]["name"] == "$6 Off (500 points)"
+    assert coupons["LOYALTY3101"]["amount"] == 6
+    assert coupons["LOYALTY3103"]["active"] is False
+
+
+def test_paid_ticket_deducts_once(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    store.cli("offers", "sync")
+    customer = store.customer(EMAIL)
+    store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(2, 20.0)])
+    store.catch_up()
+    store.catch_up()
+    deductions = store.adjustments("hl-redeem-")
+    assert [d["point_adjustment_amount"] for d in deductions] == [-500]
+    # 1000 - 500 spent + 35 earned on the $35 paid after the $5 discount.
+    assert store.balance(EMAIL) == 535
+
+
+def test_unpaid_ticket_deducts_when_paid(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    store.cli("offers", "sync")
+    customer = store.customer(EMAIL)
+    ticket = store.ticket(
+        customer_id=customer, coupon_code="LOYALTY3101", items=[(1, 30.0)], paid=False
+    )
+    store.catch_up()
+    assert store.adjustments("hl-redeem-") == []
+    store.pay(ticket)
+    store.catch_up()
+    assert len(store.adjustments(f"hl-redeem-{ticket}")) == 1
+
+
+def test_open_ticket_deducts_when_completed(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    store.cli("offers", "sync")
+    customer = store.customer(EMAIL)
+    ticket = store.ticket(
+        customer_id=customer, coupon_code="LOYALTY3101", items=[(1, 30.0)], complete=False
+    )
+    store.catch_up()
+    assert store.adjustments("hl-redeem-") == []
+    store.complete(ticket)
+    store.catch_up()
+    assert len(store.adjustments(f"hl-redeem-{ticket}")) == 1
+
+
+def test_voided_open_ticket_deducts_nothing(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    store.cli("offers", "sync")
+    customer = store.customer(EMAIL)
+    ticket = store.ticket(
+        customer_id=customer, coupon_code="LOYALTY3101", items=[(1, 30.0)], complete=False
+    )
+    response = store.heartland("PUT", f"/sales/tickets/{ticket}", {"status": "voided"})
+    assert response.status_code == 200
+    store.catch_up()
+    assert store.adjustments("hl-redeem-") == []
+    assert store.balance(EMAIL) == 1000
+
+
+def test_overdraw_is_reported(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 100)
+    store.cli("offers", "sync")
+    customer = store.customer(EMAIL)
+    ticket = store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(1, 30.0)])
+    first = store.catch_up_allowing_undelivered()
+    second = store.catch_up_allowing_undelivered()
+    assert first.returncode == 4
+    assert second.returncode == 0
+    status = json.loads(store.cli("status", "--json").stdout)
+    problems = status["offers"]["deduction_problems"]
+    text = store.cli("status").stdout
+    assert [p["ticket_id"] for p in problems] == [ticket]
+    assert problems[0]["state"] == "deduction_rejected"
+    assert f"ticket {ticket} deduction_rejected: HTTP 422" in text
+    overdraws = [e for e in store.records()["adjustments"] if e["status"] == 422]
+    assert len(overdraws) == 1
+
+
+def test_ticket_without_customer_is_reported(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.cli("offers", "sync")
+    ticket = store.ticket(customer_id=None, coupon_code="LOYALTY3101", items=[(1, 30.0)])
+    result = store.catch_up()
+    status = json.loads(store.cli("status", "--json").stdout)
+    problems = status["offers"]["deduction_problems"]
+    assert [(p["ticket_id"], p["state"]) for p in problems] == [(ticket, "no_customer")]
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    warnings = [e for e in events if e["event"] == "deduction_not_possible"]
+    assert [e["ticket_id"] for e in warnings] == [ticket]
+
+
+def test_empty_option_list_needs_allow_empty(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.cli("offers", "sync")
+    store.set_options()
+    guarded = store.cli("offers", "sync")
+    still_active = store.coupons()[0]["active"]
+    store.cli("offers", "sync", "--allow-empty")
+    assert "no coupon was switched off" in guarded.stdout
+    assert still_active is True
+    assert store.coupons()[0]["active"] is False
+
+
+def test_offers_list_shows_skipped(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF, POINTS_FOR_CASH)
+    store.cli("offers", "sync")
+    listing = store.cli("offers", "list").stdout
+    assert "option 3101 '$5 Off': active, coupon" in listing
+    assert "option 3102 'Points for cash': skipped, no coupon: variable-points" in listing

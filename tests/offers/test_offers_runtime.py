@@ -1,0 +1,68 @@
+"""The daemon's offer jobs and webhook receiver, installed on a scheduler that never starts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from yotposync.config import load_settings
+from yotposync.ledger import Ledger
+from yotposync.offers_runtime import CODES_JOB, OFFERS_JOB, OffersRuntime
+
+BASE = """
+[heartland]
+base_url = "http://127.0.0.1:9/api"
+token = "t"
+[yotpo]
+base_url = "http://127.0.0.1:9/api/v2"
+guid = "g"
+api_key = "k"
+[ledger]
+path = "{ledger}"
+[offers]
+"""
+
+
+def _runtime(tmp_path: Path, offers: str) -> tuple[OffersRuntime, BackgroundScheduler]:
+    ledger = tmp_path / "ledger.sqlite3"
+    Ledger.open(ledger).close()
+    config = tmp_path / "yotposync.toml"
+    config.write_text(BASE.format(ledger=ledger) + offers)
+    settings = load_settings(config, environ={})
+    runtime = OffersRuntime(settings, clock=lambda: datetime.now(UTC), should_stop=lambda: False)
+    scheduler = BackgroundScheduler(timezone="UTC")
+
+    def guarded(_name: str, job: Callable[[], None]) -> Callable[[], None]:
+        return job
+
+    runtime.install(scheduler, guarded, lambda _name, _body: None)
+    return runtime, scheduler
+
+
+def test_install_adds_both_jobs(tmp_path: Path) -> None:
+    runtime, scheduler = _runtime(tmp_path, "")
+    runtime.close()
+    assert sorted(job.id for job in scheduler.get_jobs()) == sorted([OFFERS_JOB, CODES_JOB])
+    assert runtime.server is None
+
+
+def test_disabled_offers_add_no_jobs(tmp_path: Path) -> None:
+    _, scheduler = _runtime(tmp_path, "enabled = false\n")
+    assert scheduler.get_jobs() == []
+
+
+def test_webhook_receiver_listens_when_configured(tmp_path: Path) -> None:
+    runtime, _ = _runtime(
+        tmp_path, 'webhook_listen = "127.0.0.1:0"\nwebhook_secret = "runtime-secret"\n'
+    )
+    assert runtime.server is not None
+    try:
+        url = f"http://127.0.0.1:{runtime.server.port}/yotpo/redemption-created"
+        response = requests.post(url, json={}, headers={"X-Api-Secret": "wrong"}, timeout=10)
+    finally:
+        runtime.close()
+    assert response.status_code == 401

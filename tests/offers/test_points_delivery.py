@@ -1,0 +1,106 @@
+"""Delivering points adjustments: 423 is retried, an unknown outcome is checked in history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.offers.helpers import FIVE_OFF, LoyaltyStore
+from yotposync.app import heartland_client, yotpo_client
+from yotposync.clients.heartland_coupons import HeartlandCoupons
+from yotposync.config import load_settings
+from yotposync.ledger import Ledger, Push
+from yotposync.ledger.offers import REDEEM_ROLE
+from yotposync.sync.delivery import DeliveryJob
+from yotposync.sync.offers_job import OffersJob
+from yotposync.sync.points_push import send_points_adjustment
+from yotposync.sync.transactions import TransactionsJob
+
+EMAIL = "pat@example.com"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_locked_customer_deduction_retried(store: LoyaltyStore) -> None:
+    settings = load_settings(store.config)
+    clock = Clock()
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    ledger = Ledger.open(store.ledger)
+    yotpo = yotpo_client(settings)
+    heartland = heartland_client(settings)
+    try:
+        OffersJob(ledger, yotpo, HeartlandCoupons(heartland), clock=clock).run()
+        customer = store.customer(EMAIL)
+        ticket = store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(1, 30.0)])
+        store.admin("POST", "/locks", {"customer_email": EMAIL, "locked": True})
+        clock.now = datetime.now(UTC) + timedelta(seconds=1)
+        TransactionsJob(settings, ledger, heartland, clock=clock).run(
+            since=clock.now - timedelta(days=1)
+        )
+        first = DeliveryJob(settings, ledger, yotpo, clock=clock).run()
+        store.admin("POST", "/locks", {"customer_email": EMAIL, "locked": False})
+        clock.now += timedelta(seconds=5)
+        second = DeliveryJob(settings, ledger, yotpo, clock=clock).run()
+    finally:
+        ledger.close()
+        yotpo.close()
+        heartland.close()
+    locked = [e for e in store.records()["redemptions"] if e.get("locked")]
+    assert first.retrying == 1
+    assert len(locked) == 1
+    assert second.confirmed == 2
+    assert len(store.adjustments(f"hl-redeem-{ticket}")) == 1
+
+
+def _push(attempts: int, state: str) -> Push:
+    return Push(
+        seq=1,
+        push_id="hl-redeem-42",
+        kind="points_adjust",
+        role=REDEEM_ROLE,
+        ticket_id=42,
+        email=EMAIL,
+        target_order_id=None,
+        amount_cents=0,
+        payload={
+            "customer_email": EMAIL,
+            "point_adjustment_amount": -500,
+            "history_title": "$5 Off at the store, ticket 42 [hl-redeem-42]",
+        },
+        state=state,
+        attempts=attempts,
+    )
+
+
+def test_applied_adjustment_not_sent_again(store: LoyaltyStore) -> None:
+    settings = load_settings(store.config)
+    store.member(EMAIL, 1000)
+    ledger = Ledger.open(store.ledger)
+    yotpo = yotpo_client(settings)
+    try:
+        send_points_adjustment(yotpo, ledger, _push(0, "pending"))
+        send_points_adjustment(yotpo, ledger, _push(1, "sent"))
+    finally:
+        ledger.close()
+        yotpo.close()
+    assert len(store.adjustments("[hl-redeem-42]")) == 1
+    assert store.balance(EMAIL) == 500
+
+
+def test_unapplied_adjustment_sent_on_retry(store: LoyaltyStore) -> None:
+    settings = load_settings(store.config)
+    store.member(EMAIL, 1000)
+    ledger = Ledger.open(store.ledger)
+    yotpo = yotpo_client(settings)
+    try:
+        send_points_adjustment(yotpo, ledger, _push(1, "sent"))
+    finally:
+        ledger.close()
+        yotpo.close()
+    assert len(store.adjustments("[hl-redeem-42]")) == 1

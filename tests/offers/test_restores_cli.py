@@ -1,0 +1,106 @@
+"""Points given back on returns of sales that spent them, by each restore policy, via the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.offers.conftest import make_store
+from tests.offers.helpers import FIVE_OFF, LoyaltyStore
+
+pytestmark = pytest.mark.e2e
+
+EMAIL = "pat@example.com"
+
+
+def _store(tmp_path: Path, policy: str) -> Iterator[LoyaltyStore]:
+    yield from make_store(tmp_path, f'[offers]\nrestore_policy = "{policy}"\n')
+
+
+@pytest.fixture(params=["proportional", "full", "never"])
+def policy_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LoyaltyStore]:
+    yield from _store(tmp_path, request.param)
+
+
+def _sale(store: LoyaltyStore) -> tuple[int, int]:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    store.cli("offers", "sync")
+    customer = store.customer(EMAIL)
+    sale = store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(2, 20.0)])
+    store.catch_up()
+    return customer, sale
+
+
+def _return(store: LoyaltyStore, customer: int, sale: int, qty: int) -> int:
+    return store.ticket(
+        customer_id=customer, coupon_code=None, items=[(-qty, 20.0)], paid=False, parent_id=sale
+    )
+
+
+def _restored(store: LoyaltyStore) -> list[int]:
+    return [a["point_adjustment_amount"] for a in store.adjustments("Points given back")]
+
+
+EXPECTED_PARTIAL = {"proportional": [250], "full": [], "never": []}
+EXPECTED_WHOLE = {"proportional": [250, 250], "full": [500], "never": []}
+
+
+def test_partial_return_restores_by_policy(policy_store: LoyaltyStore) -> None:
+    policy = _policy(policy_store)
+    customer, sale = _sale(policy_store)
+    _return(policy_store, customer, sale, 1)
+    policy_store.catch_up()
+    assert _restored(policy_store) == EXPECTED_PARTIAL[policy]
+
+
+def test_second_return_restores_rest_by_policy(policy_store: LoyaltyStore) -> None:
+    policy = _policy(policy_store)
+    customer, sale = _sale(policy_store)
+    _return(policy_store, customer, sale, 1)
+    policy_store.catch_up()
+    _return(policy_store, customer, sale, 1)
+    policy_store.catch_up()
+    policy_store.catch_up()
+    assert _restored(policy_store) == EXPECTED_WHOLE[policy]
+
+
+def test_return_keeps_earned_refund_separate(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        customer, sale = _sale(store)
+        ret = _return(store, customer, sale, 2)
+        store.catch_up()
+        refunds = [e["body"] for e in store.records()["refunds"] if e["status"] == 200]
+        restores = store.adjustments("Points given back")
+        assert [r["id"] for r in refunds] == [f"hl-ret-{ret}"]
+        assert [r["history_title"] for r in restores] == [
+            f"Points given back, ticket {ret} [hl-restore-{ret}-1]"
+        ]
+        # 1000 - 500 spent + 35 earned - 35 refunded + 500 given back.
+        assert store.balance(EMAIL) == 1000
+
+
+def test_returns_never_restore_more_than_spent(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        customer, sale = _sale(store)
+        _return(store, customer, sale, 2)
+        store.catch_up()
+        _return(store, customer, sale, 1)
+        store.catch_up()
+        assert sum(_restored(store)) == 500
+
+
+def test_voided_sale_restores_all(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "never"):
+        _, sale = _sale(store)
+        response = store.heartland("PUT", f"/sales/tickets/{sale}", {"voided?": True})
+        assert response.status_code == 200
+        store.catch_up()
+        assert _restored(store) == [500]
+
+
+def _policy(store: LoyaltyStore) -> str:
+    text = store.config.read_text()
+    return text.split('restore_policy = "', 1)[1].split('"', 1)[0]

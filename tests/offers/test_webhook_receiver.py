@@ -1,0 +1,104 @@
+"""The redemption-created receiver over real HTTP on 127.0.0.1, with a real ledger file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from yotposync.ledger import Ledger
+from yotposync.ledger.offers import OfferLedger
+from yotposync.ops.http_server import BackgroundServer
+from yotposync.webhooks.yotpo import PATH, RedemptionWebhook
+
+SECRET = "receiver-secret-0123456789-abcdefghij"
+EVENT = {
+    "topic": "swell/redemption/created",
+    "redemption": {"id": 77001, "reward_text": "LOYAL-5OFF-8XK2"},
+    "redemption_option": {"id": "3101", "name": "$5 Off", "amount": 500},
+    "customer": {"email": "pat@example.com", "points_balance": 730},
+}
+
+
+class Receiver:
+    def __init__(self, url: str, ledger: Path, woken: list[int]) -> None:
+        self.url = url
+        self.ledger = ledger
+        self.woken = woken
+
+    def post(self, body: Any, path: str = PATH, **headers: str) -> requests.Response:
+        return requests.post(self.url + path, json=body, headers=headers, timeout=10)
+
+    def codes(self) -> list[dict[str, Any]]:
+        ledger = Ledger.open(self.ledger)
+        try:
+            return OfferLedger(ledger).codes_in_state("pending")
+        finally:
+            ledger.close()
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[Receiver]:
+    path = tmp_path / "ledger.sqlite3"
+    Ledger.open(path).close()
+    woken: list[int] = []
+    app = RedemptionWebhook(
+        path, SECRET, clock=lambda: datetime.now(UTC), on_recorded=lambda: woken.append(1)
+    )
+    server = BackgroundServer("test", "127.0.0.1", 0, app)
+    server.start()
+    try:
+        yield Receiver(f"http://127.0.0.1:{server.port}", path, woken)
+    finally:
+        server.stop()
+
+
+def test_header_secret_records_code(receiver: Receiver) -> None:
+    response = receiver.post(EVENT, **{"X-Api-Secret": SECRET})
+    codes = receiver.codes()
+    assert response.status_code == 200
+    assert [(c["code"], c["option_id"], c["email"]) for c in codes] == [
+        ("LOYAL-5OFF-8XK2", 3101, "pat@example.com")
+    ]
+    assert receiver.woken == [1]
+
+
+def test_path_secret_records_code(receiver: Receiver) -> None:
+    response = receiver.post(EVENT, path=f"{PATH}/{SECRET}")
+    assert response.status_code == 200
+    assert len(receiver.codes()) == 1
+
+
+def test_repeated_event_recorded_once(receiver: Receiver) -> None:
+    receiver.post(EVENT, **{"X-Api-Secret": SECRET})
+    response = receiver.post(EVENT, **{"X-Api-Secret": SECRET})
+    assert response.json() == {"status": "already recorded"}
+    assert len(receiver.codes()) == 1
+    assert receiver.woken == [1]
+
+
+@pytest.mark.parametrize("given", ["", "wrong", SECRET[:-1], SECRET + "x"])
+def test_wrong_secret_rejected(receiver: Receiver, given: str) -> None:
+    response = receiver.post(EVENT, **{"X-Api-Secret": given})
+    assert response.status_code == 401
+    assert receiver.codes() == []
+
+
+def test_body_without_code_rejected(receiver: Receiver) -> None:
+    body = {**EVENT, "redemption": {"id": 1}}
+    response = receiver.post(body, **{"X-Api-Secret": SECRET})
+    assert response.status_code == 400
+
+
+def test_other_method_rejected(receiver: Receiver) -> None:
+    response = requests.get(receiver.url + PATH, timeout=10)
+    assert response.status_code == 405
+
+
+def test_other_path_not_found(receiver: Receiver) -> None:
+    response = receiver.post(EVENT, path="/other", **{"X-Api-Secret": SECRET})
+    assert response.status_code == 404

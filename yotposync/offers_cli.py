@@ -1,0 +1,139 @@
+"""The `yotposync offers` commands: run the offer jobs once, and list offers and problems."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from yotposync.app import heartland_client, utc_now, yotpo_client
+from yotposync.clients.heartland_coupons import HeartlandCoupons
+from yotposync.config import Settings, load_settings
+from yotposync.ledger import Ledger, LedgerLock
+from yotposync.ledger.offers import OfferLedger
+from yotposync.logs import configure_logging, register_secret
+from yotposync.offers_runtime import run_online_codes
+from yotposync.sync.offers_job import OffersJob
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    settings: Settings | None = obj.get("settings")
+    if settings is None:
+        settings = load_settings(obj.get("config_path"))
+        configure_logging(settings.logging.level, settings.logging.format, stream=sys.stderr)
+        for secret in (settings.heartland_token(), settings.yotpo_guid(), settings.yotpo_api_key()):
+            register_secret(secret)
+        obj["settings"] = settings
+    return settings
+
+
+@click.group("offers")
+def offers_command() -> None:
+    """Copy Yotpo offers into Heartland coupons and show what points were spent."""
+
+
+@offers_command.command("sync")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Switch off every offer coupon when Yotpo lists no redemption options.",
+)
+@click.pass_context
+def sync_offers(ctx: click.Context, allow_empty: bool) -> None:
+    """Create, update and switch off Heartland coupons to match Yotpo's redemption options."""
+    settings = _settings(ctx)
+    with LedgerLock(settings.ledger.path):
+        ledger = Ledger.open(settings.ledger.path)
+        heartland = heartland_client(settings)
+        yotpo = yotpo_client(settings)
+        try:
+            job = OffersJob(ledger, yotpo, HeartlandCoupons(heartland), clock=utc_now)
+            summary = job.run(allow_empty=allow_empty)
+        finally:
+            ledger.close()
+            heartland.close()
+            yotpo.close()
+    click.echo(
+        f"Offers: {summary.options} options, {summary.created} coupons created, "
+        f"{summary.updated} updated, {summary.deactivated} switched off, "
+        f"{summary.unchanged} unchanged, {summary.skipped} skipped."
+    )
+    if summary.guarded:
+        click.echo(
+            "Yotpo listed no redemption options, so no coupon was switched off; "
+            "run again with --allow-empty if every offer was removed."
+        )
+    for problem in summary.failed:
+        click.echo(f"Failed: {problem}")
+
+
+@offers_command.command("codes")
+@click.pass_context
+def sync_codes(ctx: click.Context) -> None:
+    """Make single-use coupons for codes redeemed online and switch off used ones."""
+    settings = _settings(ctx)
+    with LedgerLock(settings.ledger.path):
+        ledger = Ledger.open(settings.ledger.path)
+        try:
+            summary = run_online_codes(settings, ledger, utc_now)
+        finally:
+            ledger.close()
+    click.echo(
+        f"Online codes: {summary['found']} found in customer history, "
+        f"{summary['created']} coupons created, {summary['skipped']} skipped, "
+        f"{summary['closed']} used codes switched off."
+    )
+
+
+@offers_command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def list_offers(ctx: click.Context, as_json: bool) -> None:
+    """List the offers in the ledger with their coupons, and the latest deduction problems."""
+    obj = ctx.ensure_object(dict)
+    settings = load_settings(obj.get("config_path"))
+    if not settings.ledger.path.exists():
+        click.echo(f"No ledger at {settings.ledger.path} yet: run `yotposync offers sync`.")
+        ctx.exit(1)
+    ledger = Ledger.open(settings.ledger.path)
+    try:
+        offers = OfferLedger(ledger)
+        report: dict[str, Any] = {"offers": offers.offer_rows(), "status": offers.status(20)}
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    for row in report["offers"]:
+        coupon = f"coupon {row['coupon_id']} ({row['code']})" if row["coupon_id"] else "no coupon"
+        click.echo(
+            f"option {row['option_id']} {row['name']!r}: {row['state']}, {coupon}: {row['reason']}"
+        )
+    if not report["offers"]:
+        click.echo("No offers yet: run `yotposync offers sync`.")
+    click.echo("\n".join(format_offer_status(report["status"])))
+
+
+def format_offer_status(status: dict[str, Any]) -> list[str]:
+    """Render the offer part of `yotposync status` as lines of text."""
+    lines = []
+    offers = ", ".join(f"{state} {n}" for state, n in sorted(status["offers"].items()))
+    lines.append(f"Offers: {offers or 'none yet'}")
+    deductions = ", ".join(f"{state} {n}" for state, n in sorted(status["deductions"].items()))
+    lines.append(f"Register deductions: {deductions or 'none yet'}")
+    codes = ", ".join(f"{state} {n}" for state, n in sorted(status["online_codes"].items()))
+    lines.append(f"Online codes: {codes or 'none yet'}")
+    if status["deduction_problems"]:
+        lines.append("Deductions needing attention:")
+        for problem in status["deduction_problems"]:
+            lines.append(f"  ticket {problem['ticket_id']} {problem['state']}: {problem['reason']}")
+    for option in status["skipped_offers"]:
+        lines.append(
+            f"  offer {option['option_id']} {option['name']!r} skipped: {option['reason']}"
+        )
+    for code in status["skipped_codes"]:
+        lines.append(f"  online code {code['code']} skipped: {code['reason']}")
+    return lines

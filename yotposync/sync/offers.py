@@ -1,0 +1,197 @@
+"""Yotpo redemption options to Heartland coupons. Pure: raw options and ledger rows in, plans out.
+
+An option becomes a coupon when it takes a fixed amount or a percentage off the order. Other
+options are skipped with a reason a manager can read:
+- variable-points options ("points for cash", `discount_type` starting with `generic` and
+  containing `variable`): the customer picks how many points to spend, which a fixed coupon
+  cannot express;
+- custom coupons, free shipping, free products and unknown discount types: Heartland gets no
+  amount to take off;
+- options without a usable id, name, points cost or discount value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from yotposync.clients.heartland_coupons import CouponSpec, offer_code
+from yotposync.money import format_cents
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A Yotpo redemption option that a cashier can apply as a Heartland coupon."""
+
+    option_id: int
+    name: str
+    points_cost: int
+    amount_cents: int | None
+    percent: Decimal | None
+
+    def coupon_spec(self) -> CouponSpec:
+        """Return the coupon the cashier applies: its name shows the offer and its point cost."""
+        return CouponSpec(
+            code=offer_code(self.option_id),
+            name=f"{self.name} ({self.points_cost} points)",
+            amount_cents=self.amount_cents,
+            percent=self.percent,
+            single_use=False,
+        )
+
+    def describe(self) -> str:
+        if self.amount_cents is not None:
+            return f"{format_cents(self.amount_cents)} off for {self.points_cost} points"
+        return f"{self.percent}% off for {self.points_cost} points"
+
+
+@dataclass(frozen=True)
+class SkippedOption:
+    """A redemption option that gets no coupon, and why."""
+
+    option_id: int | None
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OfferMapping:
+    """The ledger's record of one option: its coupon and the spec last written to it."""
+
+    option_id: int
+    coupon_id: int | None
+    spec_json: str | None
+    state: str  # "active", "inactive" or "skipped"
+
+
+@dataclass(frozen=True)
+class OfferPlan:
+    """The Heartland writes that bring the coupons in line with Yotpo's options."""
+
+    create: list[Offer]
+    update: list[tuple[Offer, int]]  # offer and the coupon id to update
+    deactivate: list[OfferMapping]
+    unchanged: list[Offer]
+
+
+def read_options(
+    raw_options: Iterable[Mapping[str, Any]],
+) -> tuple[list[Offer], list[SkippedOption]]:
+    """Split raw redemption options into offers and skipped options."""
+    offers: list[Offer] = []
+    skipped: list[SkippedOption] = []
+    seen: set[int] = set()
+    for raw in raw_options:
+        result = read_option(raw)
+        if isinstance(result, SkippedOption):
+            skipped.append(result)
+        elif result.option_id in seen:
+            skipped.append(
+                SkippedOption(result.option_id, result.name, "listed twice; the first is used")
+            )
+        else:
+            seen.add(result.option_id)
+            offers.append(result)
+    return offers, skipped
+
+
+def read_option(raw: Mapping[str, Any]) -> Offer | SkippedOption:
+    """Read one raw redemption option as an offer, or as a skipped option with the reason."""
+    option_id = _whole_number(raw.get("id"))
+    name = raw.get("name")
+    shown_name = name.strip() if isinstance(name, str) else ""
+    if option_id is None or option_id <= 0:
+        return SkippedOption(None, shown_name, f"invalid id {raw.get('id')!r}")
+    if not shown_name:
+        return SkippedOption(option_id, "", "the option has no name")
+    points = _whole_number(raw.get("amount"))
+    if points is None or points <= 0:
+        return SkippedOption(
+            option_id, shown_name, f"invalid points cost (amount) {raw.get('amount')!r}"
+        )
+
+    discount_type = str(raw.get("discount_type") or "").strip().lower()
+    if "variable" in discount_type:
+        return SkippedOption(
+            option_id,
+            shown_name,
+            "variable-points offer (points for cash): the customer chooses the points, "
+            "which a fixed store coupon cannot express; redeem it online instead",
+        )
+    if "percent" in discount_type:
+        percent = _decimal(raw.get("discount_percentage"))
+        if percent is None or not Decimal(0) < percent <= Decimal(100):
+            return SkippedOption(
+                option_id,
+                shown_name,
+                f"invalid discount_percentage {raw.get('discount_percentage')!r}: "
+                "must be above 0 and at most 100",
+            )
+        return Offer(option_id, shown_name, points, None, percent.normalize())
+    if "fixed" in discount_type:
+        cents = _whole_number(raw.get("discount_amount_cents"))
+        if cents is None or cents <= 0:
+            return SkippedOption(
+                option_id,
+                shown_name,
+                f"invalid discount_amount_cents {raw.get('discount_amount_cents')!r}: "
+                "must be a whole number above 0",
+            )
+        return Offer(option_id, shown_name, points, cents, None)
+    shown_type = discount_type or "none"
+    return SkippedOption(
+        option_id,
+        shown_name,
+        f"discount_type {shown_type!r} takes no amount or percentage off the order",
+    )
+
+
+def plan_offers(offers: Sequence[Offer], mappings: Sequence[OfferMapping]) -> OfferPlan:
+    """Compare the offers with the ledger's coupons and plan the difference.
+
+    A new offer is created. An offer whose coupon spec changed, or whose coupon was switched
+    off earlier, is updated. An active coupon whose option is gone (removed, disabled or now
+    skipped) is deactivated. Offers already in line plan nothing.
+    """
+    by_option = {mapping.option_id: mapping for mapping in mappings}
+    plan = OfferPlan(create=[], update=[], deactivate=[], unchanged=[])
+    listed: set[int] = set()
+    for offer in offers:
+        listed.add(offer.option_id)
+        mapping = by_option.get(offer.option_id)
+        if mapping is None or mapping.coupon_id is None:
+            plan.create.append(offer)
+        elif mapping.state != "active" or mapping.spec_json != offer.coupon_spec().as_json():
+            plan.update.append((offer, mapping.coupon_id))
+        else:
+            plan.unchanged.append(offer)
+    for mapping in mappings:
+        if mapping.option_id not in listed and mapping.state == "active":
+            plan.deactivate.append(mapping)
+    return plan
+
+
+def _whole_number(value: Any) -> int | None:
+    """Read an integer sent as a number or a digit string; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    number = _decimal(value)
+    if number is None or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None

@@ -1,0 +1,187 @@
+"""The offers job: keep one Heartland coupon per Yotpo redemption option.
+
+Each Heartland write is followed by its own ledger commit, so a run stopped halfway leaves the
+ledger in line with what Heartland holds, and the next run carries on. Coupons are found by
+their code before any is created, so a rerun never makes a duplicate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from yotposync.clients.heartland_coupons import CouponSpec
+from yotposync.errors import RejectedError
+from yotposync.ledger import Ledger
+from yotposync.ledger.offers import OfferLedger
+from yotposync.sync.offers import Offer, plan_offers, read_options
+
+log = structlog.get_logger("yotposync.offers")
+
+REMOVED_REASON = "no longer offered by Yotpo (removed or disabled): coupon switched off"
+
+
+class OptionSource(Protocol):
+    """The part of the Yotpo client this job uses."""
+
+    def redemption_options(self, **filters: str | int | bool) -> list[dict[str, Any]]: ...
+
+
+class CouponWriter(Protocol):
+    """The Heartland coupon calls this job uses."""
+
+    def upsert(self, spec: CouponSpec, coupon_id: int | None) -> int: ...
+
+    def deactivate(self, coupon_id: int) -> bool: ...
+
+
+@dataclass
+class OffersSummary:
+    """Counts for one run of the offers job."""
+
+    options: int = 0
+    created: int = 0
+    updated: int = 0
+    deactivated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+    guarded: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "options": self.options,
+            "created": self.created,
+            "updated": self.updated,
+            "deactivated": self.deactivated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "failed": self.failed[:20],
+            "guarded": self.guarded,
+        }
+
+
+class OffersJob:
+    """Copy Yotpo redemption options into Heartland coupons."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        yotpo: OptionSource,
+        coupons: CouponWriter,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.offers = OfferLedger(ledger)
+        self.ledger = ledger
+        self.yotpo = yotpo
+        self.coupons = coupons
+        self.clock = clock
+
+    def run(self, *, allow_empty: bool = False) -> OffersSummary:
+        """Create, update and switch off coupons so that Heartland matches the options.
+
+        When Yotpo lists no options at all while coupons are active, nothing is switched
+        off unless `allow_empty` is set: an empty list is more often a fault on the account
+        than a retailer removing every offer at once.
+        """
+        started = time.monotonic()
+        raw = self.yotpo.redemption_options()
+        offers, skipped = read_options(raw)
+        summary = OffersSummary(options=len(raw), skipped=len(skipped))
+        mappings = self.offers.offer_mappings()
+        plan = plan_offers(offers, mappings)
+        summary.unchanged = len(plan.unchanged)
+
+        for option in skipped:
+            if option.option_id is None:
+                log.warning("offer_skipped", name=option.name, reason=option.reason)
+                continue
+            # Read outside the transaction, so the transaction only writes.
+            changed = self.offers.offer_state(option.option_id) != ("skipped", option.reason)
+            if changed:
+                with self.ledger.transaction():
+                    self.offers.mark_offer(
+                        option.option_id, option.name, "skipped", option.reason, self.clock()
+                    )
+                log.warning(
+                    "offer_skipped",
+                    option_id=option.option_id,
+                    name=option.name,
+                    reason=option.reason,
+                )
+
+        for offer in plan.create:
+            self._write(offer, None, summary)
+        for offer, coupon_id in plan.update:
+            self._write(offer, coupon_id, summary)
+
+        if not raw and plan.deactivate and not allow_empty:
+            summary.guarded = True
+            log.warning(
+                "offers_empty_guard",
+                active_coupons=len(plan.deactivate),
+                detail="Yotpo listed no redemption options; no coupon was switched off. "
+                "Run `yotposync offers sync --allow-empty` if every offer was removed",
+            )
+        else:
+            skipped_reasons = {s.option_id: s.reason for s in skipped}
+            for mapping in plan.deactivate:
+                if mapping.coupon_id is not None:
+                    self.coupons.deactivate(mapping.coupon_id)
+                reason = skipped_reasons.get(mapping.option_id)
+                state = "skipped" if reason is not None else "inactive"
+                name = next((s.name for s in skipped if s.option_id == mapping.option_id), "")
+                name = name or self._stored_name(mapping.option_id)
+                with self.ledger.transaction():
+                    self.offers.mark_offer(
+                        mapping.option_id,
+                        name,
+                        state,
+                        reason or REMOVED_REASON,
+                        self.clock(),
+                    )
+                summary.deactivated += 1
+                log.info(
+                    "offer_deactivated", option_id=mapping.option_id, coupon_id=mapping.coupon_id
+                )
+
+        log.info("offers_run", **summary.as_dict(), seconds=round(time.monotonic() - started, 3))
+        return summary
+
+    def _write(self, offer: Offer, coupon_id: int | None, summary: OffersSummary) -> None:
+        try:
+            new_id = self.coupons.upsert(offer.coupon_spec(), coupon_id)
+        except RejectedError as exc:
+            summary.failed.append(f"option {offer.option_id}: {exc.reason}")
+            log.error(
+                "offer_coupon_rejected",
+                option_id=offer.option_id,
+                status=exc.status,
+                error=exc.reason,
+            )
+            return
+        with self.ledger.transaction():
+            self.offers.save_offer(offer, new_id, self.clock())
+        if coupon_id is None:
+            summary.created += 1
+        else:
+            summary.updated += 1
+        log.info(
+            "offer_coupon_written",
+            option_id=offer.option_id,
+            coupon_id=new_id,
+            offer=offer.describe(),
+            created=coupon_id is None,
+        )
+
+    def _stored_name(self, option_id: int) -> str:
+        for row in self.offers.offer_rows():
+            if row["option_id"] == option_id:
+                return str(row["name"])
+        return ""

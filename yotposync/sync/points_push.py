@@ -1,0 +1,71 @@
+"""Send points adjustments from the outbox: register deductions and restores.
+
+Yotpo has no way to recognise a repeated `POST /points/adjust`, so every adjustment carries its
+push id in brackets in `history_title`. Before an adjustment is sent again (after a timeout, a
+5xx or a crash left it `sent`), the customer's history is read, and a row whose title contains
+the id settles the push without a second request.
+
+NOTE: The history check relies on Yotpo showing `history_title` as the history row's `action`,
+as the sandbox does and as public integrations read it; confirm on a real account.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from yotposync.errors import RejectedError
+from yotposync.ledger import Ledger, Push
+from yotposync.ledger.offers import RESTORE_ROLE, OfferLedger
+from yotposync.ledger.store import REJECTED, SENT
+
+ADJUST_PATH = "/points/adjust"
+
+
+class PointsTarget(Protocol):
+    """The part of the Yotpo client that points adjustments use."""
+
+    def adjust_points(self, payload: dict[str, Any]) -> None: ...
+
+    def get_customer(
+        self, *, email: str | None = None, with_history: bool = False
+    ) -> dict[str, Any] | None: ...
+
+
+def history_title(text: str, push_id: str) -> str:
+    """Return the history title for an adjustment: readable text, then the push id in brackets."""
+    return f"{text} [{push_id}]"
+
+
+def send_points_adjustment(yotpo: PointsTarget, ledger: Ledger, push: Push) -> None:
+    """Send one points adjustment, unless the customer's history shows it already applied.
+
+    A restore whose deduction Yotpo rejected gives back points that were never spent, so it
+    is rejected here without a request.
+    """
+    if push.role == RESTORE_ROLE:
+        state = OfferLedger(ledger).deduction_state_for_restore(push.push_id)
+        if state == REJECTED:
+            raise RejectedError(
+                "yotpo",
+                "POST",
+                ADJUST_PATH,
+                None,
+                "the deduction this restore gives back was rejected, so nothing was spent",
+            )
+    if (push.attempts > 0 or push.state == SENT) and already_applied(yotpo, push):
+        return
+    yotpo.adjust_points(push.payload)
+
+
+def already_applied(yotpo: PointsTarget, push: Push) -> bool:
+    """Tell whether the customer's Yotpo history contains a row for this push."""
+    if push.email is None:
+        return False
+    customer = yotpo.get_customer(email=push.email, with_history=True)
+    if customer is None:
+        return False
+    marker = f"[{push.push_id}]"
+    items = customer.get("history_items")
+    if not isinstance(items, list):
+        return False
+    return any(isinstance(item, dict) and marker in str(item.get("action", "")) for item in items)

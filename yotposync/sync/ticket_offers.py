@@ -1,0 +1,216 @@
+"""The loyalty step of the transactions job: deductions, restores and online codes per ticket.
+
+It runs inside the page transaction, right after a ticket version's decision is recorded, so the
+deduction or restore it queues commits together with that decision and the cursor. The pure
+choices are in `sync.redemptions`; this module reads and writes the ledger around them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from yotposync.clients.heartland_coupons import applied_coupon_id
+from yotposync.ledger import Ledger
+from yotposync.ledger.offers import CODE_USED, REDEEM_ROLE, RESTORE_ROLE, OfferLedger
+from yotposync.sync.amounts import TicketAmounts
+from yotposync.sync.model import Customer, Ticket
+from yotposync.sync.points_push import history_title
+from yotposync.sync.redemptions import (
+    ONLINE_CODE,
+    PROBLEM_STATES,
+    DeductionState,
+    LoyaltyCoupon,
+    RestorePolicy,
+    decide_deduction,
+    restore_points,
+)
+
+log = structlog.get_logger("yotposync.redemptions")
+
+
+class TicketOffers:
+    """Apply the loyalty rules to one ticket version at a time."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        id_prefix: str,
+        go_live: datetime | None,
+        policy: RestorePolicy,
+    ) -> None:
+        self.offers = OfferLedger(ledger)
+        self.id_prefix = id_prefix
+        self.go_live = go_live
+        self.policy = policy
+
+    def apply(
+        self,
+        ticket: Ticket,
+        customer: Customer | None,
+        amounts: TicketAmounts,
+        now: datetime,
+    ) -> str | None:
+        """Queue the deduction or restores this version needs.
+
+        Returns the online code to send as the Yotpo order's `coupon_code`, or None.
+        """
+        code = self._deduct(ticket, customer, now)
+        if ticket.parent_id is not None:
+            self._restore_for_return(ticket, ticket.parent_id, amounts, now)
+        return code
+
+    # Deductions.
+
+    def _deduct(self, ticket: Ticket, customer: Customer | None, now: datetime) -> str | None:
+        coupon_id = applied_coupon_id(ticket)
+        if coupon_id is None:
+            return None
+        coupon = self.offers.loyalty_coupon(coupon_id)
+        if coupon is None:
+            return None  # a coupon yotposync did not create: not a loyalty discount
+        existing = self.offers.redemption(ticket.id)
+        if existing is not None and existing["push_id"] is not None:
+            # Deducted once already: a ticket seen again never deducts twice.
+            if ticket.voided:
+                self._restore_voided_sale(ticket, existing, now)
+            return None
+
+        decision = decide_deduction(ticket, customer, coupon, self.go_live)
+        email = customer.email if customer is not None else None
+        push_id = None
+        if decision.state is DeductionState.DEDUCT and email is not None:
+            push_id = f"{self.id_prefix}-redeem-{ticket.id}"
+            self.offers.add_points_push(
+                push_id=push_id,
+                role=REDEEM_ROLE,
+                ticket_id=ticket.id,
+                customer_id=ticket.customer_id,
+                email=email,
+                points=-decision.points,
+                payload=_adjust_payload(
+                    email,
+                    history_title(
+                        f"{coupon.name} at the store, ticket {ticket.public_id}", push_id
+                    ),
+                ),
+                now=now,
+            )
+            log.info(
+                "deduction_planned", ticket_id=ticket.id, push_id=push_id, points=decision.points
+            )
+        if decision.state is DeductionState.CODE_USED and coupon.used_by_ticket_id is None:
+            self.offers.set_code_state(coupon.code, CODE_USED, now, ticket_id=ticket.id)
+
+        changed = existing is None or (existing["state"], existing["reason"]) != (
+            decision.state.value,
+            decision.reason,
+        )
+        if changed:
+            self.offers.save_redemption(
+                ticket.id,
+                coupon,
+                decision,
+                customer_id=ticket.customer_id,
+                email=email,
+                push_id=push_id,
+                now=now,
+            )
+            if decision.state in PROBLEM_STATES:
+                log.warning(
+                    "deduction_not_possible",
+                    ticket_id=ticket.id,
+                    state=decision.state.value,
+                    reason=decision.reason,
+                )
+        return _order_coupon_code(coupon, ticket)
+
+    def _restore_voided_sale(self, ticket: Ticket, existing: dict[str, Any], now: datetime) -> None:
+        spent = self.offers.spent_points(ticket.id)
+        if spent is None:
+            return
+        points = restore_points(spent, self.policy, sale_voided=True)
+        self._queue_restore(
+            ticket.id, ticket.id, existing["email"], points, "sale voided after its deduction", now
+        )
+
+    # Restores on returns.
+
+    def _restore_for_return(
+        self, ticket: Ticket, sale_id: int, amounts: TicketAmounts, now: datetime
+    ) -> None:
+        if self.offers.spent_points(sale_id) is None:
+            return
+        counts = ticket.completed and not ticket.voided
+        returned = amounts.returned_item_cents if counts else 0
+        # NOTE: a return voided after its restore was sent keeps the points it gave back.
+        self.offers.save_return_share(ticket.id, sale_id, returned, now)
+        spent = self.offers.spent_points(sale_id)
+        sale = self.offers.redemption(sale_id)
+        if spent is None or sale is None:
+            return
+        points = restore_points(spent, self.policy, sale_voided=False)
+        reason = f"return of sale {sale_id}, {self.policy.value} restore policy"
+        self._queue_restore(ticket.id, sale_id, sale["email"], points, reason, now)
+
+    def _queue_restore(
+        self,
+        ticket_id: int,
+        sale_id: int,
+        email: str | None,
+        points: int,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        if points <= 0 or email is None:
+            return
+        number = self.offers.restore_count(ticket_id) + 1
+        push_id = f"{self.id_prefix}-restore-{ticket_id}-{number}"
+        title = history_title(f"Points given back, ticket {ticket_id}", push_id)
+        self.offers.add_points_push(
+            push_id=push_id,
+            role=RESTORE_ROLE,
+            ticket_id=ticket_id,
+            customer_id=None,
+            email=email,
+            points=points,
+            payload=_adjust_payload(email, title),
+            now=now,
+        )
+        self.offers.add_restore(
+            push_id=push_id,
+            ticket_id=ticket_id,
+            sale_ticket_id=sale_id,
+            points=points,
+            reason=reason,
+            now=now,
+        )
+        log.info(
+            "restore_planned",
+            ticket_id=ticket_id,
+            sale_ticket_id=sale_id,
+            push_id=push_id,
+            points=points,
+        )
+
+
+def _adjust_payload(email: str, title: str) -> dict[str, Any]:
+    # Spent and given-back points are not earned points, so lifetime earned stays unchanged.
+    return {
+        "customer_email": email,
+        "apply_adjustment_to_points_earned": False,
+        "history_title": title,
+        "visible_to_customer": True,
+    }
+
+
+def _order_coupon_code(coupon: LoyaltyCoupon, ticket: Ticket) -> str | None:
+    """Return the online code a ticket's order carries, unless another ticket used it first."""
+    if coupon.kind != ONLINE_CODE:
+        return None
+    if coupon.used_by_ticket_id is not None and coupon.used_by_ticket_id != ticket.id:
+        return None
+    return coupon.code

@@ -1,0 +1,1 @@
+"""Receivers for webhooks that remote services send to yotposync."""

@@ -1,0 +1,151 @@
+"""The receiver for Yotpo's `swell/redemption/created` webhook.
+
+A customer who redeems an offer online gets a code from Yotpo (`reward_text`). This receiver
+records the code in the ledger and replies at once. The online codes job then makes it a
+single-use Heartland coupon. A code already recorded is answered 200 again, so Yotpo may
+retry freely.
+
+Requests must carry the shared secret, either in the `X-Api-Secret` header or as the last
+segment of the path (`/yotpo/redemption-created/<secret>`), and it is compared in constant
+time. Bodies are at most 64 KiB.
+
+NOTE: Yotpo documents no signature or secret for this webhook. The header is the one Yotpo
+sends to merchant-hosted coupon URLs, and the path form suits accounts that can set only a URL.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from werkzeug.wrappers import Request, Response
+
+from yotposync.ledger import Ledger
+from yotposync.ledger.offers import OfferLedger
+from yotposync.logs import mask_email
+
+log = structlog.get_logger("yotposync.webhooks.yotpo")
+
+PATH = "/yotpo/redemption-created"
+SECRET_HEADER = "X-Api-Secret"  # noqa: S105 - a header name, not a secret
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _reply(status: int, message: str) -> Response:
+    return Response(json.dumps({"status": message}), status=status, mimetype="application/json")
+
+
+def read_redemption(body: Mapping[str, Any]) -> dict[str, Any] | str:
+    """Pick the fields the ledger needs from a webhook body, or return what is wrong with it."""
+    redemption = body.get("redemption")
+    if not isinstance(redemption, dict):
+        return "missing redemption object"
+    code = redemption.get("reward_text")
+    if not isinstance(code, str) or not code.strip() or len(code) > 200:
+        return "missing or invalid redemption.reward_text"
+    option = body.get("redemption_option")
+    option = option if isinstance(option, dict) else {}
+    option_id = option.get("id")
+    if isinstance(option_id, str) and option_id.strip().isdigit():
+        option_id = int(option_id)
+    if isinstance(option_id, bool) or not isinstance(option_id, int):
+        option_id = None
+    customer = body.get("customer")
+    email = customer.get("email") if isinstance(customer, dict) else None
+    cost = option.get("amount")
+    redemption_id = redemption.get("id")
+    return {
+        "code": code.strip(),
+        "redemption_id": None if redemption_id is None else str(redemption_id),
+        "option_id": option_id,
+        "option_name": option.get("name") if isinstance(option.get("name"), str) else None,
+        "email": email if isinstance(email, str) and "@" in email else None,
+        "points_cost": cost if isinstance(cost, int) and not isinstance(cost, bool) else None,
+    }
+
+
+class RedemptionWebhook:
+    """WSGI application that records redeemed codes in the ledger at `ledger_path`."""
+
+    def __init__(
+        self,
+        ledger_path: Path,
+        secret: str,
+        *,
+        clock: Callable[[], datetime],
+        on_recorded: Callable[[], None] = lambda: None,
+    ) -> None:
+        if not secret:
+            raise ValueError("the webhook secret must not be empty")
+        self.ledger_path = ledger_path
+        self._secret = secret.encode()
+        self.clock = clock
+        self.on_recorded = on_recorded
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        response = self.handle(Request(environ))
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        path = request.path.rstrip("/")
+        if path != PATH and not path.startswith(PATH + "/"):
+            return _reply(404, "not found")
+        if request.method != "POST":
+            return _reply(405, "only POST is allowed")
+
+        if not self._authorized(request, path):
+            log.warning("webhook_unauthorized", path=PATH)
+            return _reply(401, "missing or invalid secret")
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            return _reply(413, "body too large")
+        try:
+            body = json.loads(request.get_data(cache=False)[: MAX_BODY_BYTES + 1])
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return _reply(400, "body is not valid JSON")
+        if not isinstance(body, dict):
+            return _reply(400, "body must be a JSON object")
+
+        fields = read_redemption(body)
+        if isinstance(fields, str):
+            log.warning("webhook_invalid", error=fields)
+            return _reply(400, fields)
+        try:
+            new = self._record(fields)
+        except sqlite3.OperationalError as exc:
+            # The ledger stayed locked past its busy timeout; Yotpo retries on an error.
+            log.warning("webhook_ledger_busy", code=fields["code"], error=str(exc))
+            return _reply(503, "busy, retry later")
+        log.info(
+            "online_code_received",
+            code=fields["code"],
+            new=new,
+            customer=mask_email(fields["email"]) if fields["email"] else None,
+        )
+        if new:
+            self.on_recorded()
+        return _reply(200, "recorded" if new else "already recorded")
+
+    def _authorized(self, request: Request, path: str) -> bool:
+        supplied = request.headers.get(SECRET_HEADER, "")
+        if not supplied and path.startswith(PATH + "/"):
+            supplied = path[len(PATH) + 1 :]
+        return hmac.compare_digest(supplied.encode(), self._secret)
+
+    def _record(self, fields: dict[str, Any]) -> bool:
+        # One connection per request: SQLite connections belong to the thread that opened them.
+        ledger = Ledger.open(self.ledger_path)
+        try:
+            with ledger.transaction():
+                return OfferLedger(ledger).record_online_code(
+                    source="webhook", now=self.clock(), **fields
+                )
+        finally:
+            ledger.close()
