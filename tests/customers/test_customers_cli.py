@@ -1,0 +1,236 @@
+"""End to end: the `yotposync` process against the sandbox on the real clock.
+
+Each test scripts the register over HTTP, runs `catch-up` and `customers sync` as a process,
+and checks Yotpo, the Heartland customer record and what the commands print.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.customers.support import Shop, start_sandbox
+from tests.e2e.conftest import cli_environment, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Cli:
+    """The shop and a configuration file for `yotposync` runs against it."""
+
+    shop: Shop
+    config: Path
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "yotposync", "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=cli_environment(),
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"yotposync {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result
+
+    def catch_up(self) -> None:
+        since = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+        self.run("catch-up", "--since", since)
+
+    def sync(self) -> str:
+        return self.run("customers", "sync").stdout
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    sandbox = start_sandbox(None)
+    shop = Shop(sandbox, None)
+    config = tmp_path / "yotposync.toml"
+    go_live = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    write_config(config, sandbox, tmp_path / "state" / "ledger.sqlite3", go_live)
+    try:
+        yield Cli(shop, config)
+    finally:
+        shop.close()
+        sandbox.stop()
+
+
+def loyalty_fields(shop: Shop, customer_id: int) -> dict[str, Any]:
+    custom = shop.heartland_customer(customer_id)["custom"]
+    return {
+        "points": custom["loyalty_points"],
+        "tier": custom["loyalty_tier"],
+        "next_tier": custom["loyalty_points_to_next_tier"] or "",
+    }
+
+
+def yotpo_figures(shop: Shop, customer_id: int) -> dict[str, Any]:
+    account = shop.loyalty(customer_id=str(customer_id))
+    assert account is not None
+    needed = account["vip_tier_upgrade_requirements"]["points_needed"]
+    return {
+        "points": str(account["points_balance"]),
+        "tier": account["vip_tier_name"],
+        "next_tier": "" if needed is None else str(needed),
+    }
+
+
+# Run by the fast suite: every scenario once, with as few processes as possible.
+
+
+def test_enrolment_and_review(cli: Cli) -> None:
+    pat = cli.shop.customer("pat@example.com", phone="512-555-0147")
+    sam = cli.shop.customer("sam@example.com", opt_in=None)
+    cli.shop.yotpo_write("/customers", {"email": "kim@example.com", "id": "web-901"})
+    kim = cli.shop.customer("kim@example.com", first="Kim")
+
+    output = cli.sync()
+    listed = cli.run("customers", "review").stdout
+
+    account = cli.shop.loyalty(customer_id=str(pat))
+    assert account is not None
+    assert account["opt_in"] is True
+    assert account["phone_number"] == "+15125550147"
+    assert cli.shop.loyalty(customer_id=str(sam)) is None
+    assert cli.shop.customer_writes("sam@example.com") == []
+    assert "1 sent to Yotpo" in output
+    assert "Open reviews: 1" in output
+    assert f"customer {kim}, email_taken" in listed
+    assert "web-901" in listed
+    holder = cli.shop.loyalty(customer_email="kim@example.com")
+    assert holder is not None
+    assert holder["third_party_id"] == "web-901"
+
+
+def test_fields_and_lookup_after_sale_and_return(cli: Cli) -> None:
+    pat = cli.shop.customer("pat@example.com", public_id="C-77")
+    sale = cli.shop.sale(pat, 600)
+    cli.catch_up()
+    cli.sync()
+    after_sale = (loyalty_fields(cli.shop, pat), yotpo_figures(cli.shop, pat))
+    refund = cli.shop.refund(sale, pat, 200)
+    cli.catch_up()
+    cli.sync()
+
+    shown = cli.run("customer", "show", "PAT@example.com").stdout
+
+    assert after_sale[0] == after_sale[1]
+    assert after_sale[0] == {"points": "600", "tier": "Silver", "next_tier": "900"}
+    assert loyalty_fields(cli.shop, pat) == yotpo_figures(cli.shop, pat)
+    assert loyalty_fields(cli.shop, pat) == {"points": "400", "tier": "Bronze", "next_tier": "100"}
+    assert f"Customer {pat} (C-77): Pat Lee" in shown
+    assert "Balance: 400 points" in shown
+    assert "Tier: Bronze, 100 points to the next tier" in shown
+    assert "Offers they can afford now: none" in shown
+    assert f"ticket {sale} ({sale})  sale earns on 600.00" in shown
+    assert f"hl-ret-{refund}  refund against hl-{sale}  200.00  confirmed" in shown
+
+
+# The rest run with `make test-slow`: each command's other cases.
+
+
+@pytest.mark.slow
+def test_email_change_keeps_balance(cli: Cli) -> None:
+    pat = cli.shop.customer("pat@example.com")
+    cli.sync()
+    cli.shop.sale(pat, 120)
+    cli.catch_up()
+    cli.shop.edit(pat, email="pat.lee@example.org")
+
+    cli.sync()
+
+    account = cli.shop.loyalty(customer_email="pat.lee@example.org")
+    assert account is not None
+    assert account["points_balance"] == 120
+    assert cli.shop.loyalty(customer_email="pat@example.com") is None
+
+
+@pytest.mark.slow
+def test_resolved_review_reopens_while_conflict_stays(cli: Cli) -> None:
+    cli.shop.yotpo_write("/customers", {"email": "pat@example.com", "id": "web-901"})
+    pat = cli.shop.customer("pat@example.com")
+    cli.sync()
+    review_id = json.loads(cli.run("customers", "review", "--json").stdout)[0]["id"]
+
+    resolved = cli.run("customers", "resolve", str(review_id), "--note", "checked")
+    after_resolve = cli.run("customers", "review").stdout
+    cli.sync()
+    after_sync = json.loads(cli.run("customers", "review", "--json").stdout)
+
+    assert f"Review #{review_id} resolved" in resolved.stdout
+    assert after_resolve.strip() == "No open reviews."
+    assert [(r["customer_id"], r["kind"]) for r in after_sync] == [(pat, "email_taken")]
+
+
+@pytest.mark.slow
+def test_resolve_unknown_review_fails(cli: Cli) -> None:
+    cli.sync()
+
+    result = cli.run("customers", "resolve", "42", check=False)
+
+    assert result.returncode == 1
+    assert "no open review #42" in result.stdout
+
+
+@pytest.mark.slow
+def test_show_by_id_and_phone(cli: Cli) -> None:
+    pat = cli.shop.customer("pat@example.com", phone="(512) 555-0147", public_id="C-77")
+    sale = cli.shop.sale(pat, 600)
+    cli.catch_up()
+    cli.sync()
+
+    by_email = cli.run("customer", "show", "pat@example.com").stdout
+    by_id = cli.run("customer", "show", str(pat)).stdout
+    by_phone = cli.run("customer", "show", "512-555-0147").stdout
+
+    assert "Tier: Silver, 900 points to the next tier" in by_email
+    assert "Offers they can afford now: $5 Off (500 points)" in by_email
+    assert f"hl-{sale}  order  600.00  confirmed" in by_email
+    assert by_id == by_email
+    assert by_phone == by_email
+
+
+@pytest.mark.slow
+def test_show_json(cli: Cli) -> None:
+    pat = cli.shop.customer("pat@example.com")
+    cli.shop.sale(pat, 950)
+    cli.catch_up()
+    cli.sync()
+
+    report = json.loads(cli.run("customer", "show", "pat@example.com", "--json").stdout)
+
+    assert report["customer_id"] == pat
+    assert report["yotpo"]["points_balance"] == 950
+    assert report["yotpo"]["vip_tier"] == "Silver"
+    assert report["yotpo"]["points_to_next_tier"] == 550
+    assert [o["name"] for o in report["yotpo"]["affordable_offers"]] == ["$5 Off", "$10 Off"]
+
+
+@pytest.mark.slow
+def test_show_unknown_customer_fails(cli: Cli) -> None:
+    cli.sync()
+
+    result = cli.run("customer", "show", "nobody@example.com", check=False)
+
+    assert result.returncode == 1
+    assert "No customer found for e-mail nobody@example.com" in result.stderr
+
+
+@pytest.mark.slow
+def test_show_rejects_unreadable_query(cli: Cli) -> None:
+    result = cli.run("customer", "show", "not a phone", check=False)
+
+    assert result.returncode == 2
+    assert "neither an e-mail address" in result.stderr

@@ -1,0 +1,488 @@
+"""The customers job: walk Heartland customers, enrol them in Yotpo, queue re-decisions.
+
+Customers are read from a stored cursor with the same overlap window and `(updated_at, id)`
+keyset as tickets. Each customer is settled on its own: its Yotpo calls are made outside any
+ledger transaction, then its outcome commits in a short one, so no ledger transaction stays
+open across a network call. The cursor moves after a whole page is settled, and a customer
+seen again with the same `updated_at` is skipped.
+
+After the walk, the tickets that earned nothing because their customer had no e-mail address
+(or was not in Heartland yet) are decided again for every customer that now has one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from yotposync.clients.heartland import KeysetPage
+from yotposync.config import Settings
+from yotposync.errors import InvalidRecordError, RejectedError, RetriableError
+from yotposync.ledger import Cursor, Ledger
+from yotposync.ledger import customers as book
+from yotposync.sync.cashier_fields import OPT_IN
+from yotposync.sync.customer_fields import FieldDefinitions, ensure_customer_fields
+from yotposync.sync.customers import (
+    CUSTOMER_GONE,
+    EMAIL_TAKEN,
+    ENROLLED,
+    GONE,
+    OPTED_OUT,
+    PENDING,
+    REVIEW,
+    Assessment,
+    EnrolmentPolicy,
+    assess,
+    email_key,
+    enrolment_payload,
+    is_opted_in,
+    payload_hash,
+    pick_phone,
+    yotpo_conflict,
+)
+from yotposync.sync.model import Customer
+from yotposync.sync.parse import parse_customer
+from yotposync.timeutil import optional_timestamp
+
+log = structlog.get_logger("yotposync.customers")
+
+CURSOR_NAME = "customers"
+# Start of the first walk, early enough that customers created before yotposync are enrolled.
+FIRST_WALK_START = datetime(1970, 1, 1, tzinfo=UTC)
+# Review kind for a `POST /customers` that Yotpo rejected.
+YOTPO_REJECTED = "yotpo_rejected"
+# Maximum customers looked at again (after a failed send or a resolved review) per run.
+RECHECK_LIMIT = 200
+
+
+class CustomerSource(FieldDefinitions, Protocol):
+    """The part of the Heartland client this job uses."""
+
+    def customer_pages(
+        self,
+        *,
+        start: datetime,
+        end: datetime | None,
+        page_size: int,
+        after: tuple[str, int] | None = None,
+    ) -> Iterable[KeysetPage]: ...
+
+    def customers_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]: ...
+
+    def get_customer(self, customer_id: int) -> dict[str, Any] | None: ...
+
+    def customer_addresses(self, customer_id: int) -> list[dict[str, Any]] | None: ...
+
+
+class LoyaltyAccounts(Protocol):
+    """The part of the Yotpo client this job uses."""
+
+    def upsert_customer(self, payload: Mapping[str, Any]) -> None: ...
+
+    def get_customer(
+        self,
+        *,
+        email: str | None = None,
+        customer_id: str | int | None = None,
+        pos_account_id: str | None = None,
+        phone_number: str | None = None,
+        with_history: bool = False,
+    ) -> dict[str, Any] | None: ...
+
+
+# Decides known tickets again; returns how many ticket versions changed decision.
+Redecide = Callable[[Sequence[int]], int]
+
+
+@dataclass
+class CustomersSummary:
+    """Counts for one run of the customers job."""
+
+    pages: int = 0
+    customers: int = 0
+    unchanged: int = 0
+    sent: int = 0
+    retrying: int = 0
+    reviews_opened: int = 0
+    rechecked: int = 0
+    redecided_tickets: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    invalid: list[str] = field(default_factory=list)
+    cursor: Cursor | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pages": self.pages,
+            "customers": self.customers,
+            "unchanged": self.unchanged,
+            "sent": self.sent,
+            "retrying": self.retrying,
+            "reviews_opened": self.reviews_opened,
+            "rechecked": self.rechecked,
+            "redecided_tickets": self.redecided_tickets,
+            "statuses": dict(sorted(self.statuses.items())),
+            "invalid": self.invalid[:20],
+            "cursor": self.cursor.updated_at.isoformat() if self.cursor else None,
+        }
+
+
+@dataclass
+class _Outcome:
+    """The ledger writes that settle one customer version."""
+
+    row: book.CustomerRow
+    reviews: list[tuple[str, str]] = field(default_factory=list)
+    refresh_due: bool = False
+    recheck_sharing: str | None = None  # an e-mail key others shared and this one left
+
+
+class CustomersJob:
+    """Enrol Heartland customers in Yotpo and keep their e-mail, names and phone current."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        heartland: CustomerSource,
+        yotpo: LoyaltyAccounts,
+        *,
+        clock: Callable[[], datetime],
+        redecide: Redecide,
+    ) -> None:
+        self.ledger = ledger
+        self.heartland = heartland
+        self.yotpo = yotpo
+        self.clock = clock
+        self.redecide = redecide
+        options = settings.customers
+        self.policy = EnrolmentPolicy.build(
+            enrol_all_with_email=options.enrol_all_with_email,
+            opt_in_key=options.opt_in_field,
+            opt_in_values=options.opt_in_values,
+            rules=settings.exclusion_rules(),
+            default_region=options.default_phone_region,
+        )
+        self.overlap = timedelta(seconds=settings.sync.overlap_seconds)
+        self.page_size = settings.heartland.page_size
+        self.retry_base = settings.delivery.retry_base_seconds
+        self.retry_ceiling = settings.delivery.retry_ceiling_seconds
+
+    def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> CustomersSummary:
+        """Recheck due customers, walk the changed ones, then re-decide their tickets."""
+        summary = CustomersSummary()
+        started = time.monotonic()
+        self._ensure_opt_in_field()
+        self._recheck_due(summary)
+
+        now = self.clock()
+        cursor = self.ledger.get_cursor(CURSOR_NAME)
+        start = FIRST_WALK_START if cursor is None else cursor.updated_at - self.overlap
+        pages = self.heartland.customer_pages(start=start, end=now, page_size=self.page_size)
+        for page in pages:
+            for raw in page.results:
+                self._settle_raw(raw, summary)
+            last = _last_key(page.results)
+            if last is not None:
+                with self.ledger.transaction():
+                    self.ledger.save_cursor(CURSOR_NAME, last, self.clock())
+                summary.cursor = last
+            summary.pages += 1
+            if should_stop():
+                log.info("customers_stopped", pages=summary.pages)
+                break
+
+        if not should_stop():
+            self._redecide_tickets(summary)
+        log.info(
+            "customers_run",
+            **summary.as_dict(),
+            seconds=round(time.monotonic() - started, 3),
+        )
+        return summary
+
+    # Steps of a run
+
+    def _ensure_opt_in_field(self) -> None:
+        if self.policy.enrol_all_with_email:
+            return
+        keys = ensure_customer_fields(self.heartland, {OPT_IN: self.policy.opt_in_key})
+        if keys[OPT_IN] != self.policy.opt_in_key:
+            self.policy = replace(self.policy, opt_in_key=keys[OPT_IN])
+
+    def _recheck_due(self, summary: CustomersSummary) -> None:
+        """Look again at customers waiting for a retry or a recheck after a resolved review."""
+        due = book.due_customer_ids(self.ledger, PENDING, self.clock(), RECHECK_LIMIT)
+        if not due:
+            return
+        found = self.heartland.customers_by_id(due)
+        for customer_id in due:
+            raw = found.get(customer_id)
+            if raw is None:
+                # Only a 404 counts as gone: a list answer may leave a customer out by mistake.
+                raw = self.heartland.get_customer(customer_id)
+            if raw is None:
+                self._settle_missing(customer_id, summary)
+            else:
+                self._settle_raw(raw, summary, force=True)
+            summary.rechecked += 1
+
+    def _redecide_tickets(self, summary: CustomersSummary) -> None:
+        customer_ids = book.redecision_candidates(self.ledger)
+        if not customer_ids:
+            return
+        ticket_ids = book.tickets_to_redecide(self.ledger, customer_ids)
+        if ticket_ids:
+            log.info("tickets_redecide", customers=len(customer_ids), tickets=len(ticket_ids))
+            summary.redecided_tickets += self.redecide(ticket_ids)
+        with self.ledger.transaction():
+            book.mark_redecided(self.ledger, customer_ids, self.clock())
+
+    # One customer
+
+    def _settle_raw(
+        self, raw: Mapping[str, Any], summary: CustomersSummary, *, force: bool = False
+    ) -> None:
+        summary.customers += 1
+        try:
+            customer = parse_customer(raw)
+            updated_at = optional_timestamp(
+                raw.get("updated_at"), record=f"customer {customer.id}", field="updated_at"
+            )
+        except InvalidRecordError as exc:
+            summary.invalid.append(str(exc))
+            log.warning("customer_invalid", customer_id=raw.get("id"), error=str(exc))
+            return
+        known = book.get_customer(self.ledger, customer.id)
+        # A customer waiting for a retry is looked at by `_recheck_due` when its time comes.
+        if not force and known is not None and known.heartland_updated_at == updated_at:
+            summary.unchanged += 1
+            return
+        outcome = self._assess_and_send(customer, updated_at, known, summary)
+        self._commit(outcome, summary)
+
+    def _assess_and_send(
+        self,
+        customer: Customer,
+        updated_at: datetime | None,
+        known: book.CustomerRow | None,
+        summary: CustomersSummary,
+    ) -> _Outcome:
+        now = self.clock()
+        key = email_key(customer.email) if customer.email is not None else None
+        sharing = [] if key is None else book.customers_sharing_email(self.ledger, key, customer.id)
+        was_enrolled = (
+            known is not None and known.sent_email is not None and known.status != OPTED_OUT
+        )
+        assessment = assess(
+            customer,
+            self.policy,
+            was_enrolled=was_enrolled,
+            sharing=[(other.id, other.public_id) for other in sharing],
+        )
+        email_changed_at = known.email_changed_at if known is not None else None
+        if key is not None and (known is None or known.email_key != key):
+            email_changed_at = now
+        row = book.CustomerRow(
+            id=customer.id,
+            public_id=customer.public_id,
+            email=customer.email,
+            email_key=key,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+            phone=known.phone if known is not None else None,
+            opted_in=self.policy.enrol_all_with_email or is_opted_in(customer, self.policy),
+            deleted=customer.deleted,
+            status=assessment.status,
+            reason=assessment.reason,
+            heartland_updated_at=updated_at,
+            sent_hash=known.sent_hash if known is not None else None,
+            sent_email=known.sent_email if known is not None else None,
+            sent_at=known.sent_at if known is not None else None,
+            email_changed_at=email_changed_at,
+            redecided_at=known.redecided_at if known is not None else None,
+        )
+        outcome = _Outcome(row, reviews=list(assessment.reviews))
+        if known is not None and known.email_key and known.email_key != key:
+            outcome.recheck_sharing = known.email_key
+
+        if assessment.status == GONE:
+            self._report_gone(customer.id, customer.public_id, outcome)
+        elif assessment.send:
+            self._send(customer, assessment, known, outcome, summary)
+        return outcome
+
+    def _send(
+        self,
+        customer: Customer,
+        assessment: Assessment,
+        known: book.CustomerRow | None,
+        outcome: _Outcome,
+        summary: CustomersSummary,
+    ) -> None:
+        addresses = self.heartland.customer_addresses(customer.id) or []
+        phone = pick_phone(addresses, self.policy.default_region)
+        outcome.row = replace(outcome.row, phone=phone)
+        payload = enrolment_payload(customer, phone, assessment.opt_in)
+        digest = payload_hash(payload)
+        if known is not None and known.sent_hash == digest:
+            return
+
+        now = self.clock()
+        try:
+            if assessment.opt_in and (known is None or known.sent_email != customer.email):
+                conflict = yotpo_conflict(self._account(email=customer.email), customer)
+                if conflict is not None:
+                    outcome.row = replace(outcome.row, status=REVIEW, reason="e-mail held in Yotpo")
+                    outcome.reviews.append((EMAIL_TAKEN, conflict))
+                    return
+            self.yotpo.upsert_customer(payload)
+        except RejectedError as exc:
+            detail = (
+                f"Yotpo rejected customer {customer.id} ({customer.public_id}) with "
+                f"HTTP {exc.status}: {exc.reason}; fix the customer in Heartland or Yotpo, "
+                "then resolve this review"
+            )
+            outcome.row = replace(outcome.row, status=REVIEW, reason="rejected by Yotpo")
+            outcome.reviews.append((YOTPO_REJECTED, detail))
+            log.warning(
+                "customer_rejected", customer_id=customer.id, status=exc.status, error=exc.reason
+            )
+            return
+        except RetriableError as exc:
+            attempts = (known.attempts if known is not None else 0) + 1
+            wait = min(self.retry_ceiling, self.retry_base * 2 ** (attempts - 1))
+            outcome.row = replace(
+                outcome.row,
+                status=PENDING,
+                reason="sending to Yotpo failed; retrying",
+                attempts=attempts,
+                next_attempt_at=now + timedelta(seconds=wait),
+                last_error=str(exc),
+            )
+            summary.retrying += 1
+            log.warning(
+                "customer_retry_scheduled",
+                customer_id=customer.id,
+                attempts=attempts,
+                wait_seconds=wait,
+                error=str(exc),
+            )
+            return
+
+        outcome.row = replace(
+            outcome.row,
+            sent_hash=digest,
+            sent_email=customer.email,
+            sent_at=now,
+            attempts=0,
+            next_attempt_at=None,
+            last_error=None,
+        )
+        outcome.refresh_due = True
+        summary.sent += 1
+        event = "customer_enrolled" if assessment.status == ENROLLED else "customer_opted_out"
+        log.info(event, customer_id=customer.id, first=known is None or known.sent_hash is None)
+
+    def _account(
+        self, *, email: str | None = None, customer_id: int | None = None
+    ) -> dict[str, Any] | None:
+        """Read a Yotpo customer by e-mail or by our id; None when Yotpo has none."""
+        try:
+            if customer_id is not None:
+                return self.yotpo.get_customer(customer_id=str(customer_id))
+            return self.yotpo.get_customer(email=email)
+        except RejectedError as exc:
+            # NOTE: Yotpo is reported to return 400 instead of 404 for some unknown customers.
+            if exc.status == 400:
+                return None
+            raise
+
+    def _report_gone(self, customer_id: int, public_id: str, outcome: _Outcome) -> None:
+        """Open a review when a customer that left Heartland still has a Yotpo account."""
+        account = self._account(customer_id=customer_id)
+        if account is None:
+            return
+        balance = account.get("points_balance")
+        held = f"{balance} points" if isinstance(balance, int) else "an unknown balance"
+        detail = (
+            f"customer {customer_id} ({public_id}) was deleted or merged in Heartland; its Yotpo "
+            f"customer {account.get('email')} keeps {held} and was not changed. Move the points "
+            "to the surviving customer in Yotpo if it was a merge, then resolve this review"
+        )
+        outcome.reviews.append((CUSTOMER_GONE, detail))
+
+    def _settle_missing(self, customer_id: int, summary: CustomersSummary) -> None:
+        """Settle a known customer that Heartland no longer returns at all."""
+        known = book.get_customer(self.ledger, customer_id)
+        if known is None:
+            return
+        row = replace(
+            known,
+            deleted=True,
+            status=GONE,
+            reason=f"customer {customer_id} is no longer in Heartland",
+            next_attempt_at=None,
+        )
+        outcome = _Outcome(row, recheck_sharing=known.email_key)
+        self._report_gone(customer_id, known.public_id, outcome)
+        self._commit(outcome, summary)
+
+    def _commit(self, outcome: _Outcome, summary: CustomersSummary) -> None:
+        row = outcome.row
+        now = self.clock()
+        opened = []
+        with self.ledger.transaction():
+            book.save_customer(self.ledger, row, now)
+            for kind, detail in outcome.reviews:
+                book.open_review(self.ledger, row.id, kind, detail, now)
+                opened.append(kind)
+            book.close_reviews(
+                self.ledger,
+                row.id,
+                keep=opened,
+                resolution="no longer found when the customer was next read",
+                now=now,
+            )
+            if outcome.refresh_due:
+                book.mark_refresh_due(self.ledger, row.id)
+            if outcome.recheck_sharing is not None:
+                self._recheck_sharing(outcome.recheck_sharing, row.id, now)
+        summary.statuses[row.status] += 1
+        for kind in opened:
+            summary.reviews_opened += 1
+            log.warning("customer_review", customer_id=row.id, kind=kind)
+
+    def _recheck_sharing(self, key: str, customer_id: int, now: datetime) -> None:
+        """Queue a recheck of customers held for review because they shared this e-mail."""
+        for other in book.customers_sharing_email(self.ledger, key, customer_id):
+            if other.status == REVIEW:
+                book.set_recheck(
+                    self.ledger,
+                    other.id,
+                    f"customer {customer_id} no longer has the shared e-mail",
+                    PENDING,
+                    now,
+                )
+
+
+def _last_key(raws: Sequence[Mapping[str, Any]]) -> Cursor | None:
+    """Return the cursor after a page: the newest (updated_at, id) that parses, in walk order."""
+    for raw in reversed(raws):
+        customer_id = raw.get("id")
+        if not isinstance(customer_id, int) or isinstance(customer_id, bool):
+            continue
+        try:
+            updated = optional_timestamp(
+                raw.get("updated_at"), record="customer", field="updated_at"
+            )
+        except InvalidRecordError:
+            continue
+        if updated is not None:
+            return Cursor(updated, customer_id)
+    return None
