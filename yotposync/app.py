@@ -71,47 +71,49 @@ def run_catch_up(
     dry_run: bool = False,
     on_page: Callable[[TransactionsSummary, int], None] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    force: bool = False,
 ) -> CatchUpResult:
     """Walk tickets updated in [since, until], queue their pushes, then deliver them.
 
     A dry run works on an in-memory copy of the ledger and sends nothing to Yotpo; the
-    planned pushes are in the result.
+    planned pushes are in the result. `force` accepts a window in which Heartland lists no
+    ticket although the ledger saw some (see `TransactionsJob.check_empty_window`).
     """
     started = clock()
+    if dry_run:
+        scratch = Ledger.scratch_copy(settings.ledger.path)
+        try:
+            job = TransactionsJob(settings, scratch, heartland_client(settings), clock=clock)
+            transactions = job.run(since=since, until=until, on_page=on_page, force=force)
+        finally:
+            scratch.close()
+        return CatchUpResult(transactions, None, True, (clock() - started).total_seconds())
     with LedgerLock(settings.ledger.path):
         ledger = Ledger.open(settings.ledger.path)
         try:
-            work = Ledger.in_memory_copy(ledger) if dry_run else ledger
-            run_id = None if dry_run else ledger.start_run("catch-up", started)
+            run_id = ledger.start_run("catch-up", started)
             try:
-                job = TransactionsJob(settings, work, heartland_client(settings), clock=clock)
-                transactions = job.run(since=since, until=until, on_page=on_page)
-                delivery = None
-                if not dry_run:
-                    delivery = DeliveryJob(
-                        settings, ledger, yotpo_client(settings), clock=clock
-                    ).run()
+                job = TransactionsJob(settings, ledger, heartland_client(settings), clock=clock)
+                transactions = job.run(since=since, until=until, on_page=on_page, force=force)
+                delivery = DeliveryJob(settings, ledger, yotpo_client(settings), clock=clock).run()
             except Exception as exc:
                 # Keep the failure in the ledger so that `status` shows it later.
-                if run_id is not None:
-                    ledger.finish_run(run_id, "error", {}, clock(), error=str(exc))
+                ledger.finish_run(run_id, "error", {}, clock(), error=str(exc))
                 raise
             seconds = (clock() - started).total_seconds()
-            if run_id is not None:
-                summary = transactions.as_dict() | {
-                    "delivery": delivery.as_dict() if delivery else None
-                }
-                ledger.finish_run(run_id, "ok", summary, clock())
+            undelivered = delivery.rejected + delivery.failed
+            summary = transactions.as_dict() | {"delivery": delivery.as_dict()}
+            ledger.finish_run(run_id, "undelivered" if undelivered else "ok", summary, clock())
             log.info(
                 "catch_up_finished",
-                dry_run=dry_run,
                 tickets=transactions.tickets,
                 pushes_planned=len(transactions.planned),
-                confirmed=delivery.confirmed if delivery else 0,
-                rejected=delivery.rejected if delivery else 0,
-                waiting=delivery.waiting if delivery else 0,
+                confirmed=delivery.confirmed,
+                rejected=delivery.rejected,
+                failed=delivery.failed,
+                waiting=delivery.waiting,
                 seconds=round(seconds, 3),
             )
-            return CatchUpResult(transactions, delivery, dry_run, seconds)
+            return CatchUpResult(transactions, delivery, False, seconds)
         finally:
             ledger.close()

@@ -2,12 +2,14 @@
 
 Known errors become one readable message and a non-zero exit code:
 1 for a failed run (bad ledger, bad credentials, another daemon running), 2 for invalid
-configuration or options, 3 when a catch-up finished but some pushes still wait for a retry.
+configuration or options, 3 when a catch-up finished but some pushes still wait for a retry,
+4 when a catch-up finished but Yotpo rejected some pushes or they ran out of attempts.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,15 +21,21 @@ import click
 from yotposync import __version__
 from yotposync.app import CatchUpResult, run_catch_up, utc_now
 from yotposync.config import Settings, load_settings
+from yotposync.customers_cli import customer_group, customers_group
 from yotposync.errors import ConfigError, YotposyncError
 from yotposync.ledger import Ledger
+from yotposync.ledger.integrity import damaged_ledger_error
 from yotposync.logs import configure_logging, register_secret
+from yotposync.offers_cli import offers_command
+from yotposync.ops.commands import OPS_COMMANDS
 from yotposync.sandbox.command import sandbox_command
 from yotposync.status import collect_status, format_status
+from yotposync.sync.plan import PlannedPush
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_WAITING = 3
+EXIT_UNDELIVERED = 4
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,6 +58,7 @@ def _settings(ctx: click.Context, log_stream: Any = None) -> Settings:
             settings.yotpo_api_key(),
         ):
             register_secret(secret)
+        register_secret(settings.webhook_secret() or "")
         obj["settings"] = settings
     settings_obj: Settings = obj["settings"]
     return settings_obj
@@ -87,6 +96,13 @@ class YotposyncGroup(click.Group):
         except YotposyncError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(EXIT_FAILED)
+        except sqlite3.DatabaseError as exc:
+            settings = (ctx.obj or {}).get("settings")
+            damaged = damaged_ledger_error(exc, settings.ledger.path if settings else None)
+            if damaged is None:
+                raise
+            click.echo(f"error: {damaged}", err=True)
+            ctx.exit(EXIT_FAILED)
 
 
 @click.group(cls=YotposyncGroup)
@@ -104,33 +120,49 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.ensure_object(dict)["config_path"] = config_path
 
 
+FORCE_HELP = (
+    "Accept a window in which Heartland lists no ticket although the ledger saw some, "
+    "instead of stopping."
+)
+
+
 @main.command()
+@click.option("--force", is_flag=True, help=FORCE_HELP + " Applies until the daemon stops.")
 @click.pass_context
-def run(ctx: click.Context) -> None:
+def run(ctx: click.Context, force: bool) -> None:
     """Run the daemon: poll Heartland and deliver to Yotpo on the configured intervals."""
     from yotposync.scheduler import Daemon
 
     settings = _settings(ctx, log_stream=sys.stdout)
-    ctx.exit(Daemon(settings).run())
+    ctx.exit(Daemon(settings, force=force).run())
 
 
 @main.command("catch-up")
 @click.option("--since", required=True, help="Start: YYYY-MM-DD (midnight UTC) or a timestamp.")
 @click.option("--until", help="End (default: now): YYYY-MM-DD or a timestamp with offset.")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; send and store nothing.")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.pass_context
-def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool) -> None:
+def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool, force: bool) -> None:
     """Process every ticket updated in a date range once, then deliver what it queued."""
     start = parse_when(since, "--since")
     end = parse_when(until, "--until") if until else None
     if end is not None and end <= start:
         raise click.BadParameter("must be later than --since", param_hint="--until")
+    if end is None and start >= utc_now():
+        raise click.BadParameter(
+            f"{since!r} is in the future: nothing has been updated since then", param_hint="--since"
+        )
     settings = _settings(ctx)
 
     bar: Any = None
 
     def on_page(summary: Any, count: int) -> None:
         nonlocal bar
+        if dry_run:
+            # Printed page by page, so a dry run over a long range holds no list of pushes.
+            for push in summary.planned.page:
+                click.echo(format_planned_push(push))
         if not sys.stderr.isatty():
             return
         if bar is None:
@@ -141,13 +173,31 @@ def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool) -
         bar.update(count)
 
     try:
-        result = run_catch_up(settings, since=start, until=end, dry_run=dry_run, on_page=on_page)
+        result = run_catch_up(
+            settings, since=start, until=end, dry_run=dry_run, on_page=on_page, force=force
+        )
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     click.echo(format_catch_up(result))
-    if result.delivery is not None and result.delivery.waiting:
+    delivery = result.delivery
+    if delivery is not None and (delivery.rejected or delivery.failed):
+        ctx.exit(EXIT_UNDELIVERED)
+    if delivery is not None and delivery.waiting:
         ctx.exit(EXIT_WAITING)
+
+
+def format_planned_push(push: PlannedPush) -> str:
+    """Format one push a dry run would send, as one indented line."""
+    target = f" against {push.target_order_id}" if push.target_order_id else ""
+    return (
+        f"  {push.kind} {push.push_id}{target}: {push.amount_cents / 100:.2f} "
+        f"(ticket {push.ticket_id})"
+    )
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
 
 
 def format_catch_up(result: CatchUpResult) -> str:
@@ -155,17 +205,12 @@ def format_catch_up(result: CatchUpResult) -> str:
     lines = [
         f"Catch-up {'(dry run) ' if result.dry_run else ''}"
         f"{t.start.isoformat()} to {t.end.isoformat()}: "
-        f"{t.tickets} ticket versions in {t.pages} pages, {result.seconds:.1f}s",
+        f"{_count(t.tickets, 'ticket version')} in {_count(t.pages, 'page')}, "
+        f"{result.seconds:.1f}s",
         "Decisions: " + (", ".join(f"{k} {v}" for k, v in sorted(t.decisions.items())) or "none"),
     ]
     if result.dry_run:
-        lines.append(f"Would send {len(t.planned)} pushes:")
-        for push in t.planned:
-            target = f" against {push.target_order_id}" if push.target_order_id else ""
-            lines.append(
-                f"  {push.kind} {push.push_id}{target}: {push.amount_cents / 100:.2f} "
-                f"(ticket {push.ticket_id})"
-            )
+        lines.append(f"Would send {len(t.planned)} pushes, listed above.")
     else:
         d = result.delivery
         lines.append(f"Queued {len(t.planned)} pushes.")
@@ -209,7 +254,10 @@ def retry_failed(ctx: click.Context) -> None:
             moved = ledger.retry_failed(utc_now())
     finally:
         ledger.close()
-    click.echo(f"{moved} failed pushes queued again; the next delivery run sends them.")
+    click.echo(
+        f"{_count(moved, 'failed push', 'failed pushes')} queued again; "
+        "the next delivery run sends them."
+    )
 
 
 @main.command()
@@ -229,3 +277,8 @@ def demo(tickets: int, seed: int, ledger_path: Path | None) -> None:
 
 
 main.add_command(sandbox_command, "sandbox")
+main.add_command(offers_command, "offers")
+main.add_command(customers_group, "customers")
+main.add_command(customer_group, "customer")
+for ops_command in OPS_COMMANDS:  # check, explain, report, webhooks
+    main.add_command(ops_command)

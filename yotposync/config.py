@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import annotated_types
 from pydantic import (
@@ -47,6 +48,7 @@ from pydantic_settings import (
 )
 
 from yotposync.errors import ConfigError
+from yotposync.ops.address import parse_listen_address
 from yotposync.sync.amounts import AmountBasis
 from yotposync.sync.rules import CustomFieldRule, ExclusionRules
 
@@ -282,6 +284,72 @@ class DeliverySettings(BaseModel):
         return self
 
 
+class CustomersSettings(BaseModel):
+    """The `[customers]` section: enrolment from Heartland and the cashier's loyalty fields."""
+
+    model_config = _SECTION_CONFIG
+
+    enrol: bool = True
+    enrol_all_with_email: bool = False
+    opt_in_field: str = Field(default="loyalty_opt_in", min_length=1)
+    opt_in_values: tuple[str, ...] = ("yes", "y", "true", "1", "x", "on")
+    default_phone_region: str = "US"
+    poll_seconds: int = Field(default=120, ge=1)
+    write_fields: bool = True
+    points_field: str = Field(default="loyalty_points", min_length=1)
+    tier_field: str = Field(default="loyalty_tier", min_length=1)
+    next_tier_field: str = Field(default="loyalty_points_to_next_tier", min_length=1)
+    offers_field: str = Field(default="loyalty_offers", min_length=1)
+    updated_field: str = Field(default="loyalty_updated", min_length=1)
+    field_time_zone: str = "UTC"
+    offers_max_length: int = Field(default=255, ge=20)
+    refresh_seconds: int = Field(default=60, ge=1)
+    refresh_active_days: int = Field(default=30, ge=0)
+    refresh_every_hours: int = Field(default=24, ge=1)
+    refresh_batch_size: int = Field(default=100, ge=1)
+
+    @field_validator("opt_in_values")
+    @classmethod
+    def _require_opt_in_value(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not [text for text in value if text.strip()]:
+            raise ValueError('must name at least one value, e.g. ["yes"]')
+        return value
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _check_region(cls, value: str) -> str:
+        import phonenumbers
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("must be a two-letter ISO 3166 country code such as US or GB")
+        return region
+
+    @field_validator("field_time_zone")
+    @classmethod
+    def _check_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as UTC or America/Chicago") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_distinct_fields(self) -> CustomersSettings:
+        keys = [
+            self.opt_in_field,
+            self.points_field,
+            self.tier_field,
+            self.next_tier_field,
+            self.offers_field,
+            self.updated_field,
+        ]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise ValueError(f"custom field keys must differ, but {repeated[0]!r} is used twice")
+        return self
+
+
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["auto", "console", "json"]
 
@@ -300,12 +368,112 @@ class LoggingSettings(BaseModel):
         return value.strip().lower() if isinstance(value, str) else value
 
 
+# The webhook secret is a path segment of the webhook URL, so it is limited to characters
+# that need no escaping there. `secrets.token_urlsafe(32)` produces 43 of them.
+WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{24,}")
+
+
+class OpsSettings(BaseModel):
+    """The `[ops]` section: health and metrics endpoint, health-check pings, webhook receiver."""
+
+    model_config = _SECTION_CONFIG
+
+    listen: str | None = None
+    ping_url: str | None = None
+    ping_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    job_timeout_seconds: int = Field(default=900, ge=1)
+    stale_after_seconds: int = Field(default=3600, ge=1)
+    outbox_max_age_seconds: int = Field(default=3600, ge=1)
+    webhook_listen: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_secret_file: Path | None = None
+
+    @field_validator("listen", "webhook_listen", "ping_url", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("listen", "webhook_listen")
+    @classmethod
+    def _validate_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen_address(value)
+        return value
+
+    @field_validator("ping_url")
+    @classmethod
+    def _validate_ping_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check_base_url(value, "https://hc-ping.com/<check uuid>")
+
+    @model_validator(mode="after")
+    def _check_webhook_secret_given(self) -> OpsSettings:
+        if (
+            self.webhook_listen is not None
+            and self.webhook_secret is None
+            and self.webhook_secret_file is None
+        ):
+            raise ValueError(
+                f"webhook_listen is set but no webhook secret is: {_WEBHOOK_SECRET.how_to_set()}"
+            )
+        return self
+
+
+class PerformanceSettings(BaseModel):
+    """The `[performance]` section: how much of the work runs at once."""
+
+    model_config = _SECTION_CONFIG
+
+    delivery_workers: int = Field(default=4, ge=1, le=32)
+
+
+class OffersSettings(BaseModel):
+    """The `[offers]` section: loyalty offers as Heartland coupons, deductions and restores."""
+
+    model_config = _SECTION_CONFIG
+
+    enabled: bool = True
+    sync_seconds: int = Field(default=300, ge=1)
+    codes_seconds: int = Field(default=60, ge=1)
+    restore_policy: Literal["proportional", "full", "never"] = "proportional"
+    history_days: int = Field(default=30, ge=0)
+    history_max_customers: int = Field(default=200, ge=0)
+    webhook_listen: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_secret_file: Path | None = None
+
+    @field_validator("webhook_listen", mode="before")
+    @classmethod
+    def _empty_listen_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _validate_webhook_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen_address(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_offers_secret_given(self) -> OffersSettings:
+        if self.webhook_listen is not None and (
+            self.webhook_secret is None and self.webhook_secret_file is None
+        ):
+            raise ValueError(
+                "webhook_listen is set but no webhook secret is: "
+                f"{_OFFERS_WEBHOOK_SECRET.how_to_set()}"
+            )
+        return self
+
+
 @dataclass(frozen=True)
 class _SecretKey:
     """A secret setting, given either as `section.key` or as a file at `section.key_file`."""
 
     section: str
     key: str
+    required: bool = True
 
     @property
     def label(self) -> str:
@@ -332,7 +500,15 @@ class _SecretKey:
 _HEARTLAND_TOKEN = _SecretKey("heartland", "token")
 _YOTPO_GUID = _SecretKey("yotpo", "guid")
 _YOTPO_API_KEY = _SecretKey("yotpo", "api_key")
-_SECRET_KEYS = (_HEARTLAND_TOKEN, _YOTPO_GUID, _YOTPO_API_KEY)
+_WEBHOOK_SECRET = _SecretKey("ops", "webhook_secret", required=False)
+_OFFERS_WEBHOOK_SECRET = _SecretKey("offers", "webhook_secret", required=False)
+_SECRET_KEYS = (
+    _HEARTLAND_TOKEN,
+    _YOTPO_GUID,
+    _YOTPO_API_KEY,
+    _WEBHOOK_SECRET,
+    _OFFERS_WEBHOOK_SECRET,
+)
 
 
 class Settings(BaseSettings):
@@ -359,6 +535,10 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    customers: CustomersSettings = Field(default_factory=CustomersSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
+    offers: OffersSettings = Field(default_factory=OffersSettings)
+    performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -385,6 +565,35 @@ class Settings(BaseSettings):
     def yotpo_api_key(self) -> str:
         """Read the Yotpo API key from its value or its file."""
         return _read_secret(_YOTPO_API_KEY, self.yotpo.api_key, self.yotpo.api_key_file)
+
+    def webhook_secret(self) -> str | None:
+        """Read the webhook secret from its value or its file; None when the receiver is off.
+
+        Raises ConfigError when the secret is not at least 24 characters of A-Z, a-z, 0-9,
+        `-` and `_`, which is what a URL path segment carries without escaping.
+        """
+        ops = self.ops
+        if ops.webhook_secret is None and ops.webhook_secret_file is None:
+            return None
+        secret = _read_secret(_WEBHOOK_SECRET, ops.webhook_secret, ops.webhook_secret_file)
+        if WEBHOOK_SECRET_PATTERN.fullmatch(secret) is None:
+            raise ConfigError(
+                [
+                    f"{_WEBHOOK_SECRET.label} must be at least 24 characters of A-Z, a-z, 0-9, "
+                    "'-' and '_': make one with "
+                    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                ]
+            )
+        return secret
+
+    def offers_webhook_secret(self) -> str | None:
+        """Read the Yotpo redemption webhook secret; None when that receiver is off."""
+        offers = self.offers
+        if offers.webhook_secret is None and offers.webhook_secret_file is None:
+            return None
+        return _read_secret(
+            _OFFERS_WEBHOOK_SECRET, offers.webhook_secret, offers.webhook_secret_file
+        )
 
     @property
     def uses_sandbox(self) -> bool:
@@ -429,7 +638,8 @@ class Settings(BaseSettings):
         for secret in _SECRET_KEYS:
             section = data[secret.section]
             configured = section[secret.key] is not None or section[secret.file_key] is not None
-            section[secret.key] = "(set)" if configured else "(missing)"
+            unset = "(missing)" if secret.required else "(not set)"
+            section[secret.key] = "(set)" if configured else unset
         return data
 
 
@@ -738,7 +948,7 @@ def _secret_problems(data: Mapping[str, Any]) -> list[str]:
                     problems.extend(exc.problems)
             elif path == "":
                 problems.append(f"{secret.label}_file is empty: give the path of a file")
-        else:
+        elif secret.required:
             problems.append(secret.missing_problem())
     return problems
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -56,7 +55,7 @@ def run_demo(*, tickets: int, seed: int, ledger_path: Path | None) -> int:
             click.echo("Decisions:")
             for kind, count in sorted(t.decisions.items(), key=lambda item: -item[1]):
                 click.echo(f"  {kind:<18} {count}")
-            kinds = Counter(p.kind for p in t.planned)
+            kinds = t.planned.by_kind
             delivery = result.delivery
             click.echo(
                 f"Pushes: {kinds['order']} orders and {kinds['refund']} refunds queued; "

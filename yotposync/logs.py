@@ -35,6 +35,9 @@ _WARNING_ONLY_LOGGERS = ("urllib3", "werkzeug")
 # APScheduler's executor logs two INFO lines per job run. The jobs log their own summary,
 # so these lines are shown only at the debug level.
 _DEBUG_ONLY_INFO_LOGGERS = ("apscheduler.executors",)
+# The HTTP layer drives backoff with a zero wait and logs each retry itself (`http_retry`,
+# with the real wait), so backoff's own lines would only repeat it with wrong figures.
+_SILENCED_LOGGERS = ("backoff",)
 
 _secrets: tuple[str, ...] = ()
 _secrets_lock = threading.Lock()
@@ -167,6 +170,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     for name in _DEBUG_ONLY_INFO_LOGGERS:
         quiet = threshold if threshold == logging.DEBUG else max(threshold, logging.WARNING)
         logging.getLogger(name).setLevel(quiet)
+    for name in _SILENCED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _renderer(fmt: str, output: TextIO) -> Processor:

@@ -1,5 +1,8 @@
 """The daemon: APScheduler jobs for polling and delivery, signal handling, the ledger lock.
 
+`OpsRuntime` (yotposync.ops.runtime) attaches the service side: systemd notifications and
+watchdog, `/healthz` and `/metrics`, health-check pings and the webhook trigger.
+
 Each job opens its own ledger connection, because SQLite transactions belong to a connection
 and the jobs run in separate threads. SIGTERM and SIGINT stop the scheduler; the jobs notice
 between pages or pushes, finish the transaction they are in, and return, so no committed
@@ -17,13 +20,20 @@ from typing import Any
 
 import structlog
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from yotposync.app import heartland_client, utc_now, yotpo_client
 from yotposync.config import Settings
+from yotposync.customer_service import customers_job
 from yotposync.errors import FatalError
 from yotposync.ledger import Ledger, LedgerLock
+from yotposync.ledger.integrity import damaged_ledger_error
+from yotposync.offers_runtime import JOB_NAMES as OFFER_JOB_NAMES
+from yotposync.offers_runtime import OffersRuntime
+from yotposync.ops.runtime import OpsRuntime
 from yotposync.sync.delivery import DeliveryJob
+from yotposync.sync.refresh_job import RefreshJob
 from yotposync.sync.transactions import TransactionsJob
 
 log = structlog.get_logger("yotposync.scheduler")
@@ -32,9 +42,17 @@ log = structlog.get_logger("yotposync.scheduler")
 class Daemon:
     """The long-running process behind `yotposync run`."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        force: bool = False,
+    ) -> None:
         self.settings = settings
         self.clock = clock
+        # Accept empty Heartland windows (see TransactionsJob.check_empty_window) until stopped.
+        self.force = force
         self.stopping = threading.Event()
         self.fatal: BaseException | None = None
         self.scheduler = BlockingScheduler(
@@ -46,6 +64,11 @@ class Daemon:
             },
         )
         self._job_locks = {"transactions": threading.Lock(), "delivery": threading.Lock()}
+        self._job_locks |= {name: threading.Lock() for name in OFFER_JOB_NAMES}
+        self.offers = OffersRuntime(settings, clock=clock, should_stop=self.stopping.is_set)
+        self._job_locks.update(customers=threading.Lock(), refresh=threading.Lock())
+        # systemd notifications, health, metrics, pings and the webhook trigger.
+        self.ops = OpsRuntime(settings, self.scheduler, clock=clock)
 
     def run(self) -> int:
         """Run until stopped; return the process exit code."""
@@ -53,6 +76,7 @@ class Daemon:
             # Open once in the main thread so that a bad ledger stops the daemon before any job.
             Ledger.open(self.settings.ledger.path).close()
             self._add_jobs()
+            self.ops.install()
             self._install_signal_handlers()
             log.info(
                 "daemon_started",
@@ -60,11 +84,21 @@ class Daemon:
                 transactions_seconds=self.settings.schedule.transactions_seconds,
                 delivery_seconds=self.settings.schedule.delivery_seconds,
             )
-            self.scheduler.start()
-            # start() returns after shutdown(); wait for jobs still finishing their transaction.
-            for lock in self._job_locks.values():
-                with lock:
-                    pass
+            if self.force:
+                log.warning(
+                    "empty_window_guard_off",
+                    detail="started with --force: empty Heartland windows are accepted",
+                )
+            try:
+                self.scheduler.start()
+                # start() returns after shutdown(); wait for jobs still finishing their
+                # transaction.
+                for lock in self._job_locks.values():
+                    with lock:
+                        pass
+            finally:
+                self.ops.close()
+                self.offers.close()
         if self.fatal is not None:
             log.error("daemon_stopped", error=str(self.fatal))
             return 1
@@ -75,7 +109,13 @@ class Daemon:
         if self.stopping.is_set():
             return
         self.stopping.set()
-        self.scheduler.shutdown(wait=False)
+        self.ops.stopping()
+        # A signal handler runs in the scheduler's own thread, possibly in the middle of its
+        # loop over due jobs. Shutting down there would remove the jobs under that loop
+        # (JobLookupError), so another thread does it once the loop releases its lock.
+        threading.Thread(
+            target=self.scheduler.shutdown, kwargs={"wait": False}, name="scheduler-stop"
+        ).start()
 
     def _add_jobs(self) -> None:
         now = self.clock()
@@ -94,13 +134,39 @@ class Daemon:
             id="delivery",
             next_run_time=now,
         )
+        self._add_customer_jobs(now)
         self.scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        self.offers.install(self.scheduler, self._guarded, self._run_recorded)
+
+    def _add_customer_jobs(self, now: datetime) -> None:
+        """Add the customers job (enrolment) and the refresh job (cashier fields), if on."""
+        options = self.settings.customers
+        if options.enrol:
+            self.scheduler.add_job(
+                self._guarded("customers", self.run_customers),
+                "interval",
+                seconds=options.poll_seconds,
+                id="customers",
+                next_run_time=now,
+            )
+        if options.write_fields:
+            self.scheduler.add_job(
+                self._guarded("refresh", self.run_refresh),
+                "interval",
+                seconds=options.refresh_seconds,
+                id="refresh",
+                next_run_time=now,
+            )
 
     def _guarded(self, name: str, job: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             if self.stopping.is_set():
                 return
+            # A job can wait here for another that shares its lock; the health check counts
+            # the wait, so the job is not taken for one the scheduler failed to start.
+            self.ops.tracker.waiting(name)
             with self._job_locks[name]:
+                self.ops.tracker.acquired(name)
                 job()
 
         return run
@@ -115,13 +181,65 @@ class Daemon:
         job = TransactionsJob(
             self.settings, ledger, heartland_client(self.settings), clock=self.clock
         )
-        return job.run(should_stop=self.stopping.is_set).as_dict()
+        summary = job.run(should_stop=self.stopping.is_set, force=self.force)
+        if len(summary.planned) and not self.stopping.is_set():
+            self._deliver_soon()
+        return summary.as_dict()
+
+    def _deliver_soon(self) -> None:
+        """Move the delivery job's next run to now, so new pushes leave without waiting.
+
+        If a delivery run is still going, APScheduler skips this one as a second instance,
+        and the next interval sends what that run did not.
+        """
+        try:
+            self.scheduler.modify_job("delivery", next_run_time=utc_now())
+        except JobLookupError:
+            log.debug("delivery_not_scheduled", detail="the scheduler is shutting down")
 
     def _delivery_once(self, ledger: Ledger) -> dict[str, Any]:
         job = DeliveryJob(self.settings, ledger, yotpo_client(self.settings), clock=self.clock)
         return job.run(should_stop=self.stopping.is_set).as_dict()
 
+    def run_customers(self) -> None:
+        self._run_recorded("customers", self._customers_once)
+
+    def run_refresh(self) -> None:
+        self._run_recorded("refresh", self._refresh_once)
+
+    def _customers_once(self, ledger: Ledger) -> dict[str, Any]:
+        # Re-decisions hold the transactions job's lock, so no ticket is decided twice at once.
+        job = customers_job(
+            self.settings,
+            ledger,
+            heartland_client(self.settings),
+            yotpo_client(self.settings),
+            clock=self.clock,
+            redecide_lock=self._job_locks["transactions"],
+        )
+        return job.run(should_stop=self.stopping.is_set).as_dict()
+
+    def _refresh_once(self, ledger: Ledger) -> dict[str, Any]:
+        job = RefreshJob(
+            self.settings,
+            ledger,
+            heartland_client(self.settings),
+            yotpo_client(self.settings),
+            clock=self.clock,
+        )
+        return job.run(should_stop=self.stopping.is_set).as_dict()
+
     def _run_recorded(self, name: str, body: Callable[[Ledger], dict[str, Any]]) -> None:
+        """Run one job body, record the run in the ledger and report it to the ops runtime."""
+        self.ops.job_started(name)
+        try:
+            summary = self._run_in_ledger(name, body)
+        except Exception as exc:
+            self.ops.job_finished(name, {}, str(exc))
+            raise
+        self.ops.job_finished(name, summary, None)
+
+    def _run_in_ledger(self, name: str, body: Callable[[Ledger], dict[str, Any]]) -> dict[str, Any]:
         """Run one job body with its own ledger connection and record the run."""
         ledger = Ledger.open(self.settings.ledger.path)
         run_id = ledger.start_run(name, self.clock())
@@ -134,12 +252,14 @@ class Daemon:
             ledger.finish_run(run_id, "ok", summary, self.clock())
         finally:
             ledger.close()
+        return summary
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_MISSED:
             log.warning("job_missed", job=event.job_id)
             return
         exc = event.exception
+        exc = damaged_ledger_error(exc, self.settings.ledger.path) or exc
         if isinstance(exc, FatalError):
             log.error("job_fatal", job=event.job_id, error=str(exc))
             self.fatal = exc
@@ -150,7 +270,11 @@ class Daemon:
     def _install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:
             log.info("stop_requested", signal=signal.Signals(signum).name)
-            self.stop()
+            # The handler runs in the main thread, possibly inside the scheduler's loop while
+            # it holds its job store lock. Shutting down from there would empty the job store
+            # under the loop, which then fails to update the job it just started. Another
+            # thread waits for the lock instead.
+            threading.Thread(target=self.stop, name="stop", daemon=True).start()
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)

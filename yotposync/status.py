@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from yotposync.ledger import Ledger
+from yotposync.ledger.offers import OfferLedger
+from yotposync.offers_cli import format_offer_status
 from yotposync.sync.transactions import CURSOR_NAME
 
 
@@ -46,6 +48,7 @@ def collect_status(ledger: Ledger, now: datetime, problem_limit: int = 10) -> di
         "problem_pushes": ledger.problem_pushes(problem_limit),
         "invalid_tickets": ledger.invalid_tickets(problem_limit),
         "run_errors": ledger.recent_run_errors(problem_limit),
+        "offers": OfferLedger(ledger).status(problem_limit),
     }
 
 
@@ -83,13 +86,17 @@ def format_status(status: dict[str, Any]) -> str:
         for push in problems:
             lines.append(
                 f"  {push['push_id']} ({push['kind']}, ticket {push['ticket_id']}) "
-                f"{push['state']}: HTTP {push['last_status']}: {push['last_error']}"
+                f"{push['state']}: "
+                + (f"HTTP {push['last_status']}: " if push["last_status"] is not None else "")
+                + f"{push['last_error']}"
             )
     invalid = status["invalid_tickets"]
     if invalid:
         lines.append("Tickets that could not be read:")
         for ticket in invalid:
-            lines.append(f"  ticket {ticket['id']}: {ticket['reason']}")
+            # The parser's reason already starts with "ticket N: ".
+            lines.append(f"  {ticket['reason']}")
+    lines.extend(format_offer_status(status["offers"]))
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,13 +54,8 @@ class Env:
         return result
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "yotposync", "--config", str(self.config), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=cli_environment(),
-        )
+        command = [sys.executable, "-m", "yotposync", "--config", str(self.config), *args]
+        return DrainedPopen(command)
 
     def since(self) -> str:
         return (self.store.anchor - timedelta(days=366)).date().isoformat()
@@ -97,6 +93,40 @@ class Env:
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body
+
+
+class DrainedPopen(subprocess.Popen[str]):
+    """A `yotposync` process whose output is read while it runs.
+
+    A process blocks once an unread pipe contains 64 KiB (the Linux default pipe size), which
+    a daemon's log reaches within seconds. `communicate()` returns all the output, as with
+    plain pipes.
+    """
+
+    def __init__(self, command: list[str]) -> None:
+        super().__init__(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_environment(),
+        )
+        self._output: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self._readers = [
+            threading.Thread(target=self._drain, args=(name,), daemon=True) for name in self._output
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _drain(self, name: str) -> None:
+        for line in getattr(self, name):
+            self._output[name].append(line)
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[str, str]:
+        self.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        return "".join(self._output["stdout"]), "".join(self._output["stderr"])
 
 
 def cli_environment() -> dict[str, str]:

@@ -164,3 +164,19 @@ def test_invalid_unknown_ticket_is_recorded(ledger: Ledger) -> None:
     parent = ledger.parent_info(2)
     assert parent is not None
     assert parent.kind is Kind.INVALID
+
+
+def test_ledger_path_that_is_a_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="is a folder, not a file"):
+        Ledger.open(tmp_path)
+    with pytest.raises(LedgerError, match="is a folder, not a file"):
+        LedgerLock(tmp_path)
+
+
+def test_unwritable_ledger_folder_is_a_ledger_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the ledger folder should be")
+    with pytest.raises(LedgerError, match="cannot create the lock file"):
+        LedgerLock(blocker / "ledger.sqlite3").acquire()
+    with pytest.raises(LedgerError, match="cannot create the ledger"):
+        Ledger.open(blocker / "ledger.sqlite3")

@@ -9,10 +9,14 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from yotposync.config import (
+    CustomersSettings,
     DeliverySettings,
     HeartlandSettings,
     LedgerSettings,
     LoggingSettings,
+    OffersSettings,
+    OpsSettings,
+    PerformanceSettings,
     RulesSettings,
     ScheduleSettings,
     Settings,
@@ -907,6 +911,10 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "schedule": ScheduleSettings,
     "delivery": DeliverySettings,
     "logging": LoggingSettings,
+    "customers": CustomersSettings,
+    "performance": PerformanceSettings,
+    "offers": OffersSettings,
+    "ops": OpsSettings,
 }
 # Keys the example leaves commented out because they have no default.
 COMMENTED_KEYS = {
@@ -917,6 +925,14 @@ COMMENTED_KEYS = {
     ("yotpo", "api_key"),
     ("yotpo", "api_key_file"),
     ("sync", "go_live"),
+    ("offers", "webhook_listen"),
+    ("offers", "webhook_secret"),
+    ("offers", "webhook_secret_file"),
+    ("ops", "listen"),
+    ("ops", "ping_url"),
+    ("ops", "webhook_listen"),
+    ("ops", "webhook_secret"),
+    ("ops", "webhook_secret_file"),
 }
 
 
@@ -958,3 +974,9 @@ def test_example_heartland_values_are_defaults() -> None:
         exclude={"base_url", "token"}
     )
     assert loaded == defaults
+
+
+def test_sandbox_config_file_loads() -> None:
+    settings = load_settings(Path(__file__).parents[2] / "config" / "sandbox.toml", environ={})
+    assert settings.uses_sandbox
+    assert settings.heartland_token() == "sandbox-heartland-token"

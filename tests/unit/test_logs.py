@@ -106,7 +106,7 @@ def test_stdlib_exception_rendered() -> None:
     try:
         raise TimeoutError("read timed out")
     except TimeoutError:
-        logging.getLogger("backoff").exception("Giving up")
+        logging.getLogger("apscheduler.scheduler").exception("Giving up")
     [line] = json_lines(stream)
     assert line["level"] == "error"
     assert "TimeoutError: read timed out" in line["exception"]
@@ -293,3 +293,10 @@ def test_values_without_secrets_keep_type() -> None:
 )
 def test_mask_email(address: str, masked: str) -> None:
     assert mask_email(address) == masked
+
+
+def test_backoff_lines_are_silenced() -> None:
+    stream = io.StringIO()
+    configure_logging("info", "json", stream)
+    logging.getLogger("backoff").error("Giving up fetch_once(...) after 4 tries")
+    assert json_lines(stream) == []

@@ -1,18 +1,19 @@
-"""The Heartland Retail API: ticket pages by keyset, single tickets, their lines, customers."""
+"""The Heartland Retail API: tickets and customers by keyset, customer fields and addresses."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from yotposync.clients.http import DEFAULT_RETRY, HttpService, RateLimiter, RetryPolicy
-from yotposync.errors import GuardError, NotFoundError
+from yotposync.errors import GuardError, NotFoundError, RetriableError
 
 SERVICE = "heartland"
 
@@ -24,11 +25,15 @@ CUSTOMER_CHUNK_SIZE = 100
 
 
 @dataclass(frozen=True)
-class TicketPage:
-    """One page of raw tickets. `total` is the window's ticket count, on the first page only."""
+class KeysetPage:
+    """One page of a keyset walk. `total` is the window's record count, on the first page only."""
 
     results: list[dict[str, Any]]
     total: int | None
+
+
+# The name the transactions job uses for the pages of the ticket walk.
+TicketPage = KeysetPage
 
 
 class HeartlandClient:
@@ -76,11 +81,50 @@ class HeartlandClient:
         Each next page is requested by keyset: `updated_at` after the last one seen, or equal
         with a greater `id`. A ticket edited during the walk therefore moves to the end
         instead of shifting a page. `after`, when given, replaces `start` as the lower bound
-        with the same keyset condition. The walk stops after a short page.
+        with the same keyset condition. The walk stops after a short page, or after an empty
+        page that is still empty when asked for again.
 
         Raises GuardError when a page does not end after the previous one, because the next
         request would then return the same page forever.
         """
+        yield from self._keyset_pages(
+            "/sales/tickets",
+            "ticket",
+            {"_include[]": list(TICKET_INCLUDES)},
+            start=start,
+            end=end,
+            page_size=page_size,
+            after=after,
+        )
+
+    def customer_pages(
+        self,
+        *,
+        start: datetime,
+        end: datetime | None,
+        page_size: int,
+        after: tuple[str, int] | None = None,
+    ) -> Iterator[KeysetPage]:
+        """Walk the customers updated in [start, end] by keyset, as `ticket_pages` walks tickets.
+
+        Deleted customers are included: they carry a `deleted_at` timestamp.
+        """
+        yield from self._keyset_pages(
+            "/customers", "customer", {}, start=start, end=end, page_size=page_size, after=after
+        )
+
+    def _keyset_pages(
+        self,
+        path: str,
+        record: str,
+        extra_params: dict[str, Any],
+        *,
+        start: datetime,
+        end: datetime | None,
+        page_size: int,
+        after: tuple[str, int] | None,
+    ) -> Iterator[KeysetPage]:
+        """Walk one collection in `(updated_at, id)` order; `record` names a row in errors."""
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         end_condition = None if end is None else {"updated_at": {"$lte": _iso_utc(end)}}
@@ -92,14 +136,15 @@ class HeartlandClient:
             lower = _keyset_condition(after)
             previous_key = _parse_key(after, "the after key")
         first = True
+        asked_again = False
 
         while True:
             conditions = [lower] if end_condition is None else [lower, end_condition]
             body = self.http.get_json(
-                "/sales/tickets",
+                path,
                 {
                     "sort[]": ["updated_at", "id"],
-                    "_include[]": list(TICKET_INCLUDES),
+                    **extra_params,
                     "_filter": json.dumps(conditions),
                     "page": 1,
                     "per_page": page_size,
@@ -108,16 +153,31 @@ class HeartlandClient:
             )
             results: list[dict[str, Any]] = body["results"]
             total = body.get("total") if first else None
-            page = TicketPage(results, total if isinstance(total, int) else None)
+            page = KeysetPage(results, total if isinstance(total, int) else None)
             if not results:
+                # An empty answer ends the walk, so it is asked for a second time first: a
+                # page that comes back empty by mistake would otherwise end a catch-up
+                # early without a word.
+                if not asked_again:
+                    asked_again = True
+                    continue
                 yield page
                 return
+            asked_again = False
 
-            last = _raw_key(results[-1])
-            last_key = _parse_key(last, f"ticket {last[1]}")
+            page_end = _page_end(results, record)
+            if page_end is None:
+                if len(results) < page_size:
+                    yield page
+                    return
+                raise GuardError(
+                    f"Heartland returned a full {record} page in which no record has a usable "
+                    "updated_at and id, so the next page cannot be requested; the walk stopped"
+                )
+            last, last_key = page_end
             if previous_key is not None and last_key <= previous_key:
                 raise GuardError(
-                    f"Heartland returned a ticket page ending at (updated_at={last[0]}, "
+                    f"Heartland returned a {record} page ending at (updated_at={last[0]}, "
                     f"id={last[1]}), which is not after the previous page's end. The walk "
                     "stopped because the next request would return the same page again"
                 )
@@ -168,6 +228,73 @@ class HeartlandClient:
                     found[customer_id] = customer
         return found
 
+    def get_customer(self, customer_id: int) -> dict[str, Any] | None:
+        """Return one raw customer, a deleted one included, or None when Heartland has none."""
+        try:
+            customer: dict[str, Any] = self.http.get_json(
+                f"/customers/{customer_id}", check=_object_problem
+            )
+        except NotFoundError:
+            return None
+        return customer
+
+    def customer_addresses(self, customer_id: int) -> list[dict[str, Any]] | None:
+        """Return every raw address of one customer, or None when the customer is unknown.
+
+        Heartland keeps phone numbers on addresses, not on the customer record.
+        """
+        try:
+            body = self.http.get_json(
+                f"/customers/{customer_id}/addresses",
+                {"per_page": "all"},
+                check=_envelope_problem,
+            )
+        except NotFoundError:
+            return None
+        addresses: list[dict[str, Any]] = body["results"]
+        return addresses
+
+    def custom_fields(self) -> list[dict[str, Any]]:
+        """Return every custom field definition, of every group."""
+        body = self.http.get_json("/custom_fields", {"per_page": "all"}, check=_envelope_problem)
+        definitions: list[dict[str, Any]] = body["results"]
+        return definitions
+
+    def create_custom_field(self, definition: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a custom field definition and return it as stored, with its `key`.
+
+        Heartland assigns the key itself, so the caller reads it from the result. The POST
+        is not repeated after a timeout, since a second one could create a second field.
+        """
+        response = self.http.request(
+            "POST", "/custom_fields", json=dict(definition), idempotent=False
+        )
+        location = response.headers.get("Location")
+        if not location:
+            created: Any = response.json() if response.content else None
+            if isinstance(created, dict) and created.get("key"):
+                return created
+            raise RetriableError(
+                SERVICE,
+                "POST",
+                "/custom_fields",
+                response.status_code,
+                "the response has neither a Location header nor the created field",
+            )
+        stored: dict[str, Any] = self.http.get_json(
+            _location_path(location, self.http.base_url), check=_object_problem
+        )
+        return stored
+
+    def update_customer(self, customer_id: int, *, custom: Mapping[str, str | None]) -> None:
+        """Write custom field values of one customer with `PUT /customers/{id}`.
+
+        Values go as top-level `custom@<key>` members, the form Heartland's own import tool
+        writes. Raises NotFoundError when the customer is unknown or deleted.
+        """
+        body = {f"custom@{key}": value for key, value in custom.items()}
+        self.http.request("PUT", f"/customers/{customer_id}", json=body, idempotent=True)
+
     def check(self) -> None:
         """Read one location, which fails with AuthError when the token is not accepted."""
         self.http.get_json("/locations", {"per_page": 1})
@@ -190,17 +317,35 @@ def _keyset_condition(key: tuple[str, int]) -> dict[str, Any]:
     }
 
 
-def _raw_key(ticket: dict[str, Any]) -> tuple[str, int]:
-    """Return a ticket's `(updated_at, id)` as sent, for the next page's keyset condition."""
-    updated_at = ticket.get("updated_at")
-    ticket_id = ticket.get("id")
+def _page_end(
+    rows: list[dict[str, Any]], record: str
+) -> tuple[tuple[str, int], tuple[datetime, int]] | None:
+    """Return the raw and parsed `(updated_at, id)` of the last row that has a usable one.
+
+    Rows after it on the page are listed again by the next page, whose keyset starts after
+    this row, and the caller records them as invalid. One malformed record therefore does
+    not stop the walk. Returns None when no row on the page has a usable key.
+    """
+    for row in reversed(rows):
+        try:
+            raw = _raw_key(row, record)
+            return raw, _parse_key(raw, f"{record} {raw[1]}")
+        except GuardError:
+            continue
+    return None
+
+
+def _raw_key(row: dict[str, Any], record: str = "ticket") -> tuple[str, int]:
+    """Return a row's `(updated_at, id)` as sent, for the next page's keyset condition."""
+    updated_at = row.get("updated_at")
+    ticket_id = row.get("id")
     if (
         not isinstance(updated_at, str)
         or not isinstance(ticket_id, int)
         or isinstance(ticket_id, bool)
     ):
         raise GuardError(
-            f"Heartland returned a ticket page whose last record has no usable updated_at "
+            f"Heartland returned a {record} page whose last record has no usable updated_at "
             f"and id (updated_at={updated_at!r}, id={ticket_id!r}); the walk cannot go on"
         )
     return updated_at, ticket_id
@@ -215,9 +360,23 @@ def _parse_key(key: tuple[str, int], label: str) -> tuple[datetime, int]:
     if moment is None or moment.tzinfo is None:
         raise GuardError(
             f"{label} has updated_at {updated_at!r}, which is not a timestamp with a UTC "
-            "offset; the ticket walk cannot order it"
+            "offset; the walk cannot order it"
         )
     return moment, ticket_id
+
+
+def _location_path(location: str, base_url: str) -> str:
+    """Turn a `Location` header (a URL or an absolute path) into a path under `base_url`."""
+    path = urlsplit(location).path
+    base_path = urlsplit(base_url).path.rstrip("/")
+    if base_path and path.startswith(base_path + "/"):
+        return path[len(base_path) :]
+    if not base_path:
+        return path
+    raise GuardError(
+        f"Heartland responded to a create with Location {path!r}, which is not under the API "
+        f"path {base_path!r}; the created record cannot be read back"
+    )
 
 
 def _envelope_problem(body: Any) -> str | None:

@@ -42,6 +42,10 @@ _T = TypeVar("_T")
 
 DEFAULT_USER_AGENT = f"yotposync/{__version__}"
 
+# Functions called before each retry wait with the service name and the HTTP status (None for
+# a timeout or connection error). The daemon's metrics count retries through this list.
+retry_listeners: list[Callable[[str, int | None], None]] = []
+
 # Methods that change nothing on the server, or change it the same way when repeated.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -80,13 +84,29 @@ class RetryPolicy:
 DEFAULT_RETRY = RetryPolicy()
 
 
+class _Reservation:
+    """One caller's reserved send time; a pause that starts later may move it."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: float) -> None:
+        self.slot = slot
+
+
 class RateLimiter:
     """A thread-safe token bucket with room for one request, shared by all users of a service.
 
     Requests are spaced at least `1 / rate_per_second` apart, in the order they call
     `acquire()`. A rate of 0 means no spacing. Independently of the rate, a response that
-    reports `ratelimit-remaining: 0` pauses every caller until its `ratelimit-reset` seconds
-    have passed, capped at `max_pause_seconds`.
+    reports `ratelimit-remaining: 0` pauses every caller, including those already waiting for
+    a slot, until the server's window has ended, capped at `max_pause_seconds`.
+
+    The window's end is `ratelimit-reset` seconds after that response, unless an earlier
+    response showed where the window began: the response whose `ratelimit-remaining` is one
+    less than `ratelimit-limit` answered the window's first request, so the window ends at most
+    `ratelimit-reset` seconds after that response arrived. Because the reset header counts
+    whole seconds, this estimate ends a pause up to a second earlier than the header alone,
+    which is what lets a client keep pace at the limit itself.
     """
 
     def __init__(
@@ -106,26 +126,62 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next_slot = -math.inf
         self._paused_until = -math.inf
+        self._window_ends_by: float | None = None
+        self._waiting: list[_Reservation] = []
 
     def acquire(self) -> None:
         """Block until the caller may send one request, and reserve that slot."""
         with self._lock:
             now = self._clock()
-            slot = max(now, self._next_slot, self._paused_until)
-            self._next_slot = slot + self._interval
-        # Sleep outside the lock: later callers have already been given later slots.
-        if slot > now:
-            self._sleep(slot - now)
+            reservation = _Reservation(max(now, self._next_slot, self._paused_until))
+            self._next_slot = reservation.slot + self._interval
+            self._waiting.append(reservation)
+        try:
+            while True:
+                # Sleep outside the lock: later callers have already been given later slots.
+                planned = reservation.slot
+                if planned > now:
+                    self._sleep(planned - now)
+                with self._lock:
+                    if reservation.slot == planned:
+                        return
+                    # A pause moved this slot while the caller slept; wait for the new one.
+                    now = self._clock()
+        finally:
+            with self._lock:
+                self._waiting.remove(reservation)
 
     def note_response(self, headers: Mapping[str, str]) -> None:
         """Pause all callers when the response reports that no requests remain in this window."""
+        limit = _parse_number(headers.get("ratelimit-limit"))
         remaining = _parse_number(headers.get("ratelimit-remaining"))
         reset = _parse_number(headers.get("ratelimit-reset"))
-        if remaining is None or remaining > 0 or reset is None:
+        if remaining is None or reset is None:
             return
         with self._lock:
-            until = self._clock() + min(reset, self._max_pause)
-            self._paused_until = max(self._paused_until, until)
+            now = self._clock()
+            if limit is not None and remaining == limit - 1:
+                self._window_ends_by = now + reset
+            if remaining > 0:
+                return
+            until = now + min(reset, self._max_pause)
+            if self._window_ends_by is not None and now < self._window_ends_by < until:
+                until = self._window_ends_by
+            self._pause_until(until)
+
+    def _pause_until(self, until: float) -> None:
+        """Move the pause end to `until` and every reserved slot before it along, keeping gaps."""
+        if until <= self._paused_until:
+            return
+        self._paused_until = until
+        if not self._waiting:
+            return
+        shift = until - min(reservation.slot for reservation in self._waiting)
+        if shift <= 0:
+            return
+        for reservation in self._waiting:
+            reservation.slot += shift
+        self._next_slot += shift
 
 
 def is_loopback_url(url: str) -> bool:
@@ -303,6 +359,8 @@ class HttpService:
             if error.status is None:
                 event["reason"] = error.reason
             _log.warning("http_retry", **event)
+            for listener in retry_listeners:
+                listener(self.service, error.status)
             self._sleep(planned_wait[0])
 
         retrying = backoff.on_exception(

@@ -5,6 +5,7 @@ The callers build the payloads. This client sends them and maps the responses to
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -12,12 +13,20 @@ from typing import Any
 import requests
 
 from yotposync.clients.http import DEFAULT_RETRY, HttpService, RateLimiter, RetryPolicy
-from yotposync.errors import NotFoundError
+from yotposync.errors import NotFoundError, RetriableError
 
 SERVICE = "yotpo"
 
 # Yotpo responds with 423 to /points/adjust while another change locks the customer record.
 LOCKED = 423
+
+
+class AdjustOutcome(enum.StrEnum):
+    """The result of `adjust_points_once`."""
+
+    SENT = "sent"  # sent now, and Yotpo returned 200
+    CONFIRMED_BY_HISTORY = "confirmed_by_history"  # the response was lost, the history has it
+    ALREADY_APPLIED = "already_applied"  # the history showed it before anything was sent
 
 
 class YotpoClient:
@@ -115,6 +124,61 @@ class YotpoClient:
         adjustment would overdraw the balance) raises RejectedError.
         """
         self.http.request("POST", "/points/adjust", json=dict(payload), idempotent=False)
+
+    def adjust_points_once(
+        self, payload: Mapping[str, Any], *, marker: str, max_sends: int = 3
+    ) -> AdjustOutcome:
+        """Send a points adjustment unless the customer's history shows it was applied.
+
+        `marker` is an id of ours that `payload["history_title"]` contains, such as
+        `[hl-red-5012]`. The history is read before the first send, and again after every
+        send whose outcome is unknown (a timeout, a dropped connection or a 5xx). The
+        adjustment is sent again only when the marker is still absent. Raises the last
+        RetriableError after `max_sends` sends with unknown outcomes, and RejectedError when
+        Yotpo rejects the adjustment (422: not enough points).
+
+        NOTE: A request that Yotpo applies only after the history was read (a slow server
+        that finishes after the client gave up) is not seen, and a second send doubles it.
+        The history is assumed to list every row of the customer; Yotpo documents no limit.
+        """
+        title = payload.get("history_title")
+        if not marker or not isinstance(title, str) or marker not in title:
+            raise ValueError(f"history_title must contain the marker {marker!r}")
+        if max_sends < 1:
+            raise ValueError(f"max_sends must be at least 1, got {max_sends}")
+        if self.history_has_marker(payload, marker):
+            return AdjustOutcome.ALREADY_APPLIED
+        for send in range(1, max_sends + 1):
+            try:
+                self.adjust_points(payload)
+            except RetriableError as exc:
+                if not exc.maybe_applied or send == max_sends:
+                    raise
+                if self.history_has_marker(payload, marker):
+                    return AdjustOutcome.CONFIRMED_BY_HISTORY
+                continue
+            return AdjustOutcome.SENT
+        raise AssertionError("unreachable: the last send returns or raises")
+
+    def history_has_marker(self, payload: Mapping[str, Any], marker: str) -> bool:
+        """Tell whether the history of the payload's customer has a row titled with `marker`.
+
+        The customer is found by `customer_email`, else `customer_id`. A customer Yotpo does
+        not know has no history.
+        """
+        email = payload.get("customer_email")
+        if isinstance(email, str) and email.strip():
+            customer = self.get_customer(email=email, with_history=True)
+        elif payload.get("customer_id") is not None:
+            customer = self.get_customer(customer_id=payload["customer_id"], with_history=True)
+        else:
+            raise ValueError("the adjustment names no customer_email or customer_id")
+        items = customer.get("history_items") if customer is not None else None
+        if not isinstance(items, list):
+            return False
+        return any(
+            isinstance(item, dict) and marker in str(item.get("action") or "") for item in items
+        )
 
     def vip_tiers(self) -> list[dict[str, Any]]:
         """Return the account's VIP tiers."""

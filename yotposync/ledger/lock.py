@@ -7,20 +7,31 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from yotposync.errors import LockedError
+from yotposync.errors import LedgerError, LockedError
 
 
 class LedgerLock:
     """A `flock` on `<ledger>.lock`, released when the process ends, even on SIGKILL."""
 
     def __init__(self, ledger_path: Path) -> None:
+        if ledger_path.name in ("", ".", "..") or ledger_path.is_dir():
+            raise LedgerError(
+                f"ledger.path {str(ledger_path)!r} is a folder, not a file: set it to a file "
+                "path such as /var/lib/yotposync/ledger.sqlite3"
+            )
         self.path = ledger_path.with_name(ledger_path.name + ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:
         # The lock is taken before the ledger is opened, so it may be first to need the folder.
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot create the lock file {self.path}: {exc.strerror}: make the ledger's "
+                "folder writable by the user that runs yotposync, or set ledger.path"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

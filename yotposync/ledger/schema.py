@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from yotposync.ledger.offers_schema import create_offer_tables
+
 
 def _create_v1(db: sqlite_utils.Database) -> None:
     db.table("cursors").create(
@@ -108,8 +110,82 @@ def _create_v1(db: sqlite_utils.Database) -> None:
     db.table("runs").create_index(["job", "id"])
 
 
+def _add_customers_v2(db: sqlite_utils.Database) -> None:
+    """Add the customer tables: enrolment state, the review list and the cashier fields."""
+    # One row per Heartland customer the customers job has seen. `email` is trimmed and
+    # lower-cased; `email_key` is its case-folded form, used for matching.
+    db.table("customers").create(
+        {
+            "id": int,
+            "public_id": str,
+            "email": str,
+            "email_key": str,
+            "first_name": str,
+            "last_name": str,
+            "phone": str,
+            "opted_in": int,
+            "deleted": int,
+            "status": str,
+            "reason": str,
+            "heartland_updated_at": str,
+            "sent_hash": str,
+            "sent_email": str,
+            "sent_at": str,
+            "attempts": int,
+            "next_attempt_at": str,
+            "last_error": str,
+            "email_changed_at": str,
+            "redecided_at": str,
+            "first_seen_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"status", "reason", "first_seen_at", "updated_at"},
+        defaults={"attempts": 0, "opted_in": 0, "deleted": 0},
+    )
+    db.table("customers").create_index(["email_key"])
+    db.table("customers").create_index(["phone"])
+    db.table("customers").create_index(["status", "next_attempt_at"])
+    # Conflicts that staff resolve by hand. At most one open review per customer and kind.
+    db.table("customer_reviews").create(
+        {
+            "id": int,
+            "customer_id": int,
+            "kind": str,
+            "detail": str,
+            "state": str,
+            "opened_at": str,
+            "updated_at": str,
+            "resolved_at": str,
+            "resolution": str,
+        },
+        pk="id",
+        not_null={"customer_id", "kind", "detail", "state", "opened_at", "updated_at"},
+    )
+    db.table("customer_reviews").create_index(["state", "customer_id", "kind"])
+    # What the cashier sees. `refreshed_at` is when the last refresh started reading Yotpo,
+    # so a push confirmed after it makes the customer due again.
+    db.table("customer_fields").create(
+        {
+            "customer_id": int,
+            "refresh_due": int,
+            "refreshed_at": str,
+            "written_at": str,
+            "written": str,
+            "last_error": str,
+        },
+        pk="customer_id",
+        defaults={"refresh_due": 0},
+    )
+    db.table("pushes").create_index(["customer_id", "state"])
+
+
 # Index i holds the migration from version i to version i + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _create_v1,
+    _add_customers_v2,
+    create_offer_tables,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,61 @@ def _dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+# The hot writes of a catch-up (a decision per ticket, a row per push) use plain SQL: the
+# table helpers of sqlite-utils read the table's schema on every call, which cost more than
+# the write itself. Table and column names here are always literals of this module.
+
+
+def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
+    """Insert one row and return its rowid."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    cursor = conn.execute(
+        f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608
+        list(row.values()),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _upsert(conn: sqlite3.Connection, table: str, row: dict[str, Any], pk: str = "id") -> None:
+    """Insert one row, or update the columns given when a row with its primary key exists."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    updates = ", ".join(f"{name} = excluded.{name}" for name in row if name != pk)
+    conn.execute(
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "  # noqa: S608
+        f"ON CONFLICT({pk}) DO UPDATE SET {updates}",
+        list(row.values()),
+    )
+
+
+def prepare_ledger_file(path: Path) -> None:
+    """Create the ledger's folder (0700) and file (0600) if missing, or say why it cannot.
+
+    SQLite also writes `-wal` and `-shm` files beside the ledger, so the folder itself must be
+    writable by the service user, not only the file.
+    """
+    if path.name in ("", ".", "..") or path.is_dir():
+        raise LedgerError(
+            f"ledger.path {str(path)!r} is a folder, not a file: set it to a file path such as "
+            "/var/lib/yotposync/ledger.sqlite3"
+        )
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise LedgerError(
+            f"cannot create the ledger {path}: {exc.strerror}: make its folder writable by the "
+            "user that runs yotposync, or set ledger.path to a folder that is"
+        ) from None
+    if not os.access(path.parent, os.W_OK) or not os.access(path, os.R_OK | os.W_OK):
+        raise LedgerError(
+            f"the ledger {path} or its folder is not writable by this user: fix the "
+            "permissions, or set ledger.path to a folder that is"
+        )
+
+
 class Ledger:
     """One open ledger file."""
 
@@ -91,10 +146,7 @@ class Ledger:
         e-mail addresses.
         """
         path = path.expanduser()
-        if not path.parent.exists():
-            path.parent.mkdir(mode=0o700, parents=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        prepare_ledger_file(path)
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db = sqlite_utils.Database(conn)
@@ -119,20 +171,100 @@ class Ledger:
         return cls(db, path)
 
     @classmethod
+    def open_read_only(cls, path: Path) -> Ledger:
+        """Open an existing ledger for reading, without migrating it or taking the lock.
+
+        For readers beside a running daemon, such as metrics and reports. Raises LedgerError
+        when the file is missing, unreadable, or not at this code's schema version.
+        """
+        path = path.expanduser()
+        if not path.is_file():
+            raise LedgerError(
+                f"no ledger at {path} yet: run `yotposync catch-up` or `yotposync run` first"
+            )
+        try:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA busy_timeout = 10000")
+            db = sqlite_utils.Database(conn)
+            version = schema_version(db)
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"the ledger {path} cannot be read ({exc})") from exc
+        if version != SCHEMA_VERSION:
+            conn.close()
+            if version > SCHEMA_VERSION:
+                advice = "upgrade yotposync"
+            else:
+                advice = "run `yotposync run` or `yotposync catch-up` once to upgrade it"
+            raise LedgerError(
+                f"the ledger {path} has schema version {version}, and this yotposync reads "
+                f"version {SCHEMA_VERSION}: {advice}"
+            )
+        return cls(db, path)
+
+    @classmethod
     def in_memory_copy(cls, source: Ledger) -> Ledger:
         """Copy a ledger into memory, for dry runs that must not change the real file."""
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         source.db.conn.backup(conn)
         return cls(sqlite_utils.Database(conn), None)
 
+    @classmethod
+    def scratch_copy(cls, path: Path) -> Ledger:
+        """An in-memory ledger to plan on: a copy of the ledger at `path`, or an empty one.
+
+        Dry runs use it, so they neither create nor change the ledger file and need no lock.
+        """
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        path = path.expanduser()
+        if path.is_file():
+            try:
+                source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    source.backup(conn)
+                finally:
+                    source.close()
+            except sqlite3.DatabaseError as exc:
+                raise LedgerError(f"the ledger {path} cannot be read ({exc})") from exc
+        db = sqlite_utils.Database(conn)
+        version = schema_version(db)
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"the ledger {path} has schema version {version}, newer than this yotposync "
+                f"supports ({SCHEMA_VERSION}): upgrade yotposync"
+            )
+        migrate(db)
+        return cls(db, None)
+
     def close(self) -> None:
         self.db.conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Commit everything inside the block at once, or nothing."""
-        with self.db.atomic():
+        """Commit everything inside the block at once, or nothing.
+
+        The write lock is taken at the start (BEGIN IMMEDIATE), waiting up to the busy
+        timeout for another job's connection. A deferred transaction that read first would
+        fail at once with "database is locked" if another connection committed meanwhile.
+        A nested block becomes a savepoint.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     # Cursors
 
@@ -190,6 +322,15 @@ class Ledger:
         rows = self.db.execute(f"SELECT id FROM tickets WHERE id IN ({marks})", list(ids))  # noqa: S608
         return {int(r[0]) for r in rows}
 
+    def count_tickets_updated_between(self, start: datetime, end: datetime) -> int:
+        """Count the tickets whose latest version seen was updated in [start, end]."""
+        # Stored times are UTC ISO 8601 text, so text order is time order.
+        row = self.db.execute(
+            "SELECT count(*) FROM tickets WHERE updated_at >= ? AND updated_at <= ?",
+            [_iso(start.astimezone(UTC)), _iso(end.astimezone(UTC))],
+        ).fetchone()
+        return int(row[0])
+
     def record_decision(
         self,
         decision: Decision,
@@ -225,7 +366,9 @@ class Ledger:
         if previous is not None and previous[0] == updated and tuple(previous[1:7]) == outcome:
             return False
         versions = (previous[7] if previous else 0) + 1
-        self.db.table("tickets").upsert(
+        _upsert(
+            self.db.conn,
+            "tickets",
             {
                 "id": decision.ticket_id,
                 "public_id": public_id,
@@ -248,9 +391,10 @@ class Ledger:
                 "first_seen_at": previous[8] if previous else _iso(now),
                 "decided_at": _iso(now),
             },
-            pk="id",
         )
-        self.db.table("ticket_versions").insert(
+        _insert(
+            self.db.conn,
+            "ticket_versions",
             {
                 "ticket_id": decision.ticket_id,
                 "updated_at": updated,
@@ -261,7 +405,7 @@ class Ledger:
                 "earn_cents": decision.earn_cents,
                 "return_cents": decision.return_cents,
                 "seen_at": _iso(now),
-            }
+            },
         )
         return previous is None or tuple(previous[1:7]) != outcome
 
@@ -327,8 +471,9 @@ class Ledger:
 
     def add_push(self, planned: PlannedPush, payload: dict[str, Any], now: datetime) -> int:
         """Queue a push as pending and return its sequence number."""
-        table = self.db.table("pushes")
-        table.insert(
+        return _insert(
+            self.db.conn,
+            "pushes",
             {
                 "push_id": planned.push_id,
                 "kind": planned.kind,
@@ -344,9 +489,8 @@ class Ledger:
                 "next_attempt_at": _iso(now),
                 "created_at": _iso(now),
                 "updated_at": _iso(now),
-            }
+            },
         )
-        return int(table.last_pk or 0)
 
     def due_pushes(self, now: datetime, limit: int) -> list[Push]:
         """Pushes to try now, in delivery order: pending ones that are due, and sent ones.
@@ -356,10 +500,15 @@ class Ledger:
         """
         rows = self.db.execute(
             "SELECT seq, push_id, kind, role, ticket_id, email, target_order_id, amount_cents, "
-            "payload, state, attempts FROM pushes "
-            "WHERE (state = 'pending' AND next_attempt_at <= ?) OR state = 'sent' "
+            "payload, state, attempts FROM pushes p "
+            "WHERE ((state = 'pending' AND next_attempt_at <= ?) OR state = 'sent') "
+            # Leave out pushes held back by an older push of the same customer that cannot go
+            # now (waiting for a retry, or failed), so that one customer's backlog never fills
+            # the batch and starves everyone else.
+            "AND NOT EXISTS (SELECT 1 FROM pushes e WHERE e.email IS p.email AND e.seq < p.seq "
+            "AND (e.state = 'failed' OR (e.state = 'pending' AND e.next_attempt_at > ?))) "
             "ORDER BY seq LIMIT ?",
-            [_iso(now), limit],
+            [_iso(now), _iso(now), limit],
         )
         return [
             Push(
@@ -383,6 +532,21 @@ class Ledger:
         rows = self.db.execute(
             "SELECT email, min(seq) FROM pushes WHERE state IN ('pending', 'sent', 'failed') "
             "GROUP BY email"
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    def first_waiting_seq_by_customer(self, now: datetime) -> dict[str | None, int]:
+        """For each customer, the oldest unfinished push that is not due at `now`.
+
+        A customer's due pushes older than it may be sent now; it and every later push of that
+        customer wait. Only waiting pushes are read (pending ones due later, and failed ones),
+        so a catch-up whose whole outbox is due costs one index lookup.
+        """
+        rows = self.db.execute(
+            "SELECT email, min(seq) FROM pushes "
+            "WHERE (state = 'pending' AND next_attempt_at > ?) OR state = 'failed' "
+            "GROUP BY email",
+            [_iso(now)],
         )
         return {row[0]: int(row[1]) for row in rows}
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from yotposync.sandbox.addresses import AddressRecord
 from yotposync.sandbox.policies import (
     PAYMENT_COMPLETE,
     PAYMENT_VOIDED,
@@ -98,6 +99,7 @@ class StoreBuilder:
         staff: bool = False,
         loyalty_opt_in: bool = False,
         created_at: datetime | None = None,
+        phone: str | None = None,
     ) -> CustomerRecord:
         customer_id = next(self._customer_ids)
         created = created_at or self.anchor - timedelta(days=365)
@@ -116,6 +118,20 @@ class StoreBuilder:
             updated_at=created,
             custom=custom,
         )
+        if phone is not None:
+            # Heartland keeps phones on addresses; the address id follows the customer id.
+            customer.addresses.append(
+                AddressRecord(
+                    id=customer_id,
+                    customer_id=customer_id,
+                    created_at=created,
+                    updated_at=created,
+                    first_name=first_name,
+                    last_name=last_name,
+                    country="US",
+                    phone=phone,
+                )
+            )
         self._customers.append(customer)
         return customer
 

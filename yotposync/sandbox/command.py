@@ -6,15 +6,18 @@ import signal
 import sys
 import threading
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 
+from yotposync.sandbox.faults import FaultPlan, load_fault_plan
 from yotposync.sandbox.generator import generate_store
 from yotposync.sandbox.policies import format_utc
 from yotposync.sandbox.server import Sandbox
 from yotposync.sandbox.store import Store
+from yotposync.sandbox.vip_tiers import STANDARD_REDEMPTION_OPTIONS, STANDARD_VIP_TIERS
 
 
 class _DecimalType(click.ParamType[Decimal, Any]):
@@ -109,6 +112,14 @@ class _DecimalType(click.ParamType[Decimal, Any]):
     "Default: only on POST /_sandbox/release-late.",
 )
 @click.option("--empty", is_flag=True, help="Start with no customers and no tickets.")
+@click.option(
+    "--faults",
+    "faults_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Fault plan to inject, a .json or .toml file (see docs/reliability.md). "
+    "Rules can be switched at run time through /_sandbox/faults.",
+)
 def sandbox_command(
     seed: int,
     tickets: int,
@@ -123,12 +134,19 @@ def sandbox_command(
     yotpo_rate_limit: float,
     late_after: float | None,
     empty: bool,
+    faults_path: Path | None,
 ) -> None:
     """Serve local emulators of Heartland Retail and Yotpo Loyalty with a generated store.
 
     Runs until SIGTERM or SIGINT (Ctrl-C). The printed credentials are sandbox values,
     not secrets.
     """
+    faults = None
+    if faults_path is not None:
+        try:
+            faults = load_fault_plan(faults_path)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--faults") from exc
     store = None
     if not empty:
         store = generate_store(
@@ -141,8 +159,11 @@ def sandbox_command(
             yotpo_port=yotpo_port,
             host=host,
             points_per_dollar=points_per_dollar,
+            vip_tiers=STANDARD_VIP_TIERS,
+            redemption_options=STANDARD_REDEMPTION_OPTIONS,
             yotpo_rate_limit=yotpo_rate_limit,
             allow_non_loopback=allow_non_loopback,
+            faults=faults,
         )
         sandbox.start()
     except (ValueError, OSError) as exc:
@@ -161,6 +182,8 @@ def sandbox_command(
         timer.daemon = True
         timer.start()
     try:
+        if faults is not None:
+            _print_faults(faults, faults_path)
         _print_banner(sandbox, store, seed, late_after)
         while not stop.wait(0.5):
             pass
@@ -195,3 +218,16 @@ def _print_banner(
     click.echo(f"SANDBOX READY heartland={sandbox.heartland_url} yotpo={sandbox.yotpo_url}")
     # Flush explicitly: a test or script reading this pipe waits for the READY line.
     sys.stdout.flush()
+
+
+def _print_faults(faults: FaultPlan, path: Path | None) -> None:
+    click.echo(f"Faults from {path} (seed {faults.seed}):")
+    for rule in faults.rules:
+        state = "on" if rule.enabled else "off"
+        target = f"{rule.service} {rule.method} {rule.path}"
+        click.echo(f"  {rule.name}: {rule.kind.value} on {target} ({state})")
+    if faults.heartland_clock_skew_seconds:
+        click.echo(
+            f"  Heartland writes lag the clock by up to {faults.heartland_clock_skew_seconds} s"
+        )
+    click.echo("  Switch rules with POST /_sandbox/faults/enable or /disable on either port.")

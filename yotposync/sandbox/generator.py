@@ -172,9 +172,21 @@ def _add_customers(builder: StoreBuilder, rng: random.Random, count: int) -> lis
                 staff=index == 1 or rng.random() < 0.04,
                 loyalty_opt_in=rng.random() < 0.6,
                 created_at=since + timedelta(seconds=rng.randrange(300 * 86400)),
+                phone=_phone(index),
             )
         )
     return people
+
+
+# Phone spellings seen on real accounts; `555-{n}` lacks an area code, so it cannot be made
+# E.164. Chosen by customer index, not by the seeded random numbers, so adding phones left
+# every other generated value as it was.
+_PHONE_STYLES = ("512-555-{n}", "(512) 555 {n}", "+1 512.555.{n}", "555-{n}", None)
+
+
+def _phone(index: int) -> str | None:
+    style = _PHONE_STYLES[index % len(_PHONE_STYLES)]
+    return None if style is None else style.format(n=f"{index % 10000:04d}")
 
 
 @dataclass

@@ -15,8 +15,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from yotposync.sandbox.coupons import COUPON_FIELD_SET
 from yotposync.sandbox.filters import FieldSet
 from yotposync.sandbox.heartland_state import (
+    ADDRESS_FIELD_SET,
     CUSTOM_FIELD_FIELD_SET,
     LINE_FIELD_SET,
     LOCATION_FIELD_SET,
@@ -47,11 +49,32 @@ _URLS = Map(
         ),
         Rule("/api/sales/tickets/<int:ticket_id>/payments/<int:payment_id>", endpoint="payment"),
         Rule("/api/customers", endpoint="customers", methods=["GET", "POST"]),
-        Rule("/api/customers/<int:customer_id>", endpoint="customer", methods=["GET", "PUT"]),
+        Rule(
+            "/api/customers/<int:customer_id>",
+            endpoint="customer",
+            methods=["GET", "PUT", "DELETE"],
+        ),
+        Rule(
+            "/api/customers/<int:customer_id>/addresses",
+            endpoint="addresses",
+            methods=["GET", "POST"],
+        ),
+        Rule(
+            "/api/customers/<int:customer_id>/addresses/<int:address_id>",
+            endpoint="address",
+            methods=["GET", "PUT"],
+        ),
+        Rule(
+            "/_sandbox/customers/<int:customer_id>/merge",
+            endpoint="merge_customer",
+            methods=["POST"],
+        ),
         Rule("/api/locations", endpoint="locations"),
         Rule("/api/locations/<int:location_id>", endpoint="location"),
         Rule("/api/custom_fields", endpoint="custom_fields", methods=["GET", "POST"]),
         Rule("/api/custom_fields/<int:field_id>", endpoint="custom_field"),
+        Rule("/api/coupons", endpoint="coupons", methods=["GET", "POST"]),
+        Rule("/api/coupons/<int:coupon_id>", endpoint="coupon", methods=["GET", "PUT"]),
         Rule("/_sandbox/release-late", endpoint="release_late", methods=["POST"]),
         Rule("/_sandbox/health", endpoint="health"),
     ]
@@ -227,10 +250,36 @@ class HeartlandApp:
         )
 
     def _customer(self, request: Request, customer_id: int) -> Response:
+        if request.method == "DELETE":
+            self.state.delete_customer(customer_id)
+            return Response(b"", status=204)
         if request.method == "PUT":
             body = read_json_object(request, ERROR_INVALID_REQUEST)
             self.state.update_customer(customer_id, body)
         return json_response(self.state.get_customer(customer_id))
+
+    def _addresses(self, request: Request, customer_id: int) -> Response:
+        if request.method == "POST":
+            body = read_json_object(request, ERROR_INVALID_REQUEST)
+            address_id = self.state.create_address(customer_id, body)
+            return self._created(f"/api/customers/{customer_id}/addresses/{address_id}")
+        addresses = self.state.customer_addresses(customer_id)
+        return self._list(request, addresses, ADDRESS_FIELD_SET, frozenset(), _shape_plain)
+
+    def _address(self, request: Request, customer_id: int, address_id: int) -> Response:
+        if request.method == "PUT":
+            body = read_json_object(request, ERROR_INVALID_REQUEST)
+            self.state.update_address(customer_id, address_id, body)
+        return json_response(self.state.get_address(customer_id, address_id))
+
+    def _merge_customer(self, request: Request, customer_id: int) -> Response:
+        """Merge customer `customer_id` into the one named by `{"into": id}`."""
+        body = read_json_object(request, ERROR_INVALID_REQUEST)
+        target = body.get("into")
+        if isinstance(target, bool) or not isinstance(target, int):
+            raise RequestError(422, ERROR_INVALID_REQUEST, 'send {"into": <customer id>}')
+        moved = self.state.merge_customers(customer_id, target)
+        return json_response({"merged_into": target, "tickets_moved": moved})
 
     def _locations(self, request: Request) -> Response:
         return self._list(
@@ -260,6 +309,22 @@ class HeartlandApp:
 
     def _custom_field(self, request: Request, field_id: int) -> Response:
         return json_response(self.state.get_custom_field(field_id))
+
+    # Coupons (see `yotposync.sandbox.coupons` for the assumed shape).
+
+    def _coupons(self, request: Request) -> Response:
+        if request.method == "POST":
+            coupon_id = self.state.coupons.create(read_json_object(request, ERROR_INVALID_REQUEST))
+            return self._created(f"/api/coupons/{coupon_id}")
+        return self._list(
+            request, self.state.coupons.snapshot(), COUPON_FIELD_SET, frozenset(), _shape_plain
+        )
+
+    def _coupon(self, request: Request, coupon_id: int) -> Response:
+        if request.method == "PUT":
+            body = read_json_object(request, ERROR_INVALID_REQUEST)
+            self.state.coupons.update(coupon_id, body)
+        return json_response(self.state.coupons.get(coupon_id))
 
     # Sandbox administration.
 

@@ -16,9 +16,18 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from yotposync.sandbox.addresses import (
+    ADDRESS_FIELDS,
+    AddressRecord,
+    new_address,
+    parse_address_values,
+    render_address,
+)
 from yotposync.sandbox.clock import Clock
+from yotposync.sandbox.coupons import CouponBook
 from yotposync.sandbox.filters import FieldSet
 from yotposync.sandbox.httpkit import RequestError
+from yotposync.sandbox.indexes import ChangeCountingDict, IndexedRecords
 from yotposync.sandbox.payloads import (
     Problems,
     parse_bool,
@@ -120,6 +129,7 @@ class HeartlandState:
     def __init__(self, store: Store | None, clock: Clock) -> None:
         self.lock = threading.RLock()
         self._clock = clock
+        self.coupons = CouponBook(clock)
         if store is None:
             locations = standard_locations()
             custom_fields = standard_custom_fields()
@@ -138,12 +148,22 @@ class HeartlandState:
             station.id: station for location in locations for station in location.stations
         }
         self._custom_fields = custom_fields
-        self._customers = {customer.id: customer for customer in customers}
-        self._tickets = {ticket.id: ticket for ticket in tickets}
+        # These dicts count their changes, so the cached list snapshots below know when a
+        # record was added or its rendering dropped, and rebuild themselves and their indexes.
+        self._customers: ChangeCountingDict[int, CustomerRecord] = ChangeCountingDict(
+            (customer.id, customer) for customer in customers
+        )
+        self._tickets: ChangeCountingDict[int, TicketRecord] = ChangeCountingDict(
+            (ticket.id, ticket) for ticket in tickets
+        )
         self._late = late
 
-        self._rendered_tickets: dict[int, dict[str, Any]] = {}
-        self._rendered_customers: dict[int, dict[str, Any]] = {}
+        self._rendered_tickets: ChangeCountingDict[int, dict[str, Any]] = ChangeCountingDict()
+        self._rendered_customers: ChangeCountingDict[int, dict[str, Any]] = ChangeCountingDict()
+        self._ticket_list: IndexedRecords | None = None
+        self._ticket_list_stamp = (-1, -1)
+        self._customer_list: IndexedRecords | None = None
+        self._customer_list_stamp = (-1, -1)
 
         self._ticket_ids = itertools.count(_next_after(t.id for t in [*tickets, *late]))
         self._line_ids = itertools.count(_next_after(_line_and_adjustment_ids([*tickets, *late])))
@@ -151,6 +171,9 @@ class HeartlandState:
             _next_after(p.id for t in [*tickets, *late] for p in t.payments)
         )
         self._customer_ids = itertools.count(_next_after(c.id for c in customers))
+        self._address_ids = itertools.count(
+            _next_after(a.id for c in customers for a in c.addresses)
+        )
         self._custom_field_ids = itertools.count(_next_after(f.id for f in custom_fields))
 
     # Field sets for filters and sorts.
@@ -169,9 +192,18 @@ class HeartlandState:
     # Reading.
 
     def ticket_snapshot(self) -> list[dict[str, Any]]:
-        """Return every ticket rendered in full (with lines, payments and include-only fields)."""
+        """Return every ticket rendered in full (with lines, payments and include-only fields).
+
+        The list is sorted by `(updated_at, id)` and indexed for list requests. It is shared
+        between callers until a ticket changes, so callers must not change it.
+        """
         with self.lock:
-            return [self._render_ticket(ticket) for ticket in self._tickets.values()]
+            stamp = (self._tickets.writes, self._rendered_tickets.removals)
+            if self._ticket_list is None or stamp != self._ticket_list_stamp:
+                rendered = [self._render_ticket(ticket) for ticket in self._tickets.values()]
+                self._ticket_list = IndexedRecords(rendered, order_field="updated_at")
+                self._ticket_list_stamp = stamp
+            return self._ticket_list
 
     def get_ticket(self, ticket_id: int) -> dict[str, Any]:
         with self.lock:
@@ -200,8 +232,14 @@ class HeartlandState:
             raise not_found("payment", payment_id)
 
     def customer_snapshot(self) -> list[dict[str, Any]]:
+        """Return every customer rendered and indexed, shared until a customer changes."""
         with self.lock:
-            return [self._render_customer(customer) for customer in self._customers.values()]
+            stamp = (self._customers.writes, self._rendered_customers.removals)
+            if self._customer_list is None or stamp != self._customer_list_stamp:
+                rendered = [self._render_customer(c) for c in self._customers.values()]
+                self._customer_list = IndexedRecords(rendered, order_field="updated_at")
+                self._customer_list_stamp = stamp
+            return self._customer_list
 
     def get_customer(self, customer_id: int) -> dict[str, Any]:
         with self.lock:
@@ -282,6 +320,11 @@ class HeartlandState:
             ]
             problems.raise_if_any()
             assert station is not None and location_id is not None
+            if coupon_id is not None:
+                item_cents = sum(
+                    line.value_cents for line in lines if line.type == ITEM_LINE and not line.voided
+                )
+                parsed_discounts.append(self.coupons.discount_for(coupon_id, item_cents))
 
             ticket_id = next(self._ticket_ids)
             ticket = TicketRecord(
@@ -438,7 +481,7 @@ class HeartlandState:
 
     def update_customer(self, customer_id: int, body: dict[str, Any]) -> None:
         with self.lock:
-            customer = self._customer(customer_id)
+            customer = self._live_customer(customer_id)
             problems = Problems()
             reject_unknown_keys(body, CUSTOMER_WRITE_KEYS, problems)
             changes: dict[str, Any] = {}
@@ -473,6 +516,77 @@ class HeartlandState:
                 for ticket in self._tickets.values():
                     if ticket.customer_id == customer_id:
                         self._rendered_tickets.pop(ticket.id, None)
+
+    def delete_customer(self, customer_id: int) -> None:
+        """Mark a customer deleted: it stays readable and listed, with `deleted_at` set."""
+        with self.lock:
+            customer = self._live_customer(customer_id)
+            customer.deleted_at = self._clock.now()
+            self._touch_customer(customer)
+
+    def merge_customers(self, source_id: int, target_id: int) -> int:
+        """Merge one customer into another; return how many tickets moved to the target.
+
+        The source's tickets name the target from now on (each one's `updated_at` moves),
+        and the source is deleted.
+        """
+        with self.lock:
+            if source_id == target_id:
+                raise RequestError(
+                    422, "validation_error", "a customer cannot be merged into itself"
+                )
+            source = self._live_customer(source_id)
+            target = self._live_customer(target_id)
+            moved = 0
+            for ticket in self._tickets.values():
+                if ticket.customer_id == source.id:
+                    ticket.customer_id = target.id
+                    self._touch(ticket)
+                    moved += 1
+            source.deleted_at = self._clock.now()
+            self._touch_customer(source)
+            return moved
+
+    # Customer addresses.
+
+    def customer_addresses(self, customer_id: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [render_address(a) for a in self._customer(customer_id).addresses]
+
+    def get_address(self, customer_id: int, address_id: int) -> dict[str, Any]:
+        with self.lock:
+            return render_address(self._address(customer_id, address_id))
+
+    def create_address(self, customer_id: int, body: dict[str, Any]) -> int:
+        """Add an address to a customer; the customer's `updated_at` moves."""
+        with self.lock:
+            customer = self._live_customer(customer_id)
+            problems = Problems()
+            values = parse_address_values(body, problems)
+            problems.raise_if_any()
+            address = new_address(
+                customer_id, values, self._clock.now(), lambda: next(self._address_ids)
+            )
+            customer.addresses.append(address)
+            self._touch_customer(customer)
+            return address.id
+
+    def update_address(self, customer_id: int, address_id: int, body: dict[str, Any]) -> None:
+        """Change an address; the customer's `updated_at` moves when a value changes."""
+        with self.lock:
+            customer = self._live_customer(customer_id)
+            address = self._address(customer_id, address_id)
+            problems = Problems()
+            values = parse_address_values(body, problems)
+            problems.raise_if_any()
+            changed = False
+            for key, value in values.items():
+                if getattr(address, key) != value:
+                    setattr(address, key, value)
+                    changed = True
+            if changed:
+                address.updated_at = self._clock.now()
+                self._touch_customer(customer)
 
     def create_custom_field(self, body: dict[str, Any]) -> int:
         """Define a custom field; the key is derived from the name when not given."""
@@ -535,6 +649,26 @@ class HeartlandState:
             raise not_found("customer", customer_id)
         return customer
 
+    def _live_customer(self, customer_id: int) -> CustomerRecord:
+        """Return a customer that may be changed: a deleted one is 404 to writes."""
+        customer = self._customer(customer_id)
+        if customer.deleted_at is not None:
+            raise RequestError(404, ERROR_NOT_FOUND, f"customer {customer_id} was deleted")
+        return customer
+
+    def _address(self, customer_id: int, address_id: int) -> AddressRecord:
+        for address in self._customer(customer_id).addresses:
+            if address.id == address_id:
+                return address
+        raise not_found("address", address_id)
+
+    def _touch_customer(self, customer: CustomerRecord) -> None:
+        customer.updated_at = self._clock.now()
+        self._rendered_customers.pop(customer.id, None)
+        for ticket in self._tickets.values():
+            if ticket.customer_id == customer.id:
+                self._rendered_tickets.pop(ticket.id, None)
+
     def _customer_by_public_id(self, public_id: str) -> CustomerRecord | None:
         for customer in self._customers.values():
             if customer.public_id == public_id:
@@ -566,6 +700,8 @@ class HeartlandState:
     def _complete(
         self, ticket: TicketRecord, completed_at: datetime, local: datetime | None
     ) -> None:
+        if ticket.coupon_id is not None:
+            self.coupons.use(ticket.coupon_id, ticket.id)
         ticket.status = STATUS_COMPLETE
         ticket.completed = True
         ticket.completed_at = completed_at
@@ -710,3 +846,4 @@ LINE_FIELD_SET = FieldSet(LINE_FIELDS, frozenset())
 PAYMENT_FIELD_SET = FieldSet(PAYMENT_FIELDS, frozenset())
 LOCATION_FIELD_SET = FieldSet(LOCATION_FIELDS, frozenset())
 CUSTOM_FIELD_FIELD_SET = FieldSet(CUSTOM_FIELD_FIELDS, frozenset())
+ADDRESS_FIELD_SET = FieldSet(ADDRESS_FIELDS, frozenset())

@@ -28,6 +28,13 @@ Heartland Retail emulator:
   flags listed in `IGNORED_TICKET_CREATE_KEYS`.
 - Each location has a time zone that sets the wall clock of `local_completed_at`.
   Location records do not include it.
+- Deleting a customer (`DELETE /api/customers/{id}`, which returns 204) sets `deleted_at`
+  and moves `updated_at`. A deleted customer stays readable and listed, but writes to it are
+  404. Merging (`POST /_sandbox/customers/{id}/merge` with `{"into": id}`, since no merge
+  API is known) moves the source's tickets to the target, moving each ticket's
+  `updated_at`, then deletes the source.
+- Phone numbers live on customer addresses (`/api/customers/{id}/addresses`). Adding an
+  address, or changing one, moves the customer's `updated_at`.
 
 Yotpo Loyalty emulator:
 
@@ -50,8 +57,20 @@ Yotpo Loyalty emulator:
   to zero, and an adjustment that would overdraw is rejected with 422.
 - E-mail addresses are matched without regard to case or surrounding spaces.
 - `POST /customers` finds the customer by `id` (stored as `third_party_id`) first, then by
-  e-mail, so sending a known `id` with a new e-mail changes the e-mail. `GET /customers`
-  without any identifier is 400.
+  e-mail, so sending a known `id` with a new e-mail changes the e-mail. An `id` found on
+  one customer with an e-mail that belongs to another is 422. `GET /customers` without
+  any identifier is 400.
+- An order with a `customer_id` credits the customer linked to that id, whatever the
+  order's e-mail; only an order whose id links to no one is matched by e-mail.
+- VIP tiers: a customer is in the highest-ranked tier whose thresholds (`points_earned`
+  lifetime points, `amount_spent_cents`, `purchases_made`; 0 asks nothing) they all meet.
+  Placement is recomputed after every order, refund, adjustment and customer write, so a
+  refund can lower the tier. `vip_tier_upgrade_requirements` counts what the next tier
+  still needs and is all null at the top tier or without tiers. Tier `points_multiplier`
+  values are served but not applied to earned points.
+- `GET /redemption_options` with `customer_email`, `customer_id` or `phone_number` lists the
+  options whose points cost (`amount`) the customer's balance covers; none while the
+  customer is not opted in; 404 for an unknown customer.
 - Success bodies of orders, refunds, customers and adjustments are `{}` with status 200.
 - The optional rate limit counts requests in fixed windows. A 429 carries
   `ratelimit-remaining: 0` and, in `ratelimit-reset`, the whole seconds until the window

@@ -9,9 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from yotposync.sandbox.policies import PAYMENT_COMPLETE, format_local, format_utc
+
+if TYPE_CHECKING:
+    # Only a type here: the addresses module imports the payload parsers, which import this.
+    from yotposync.sandbox.addresses import AddressRecord
 
 ITEM_LINE: Final = "ItemLine"
 TAX_LINE: Final = "TaxLine"
@@ -169,6 +173,7 @@ class CustomerRecord:
     active: bool = True
     custom: dict[str, str | None] = field(default_factory=dict)
     deleted_at: datetime | None = None
+    addresses: list[AddressRecord] = field(default_factory=list)
 
     @property
     def display_name(self) -> str:

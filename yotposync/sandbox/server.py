@@ -13,9 +13,13 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from yotposync.sandbox.clock import Clock, SystemClock
+from yotposync.sandbox.fault_injector import FaultController, TicketEditor
+from yotposync.sandbox.faults import FaultPlan
 from yotposync.sandbox.heartland import HeartlandApp
 from yotposync.sandbox.heartland_state import HeartlandState
+from yotposync.sandbox.redemptions import RedemptionDesk
 from yotposync.sandbox.store import Store
+from yotposync.sandbox.webhooks import HeartlandWebhooks, WebhookRegistry
 from yotposync.sandbox.yotpo import YotpoApp
 from yotposync.sandbox.yotpo_state import RateLimiter, YotpoState
 
@@ -54,12 +58,15 @@ class Sandbox:
         yotpo_port: int = 0,
         host: str = "127.0.0.1",
         points_per_dollar: Decimal = Decimal(1),
+        vip_tiers: list[dict[str, Any]] | None = None,
+        redemption_options: list[dict[str, Any]] | None = None,
         yotpo_rate_limit: float = 0,
         heartland_token: str = "sandbox-heartland-token",  # noqa: S107 - a public sandbox value
         yotpo_guid: str = "sandbox-guid",
         yotpo_api_key: str = "sandbox-api-key",
         allow_non_loopback: bool = False,
         clock: Clock | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         if not allow_non_loopback and not is_loopback(host):
             raise ValueError(
@@ -71,8 +78,17 @@ class Sandbox:
         self.heartland_token = heartland_token
         self.yotpo_guid = yotpo_guid
         self.yotpo_api_key = yotpo_api_key
-        self.heartland = HeartlandState(store, self.clock)
-        self.yotpo = YotpoState(self.clock, points_per_dollar)
+        # Faults can be switched at run time, so every sandbox has a controller.
+        self.faults = FaultController(faults)
+        self.heartland = HeartlandState(store, self.faults.skewed(self.clock))
+        self.yotpo = YotpoState(
+            self.clock,
+            points_per_dollar,
+            vip_tiers=vip_tiers,
+            redemption_options=redemption_options,
+        )
+        self.redemptions = RedemptionDesk(self.yotpo, self.clock)
+        self.webhooks = WebhookRegistry(allow_non_loopback=allow_non_loopback)
         self._limiter = RateLimiter(yotpo_rate_limit, self.clock)
         self._ports = {"heartland": heartland_port, "yotpo": yotpo_port}
         self._servers: dict[str, BaseWSGIServer] = {}
@@ -83,8 +99,28 @@ class Sandbox:
         if self._servers:
             raise RuntimeError("the sandbox is already running")
         apps: dict[str, Any] = {
-            "heartland": HeartlandApp(self.heartland, self.heartland_token),
-            "yotpo": YotpoApp(self.yotpo, self._limiter, self.yotpo_guid, self.yotpo_api_key),
+            "heartland": self.faults.wrap(
+                "heartland",
+                HeartlandWebhooks(
+                    HeartlandApp(self.heartland, self.heartland_token),
+                    self.heartland,
+                    self.webhooks,
+                    self.heartland_token,
+                ),
+                {"Authorization": f"Bearer {self.heartland_token}"},
+                TicketEditor(self.heartland),
+            ),
+            "yotpo": self.faults.wrap(
+                "yotpo",
+                YotpoApp(
+                    self.yotpo,
+                    self._limiter,
+                    self.yotpo_guid,
+                    self.yotpo_api_key,
+                    self.redemptions,
+                ),
+                {"x-guid": self.yotpo_guid, "x-api-key": self.yotpo_api_key},
+            ),
         }
         try:
             for name, app in apps.items():
@@ -127,6 +163,7 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving and release both ports; calling it twice is harmless."""
+        self.faults.release_held()
         for server in self._servers.values():
             server.shutdown()
         for thread in self._threads:

@@ -17,6 +17,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from yotposync.sandbox.httpkit import RequestError, json_response, read_json_object
+from yotposync.sandbox.redemptions import RedemptionDesk
 from yotposync.sandbox.yotpo_state import RateLimiter, YotpoState
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,10 @@ _URLS = Map(
         Rule("/api/v2/points/adjust", endpoint="adjust", methods=["POST"]),
         Rule("/api/v2/vip_tiers", endpoint="vip_tiers"),
         Rule("/api/v2/redemption_options", endpoint="redemption_options"),
+        Rule("/api/v2/redemptions", endpoint="redemptions", methods=["POST"]),
+        Rule("/_sandbox/redemption_options", endpoint="set_redemption_options", methods=["PUT"]),
+        Rule("/_sandbox/locks", endpoint="locks", methods=["POST"]),
+        Rule("/_sandbox/webhook", endpoint="webhook", methods=["PUT"]),
         Rule("/_sandbox/records", endpoint="records"),
         Rule("/_sandbox/health", endpoint="health"),
     ]
@@ -42,8 +47,16 @@ def _error(status: int, message: str) -> Response:
 class YotpoApp:
     """WSGI application over one `YotpoState`."""
 
-    def __init__(self, state: YotpoState, limiter: RateLimiter, guid: str, api_key: str) -> None:
+    def __init__(
+        self,
+        state: YotpoState,
+        limiter: RateLimiter,
+        guid: str,
+        api_key: str,
+        desk: RedemptionDesk | None = None,
+    ) -> None:
         self.state = state
+        self.desk = desk or RedemptionDesk(state, state.clock)
         self.limiter = limiter
         self._guid = guid
         self._api_key = api_key
@@ -114,17 +127,48 @@ class YotpoApp:
         return json_response(self.state.find_customer(request.args, with_history))
 
     def _adjust(self, request: Request) -> Response:
-        self.state.adjust_points(read_json_object(request, "invalid_request"))
+        body = read_json_object(request, "invalid_request")
+        self.desk.check_lock(body)
+        self.state.adjust_points(body)
         return json_response({})
 
     def _vip_tiers(self, request: Request) -> Response:
         return json_response(self.state.vip_tiers())
 
     def _redemption_options(self, request: Request) -> Response:
-        return json_response(self.state.redemption_options())
+        return json_response(self.state.redemption_options(request.args))
 
     def _records(self, request: Request) -> Response:
-        return json_response(self.state.records())
+        return json_response(self.state.records() | {"redemptions": self.desk.records()})
+
+    # Redemptions and their administration (see `sandbox.redemptions`).
+
+    def _redemptions(self, request: Request) -> Response:
+        return json_response(self.desk.create_redemption(read_json_object(request, "invalid")))
+
+    def _set_redemption_options(self, request: Request) -> Response:
+        options = read_json_object(request, "invalid_request").get("options")
+        if not isinstance(options, list) or not all(isinstance(o, dict) for o in options):
+            raise RequestError(400, "invalid_request", 'send {"options": [option, ...]}')
+        self.state.set_redemption_options(options)
+        return json_response({"options": len(options)})
+
+    def _locks(self, request: Request) -> Response:
+        body = read_json_object(request, "invalid_request")
+        email = body.get("customer_email")
+        if not isinstance(email, str) or "@" not in email:
+            raise RequestError(400, "invalid_request", "customer_email is required")
+        self.desk.set_lock(email, body.get("locked") is not False)
+        return json_response({})
+
+    def _webhook(self, request: Request) -> Response:
+        body = read_json_object(request, "invalid_request")
+        url = body.get("url")
+        secret = body.get("secret")
+        if url is not None and (not isinstance(url, str) or not isinstance(secret, str)):
+            raise RequestError(400, "invalid_request", "send url and secret as text, or url null")
+        self.desk.set_webhook(url, secret or "")
+        return json_response({})
 
     def _health(self, request: Request) -> Response:
         return json_response({"status": "ok"})

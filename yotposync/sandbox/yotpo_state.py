@@ -35,6 +35,7 @@ from yotposync.sandbox.policies import (
     order_points,
     reversed_points,
 )
+from yotposync.sandbox.vip_tiers import TierProgram, TierTotals
 
 _MERCHANT_ZONE = ZoneInfo(MERCHANT_TIME_ZONE)
 
@@ -74,6 +75,10 @@ class LoyaltyCustomer:
     total_purchases: int = 0
     last_purchase_at: datetime | None = None
     history: list[HistoryItem] = field(default_factory=list)
+    # Placement in the VIP tiers, kept current by `_place_in_tier` after every change.
+    vip_tier: str | None = None
+    vip_tier_entered_at: datetime | None = None
+    vip_upgrade_requirements: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -168,15 +173,19 @@ class YotpoState:
         self._clock = clock
         self.points_per_dollar = points_per_dollar
         self._vip_tiers = list(vip_tiers or [])
+        self._tier_program = TierProgram(self._vip_tiers)
         self._redemption_options = list(redemption_options or [])
         self._customers: list[LoyaltyCustomer] = []
         self._orders: dict[str, LoyaltyOrder] = {}
         self._refund_ids: set[str] = set()
         self._refund_numbers = itertools.count(1)
+        # Delayed redemptions by code: (customer, points, history action) until an order uses it.
+        self._delayed: dict[str, tuple[LoyaltyCustomer, int, str]] = {}
         self._log: dict[str, list[dict[str, Any]]] = {
             "orders": [],
             "refunds": [],
             "adjustments": [],
+            "customers": [],
         }
 
     # Orders, refunds and adjustments; each call is logged.
@@ -232,7 +241,7 @@ class YotpoState:
             entry["points"] = self._award(existing)
             return
 
-        customer = self._customer_by_email(email)
+        customer = self._order_customer(body, email)
         if customer is None:
             now = self._clock.now()
             customer = LoyaltyCustomer(
@@ -246,6 +255,7 @@ class YotpoState:
             self._opt_in(customer, True)
         order = LoyaltyOrder(order_id, customer.email, amount, currency, status)
         self._orders[order_id] = order
+        self._complete_delayed(body.get("coupon_code"))
         if awarding:
             entry["points"] = self._award(order)
 
@@ -266,6 +276,7 @@ class YotpoState:
         customer.history.append(
             HistoryItem(now, HISTORY_PURCHASE, points, HISTORY_APPROVED, order.order_id)
         )
+        self._place_in_tier(customer)
         return points
 
     def _create_refund(self, body: Mapping[str, Any], entry: dict[str, Any]) -> None:
@@ -303,6 +314,7 @@ class YotpoState:
             )
         )
         entry["points"] = -removed_from_balance
+        self._place_in_tier(customer)
 
     def _adjust_points(self, body: Mapping[str, Any], entry: dict[str, Any]) -> None:
         customer = self._identified_customer(body)
@@ -322,38 +334,54 @@ class YotpoState:
             customer.points_earned = max(0, customer.points_earned + raw_amount)
         customer.history.append(HistoryItem(self._clock.now(), title, raw_amount, HISTORY_APPROVED))
         entry["points"] = raw_amount
+        self._place_in_tier(customer)
 
     # Customers.
 
     def upsert_customer(self, body: Mapping[str, Any]) -> None:
-        """Create or update a customer, matched by `id` (third_party_id) first, then e-mail."""
+        """Create or update a customer, matched by `id` (third_party_id) first, then e-mail.
+
+        Every call is logged under `customers` in `records()`, rejected ones included.
+        """
         with self.lock:
-            email = _required_email(body, "email")
-            third_party_id = None if body.get("id") is None else _required_id(body, "id")
-            customer = None
-            if third_party_id is not None:
-                customer = self._find(lambda c: c.third_party_id == third_party_id)
-            by_email = self._customer_by_email(email)
-            if customer is None:
-                customer = by_email
-            elif by_email is not None and by_email is not customer:
-                raise _unprocessable(f"e-mail {email.strip()} belongs to another customer")
-            if customer is None:
-                customer = LoyaltyCustomer(email=email.strip(), created_at=self._clock.now())
-                customer.opted_in = False
-                self._customers.append(customer)
-                self._opt_in(customer, DEFAULT_OPT_IN)
-            customer.email = email.strip()
-            if third_party_id is not None:
-                customer.third_party_id = third_party_id
-            for name in ("first_name", "last_name", "phone_number", "pos_account_id", "tags"):
-                if name in body:
-                    setattr(customer, name, _optional_text(body, name))
-            if "opted_in" in body:
-                opted_in = body["opted_in"]
-                if opted_in is not None and not isinstance(opted_in, bool):
-                    raise _unprocessable("opted_in must be true, false or null")
-                self._opt_in(customer, DEFAULT_OPT_IN if opted_in is None else opted_in)
+            self._logged("customers", body, self._upsert_customer)
+
+    def _upsert_customer(self, body: Mapping[str, Any], entry: dict[str, Any]) -> None:
+        email = _required_email(body, "email")
+        third_party_id = None if body.get("id") is None else _required_id(body, "id")
+        opted_in = body.get("opted_in")
+        if opted_in is not None and not isinstance(opted_in, bool):
+            raise _unprocessable("opted_in must be true, false or null")
+
+        customer = None
+        if third_party_id is not None:
+            customer = self._find(lambda c: c.third_party_id == third_party_id)
+        by_email = self._customer_by_email(email)
+        if customer is None:
+            customer = by_email
+        elif by_email is not None and by_email is not customer:
+            raise _unprocessable(f"e-mail {email.strip()} belongs to another customer")
+        if customer is None:
+            customer = LoyaltyCustomer(email=email.strip(), created_at=self._clock.now())
+            customer.opted_in = False
+            self._customers.append(customer)
+            self._opt_in(customer, DEFAULT_OPT_IN)
+            entry["created"] = True
+
+        if normalize_email(customer.email) != normalize_email(email):
+            # Orders name their customer by e-mail, so they follow the change.
+            for order in self._orders.values():
+                if normalize_email(order.email) == normalize_email(customer.email):
+                    order.email = email.strip()
+        customer.email = email.strip()
+        if third_party_id is not None:
+            customer.third_party_id = third_party_id
+        for name in ("first_name", "last_name", "phone_number", "pos_account_id", "tags"):
+            if name in body:
+                setattr(customer, name, _optional_text(body, name))
+        if "opted_in" in body:
+            self._opt_in(customer, DEFAULT_OPT_IN if opted_in is None else opted_in)
+        self._place_in_tier(customer)
 
     def find_customer(self, query: Mapping[str, str], with_history: bool) -> dict[str, Any]:
         """Return one customer by `customer_email`, `customer_id`, `pos_account_id` or phone."""
@@ -375,18 +403,83 @@ class YotpoState:
                 )
             if customer is None:
                 raise _not_found("customer not found")
+            self._place_in_tier(customer)
             return _render_customer(customer, with_history)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    # Redemptions (the HTTP side and the webhook are in `sandbox.redemptions`).
+
+    def redeem(
+        self, body: Mapping[str, Any], cost: int, action: str, code: str, delay: bool
+    ) -> str:
+        """Take `cost` points for a redemption, or hold them until an order uses `code`.
+
+        Returns the customer's e-mail. Raises 422 when the balance is short and 404 for an
+        unknown customer.
+        """
+        with self.lock:
+            customer = self._identified_customer(body)
+            if customer.points_balance < cost:
+                raise _unprocessable(
+                    f"customer has {customer.points_balance} points, the option costs {cost}"
+                )
+            if delay:
+                # The code is issued now and shows in the history with 0 points until an
+                # order uses it.
+                self._delayed[code] = (customer, cost, action)
+                customer.history.append(HistoryItem(self._clock.now(), action, 0, code))
+            else:
+                customer.points_balance -= cost
+                customer.history.append(HistoryItem(self._clock.now(), action, -cost, code))
+            return customer.email
+
+    def _complete_delayed(self, coupon_codes: Any) -> None:
+        if not isinstance(coupon_codes, str):
+            return
+        for code in (part.strip() for part in coupon_codes.split(",")):
+            held = self._delayed.pop(code, None)
+            if held is None:
+                continue
+            customer, cost, action = held
+            taken = min(cost, customer.points_balance)
+            customer.points_balance -= taken
+            customer.history.append(HistoryItem(self._clock.now(), action, -taken, code))
+
+    def set_redemption_options(self, options: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self._redemption_options = copy.deepcopy(options)
+
+    def customer_snapshot(self, email: str) -> dict[str, Any] | None:
+        with self.lock:
+            customer = self._customer_by_email(email)
+            return None if customer is None else _render_customer(customer, False)
 
     def vip_tiers(self) -> list[dict[str, Any]]:
         with self.lock:
             return copy.deepcopy(self._vip_tiers)
 
-    def redemption_options(self) -> list[dict[str, Any]]:
+    def redemption_options(self, query: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Return the active options, or those one customer qualifies for.
+
+        With `customer_email`, `customer_id` or `phone_number` in `query`, only options whose
+        points cost (`amount`) the customer's balance covers are returned, and none while
+        the customer is not opted in. An unknown customer is 404.
+        """
         with self.lock:
-            return copy.deepcopy(self._redemption_options)
+            options = copy.deepcopy(self._redemption_options)
+            customer = self._queried_customer(query or {})
+            if customer is None:
+                return options
+            if not customer.opted_in:
+                return []
+            balance = customer.points_balance
+            return [option for option in options if _points_cost(option) <= balance]
 
     def records(self) -> dict[str, Any]:
-        """Return every order, refund and adjustment received, in arrival order."""
+        """Return every order, refund, adjustment and customer write received, in arrival order."""
         with self.lock:
             return copy.deepcopy(self._log)
 
@@ -418,6 +511,44 @@ class YotpoState:
         if customer is None:
             raise _not_found("customer not found")
         return customer
+
+    def _order_customer(self, body: Mapping[str, Any], email: str) -> LoyaltyCustomer | None:
+        """Find an order's customer by its `customer_id` (third_party_id) first, then e-mail."""
+        raw_id = body.get("customer_id")
+        if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) and str(raw_id).strip():
+            linked = str(raw_id).strip()
+            customer = self._find(lambda c: c.third_party_id == linked)
+            if customer is not None:
+                return customer
+        return self._customer_by_email(email)
+
+    def _queried_customer(self, query: Mapping[str, str]) -> LoyaltyCustomer | None:
+        """Return the customer a redemption options query names; None when it names none."""
+        customer = None
+        if query.get("customer_email"):
+            customer = self._customer_by_email(query["customer_email"])
+        elif query.get("customer_id"):
+            customer = self._find(lambda c: c.third_party_id == query["customer_id"])
+        elif query.get("phone_number"):
+            customer = self._find(lambda c: c.phone_number == query["phone_number"])
+        else:
+            return None
+        if customer is None:
+            raise _not_found("customer not found")
+        return customer
+
+    def _place_in_tier(self, customer: LoyaltyCustomer) -> None:
+        totals = TierTotals(
+            points_earned=customer.points_earned,
+            amount_spent_cents=customer.total_spend_cents,
+            purchases_made=customer.total_purchases,
+        )
+        tier = self._tier_program.tier_for(totals)
+        name = None if tier is None else str(tier.get("name"))
+        if name != customer.vip_tier:
+            customer.vip_tier = name
+            customer.vip_tier_entered_at = None if name is None else self._clock.now()
+        customer.vip_upgrade_requirements = self._tier_program.upgrade_requirements(totals)
 
     def _opt_in(self, customer: LoyaltyCustomer, opted_in: bool) -> None:
         if opted_in and not customer.opted_in:
@@ -473,6 +604,16 @@ def _render_history(item: HistoryItem) -> dict[str, Any]:
     return rendered
 
 
+def _points_cost(option: Mapping[str, Any]) -> int:
+    """Read an option's points cost, a number or digits as in the vendor's table."""
+    amount = option.get("amount")
+    if isinstance(amount, str) and amount.strip().isdigit():
+        return int(amount.strip())
+    if isinstance(amount, int | float) and not isinstance(amount, bool):
+        return int(amount)
+    return 0
+
+
 def _render_customer(customer: LoyaltyCustomer, with_history: bool) -> dict[str, Any]:
     def optional_time(moment: datetime | None) -> str | None:
         return None if moment is None else format_yotpo_time(moment)
@@ -495,15 +636,22 @@ def _render_customer(customer: LoyaltyCustomer, with_history: bool) -> dict[str,
         "credit_balance": "$0.00",
         "opt_in": customer.opted_in,
         "opted_in_at": optional_time(customer.opted_in_at),
-        "vip_tier_name": None,
-        "vip_tier_entry_date": None,
+        "vip_tier_name": customer.vip_tier,
+        "vip_tier_entry_date": optional_time(customer.vip_tier_entered_at),
         "vip_tier_expiration": None,
+        "vip_tier_actions_completed": {
+            "points_earned": customer.points_earned,
+            "amount_spent_cents": customer.total_spend_cents,
+            "purchases_made": customer.total_purchases,
+            "referrals_completed": 0,
+        },
         "vip_tier_upgrade_requirements": {
             "points_needed": None,
             "amount_cents_needed": None,
             "purchases_needed": None,
             "referrals_needed": None,
-        },
+        }
+        | customer.vip_upgrade_requirements,
     }
     if with_history:
         rendered["history_items"] = [_render_history(item) for item in reversed(customer.history)]

@@ -2,10 +2,11 @@
 
 Pushes go out in ledger order, and a customer's pushes never overtake each other: while one of
 a customer's pushes waits for a retry, that customer's later pushes wait too, so a refund is
-never sent before the order it refunds.
+never sent before the order it refunds. Different customers' pushes are sent concurrently by
+`performance.delivery_workers` threads, which share one Yotpo client and so its rate limiter.
 
-Each push is marked `sent` in its own committed transaction before the request goes out. A
-crash between the request and the answer leaves it `sent`, and the next run sends it again
+Each push is marked `sent` in a committed transaction before its request goes out. A crash
+between the request and the recorded outcome leaves it `sent`, and the next run sends it again
 under the same id.
 
 NOTE: Sending again is safe only if Yotpo ignores a repeated order `order_id` and a repeated
@@ -15,7 +16,9 @@ should be checked before relying on it.
 
 from __future__ import annotations
 
+import heapq
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,8 +29,11 @@ import structlog
 from yotposync.config import Settings
 from yotposync.errors import AuthError, RejectedError, RetriableError
 from yotposync.ledger import Ledger, Push
+from yotposync.ledger.offers import POINTS_ADJUST
 from yotposync.logs import mask_email
-from yotposync.sync.plan import ORDER
+from yotposync.sync.delivery_pool import Outcome, SendPool
+from yotposync.sync.plan import ORDER, REFUND
+from yotposync.sync.points_push import send_points_adjustment
 
 log = structlog.get_logger("yotposync.delivery")
 
@@ -38,6 +44,20 @@ class PushTarget(Protocol):
     def create_order(self, payload: dict[str, Any]) -> None: ...
 
     def create_refund(self, payload: dict[str, Any]) -> None: ...
+
+    def adjust_points(self, payload: dict[str, Any]) -> None: ...
+
+    def get_customer(
+        self, *, email: str | None = None, with_history: bool = False
+    ) -> dict[str, Any] | None: ...
+
+
+# How each push kind is sent: the sender gets the Yotpo client, the ledger and the push.
+SENDERS: dict[str, Callable[[PushTarget, Ledger, Push], None]] = {
+    ORDER: lambda yotpo, _ledger, push: yotpo.create_order(push.payload),
+    REFUND: lambda yotpo, _ledger, push: yotpo.create_refund(push.payload),
+    POINTS_ADJUST: send_points_adjustment,
+}
 
 
 @dataclass
@@ -79,15 +99,21 @@ class DeliveryJob:
         self.max_attempts = settings.delivery.max_attempts
         self.retry_base = settings.delivery.retry_base_seconds
         self.retry_ceiling = settings.delivery.retry_ceiling_seconds
+        self.workers = settings.performance.delivery_workers
+        self._probing = True
 
     def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> DeliverySummary:
         """Send every push that is due now, batch after batch, until none can go."""
         summary = DeliverySummary()
         started = time.monotonic()
-        while not should_stop():
-            sent_any = self._run_batch(summary, should_stop)
-            if not sent_any:
-                break
+        # The run's first push goes alone: rejected credentials then cost one request, not one
+        # per worker. Concurrency opens once it has an outcome.
+        self._probing = True
+        with SendPool(self.workers, self.ledger, self._send) as pool:
+            while not should_stop():
+                sent_any = self._run_batch(summary, should_stop, pool)
+                if not sent_any:
+                    break
         counts = self.ledger.push_counts()
         summary.waiting = counts["pending"] + counts["sent"]
         log.info(
@@ -97,59 +123,111 @@ class DeliveryJob:
         )
         return summary
 
-    def _run_batch(self, summary: DeliverySummary, should_stop: Callable[[], bool]) -> bool:
+    def _send(self, ledger: Ledger, push: Push) -> None:
+        SENDERS[push.kind](self.yotpo, ledger, push)
+
+    def _run_batch(
+        self, summary: DeliverySummary, should_stop: Callable[[], bool], pool: SendPool
+    ) -> bool:
+        """Send one batch of due pushes: customers in parallel, each customer's in order.
+
+        Each customer's due pushes form a chain. Only a chain's head is sent, and the next
+        push becomes the head once the API settled the one before (confirmed or rejected).
+        A push that must wait for a retry ends its chain for this run.
+
+        Ledger writes stay in this thread and are grouped: the pushes about to be submitted
+        are marked `sent` in one transaction, committed before any of them is sent, and the
+        same transaction records the outcomes that came back since the last one.
+        """
         now = self.clock()
         due = self.ledger.due_pushes(now, self.batch_size)
-        first_unfinished = self.ledger.first_unfinished_seq_by_customer()
-        blocked: set[str | None] = set()
-        finished_any = False
+        if not due:
+            return False
+        waiting = self.ledger.first_waiting_seq_by_customer(now)
+        chains: dict[str | None, deque[Push]] = {}
         for push in due:
-            if should_stop():
-                break
-            if push.email in blocked or first_unfinished.get(push.email, push.seq) < push.seq:
-                # An older push of this customer is not settled yet.
-                blocked.add(push.email)
+            first_waiting = waiting.get(push.email)
+            if first_waiting is None or push.seq < first_waiting:
+                chains.setdefault(push.email, deque()).append(push)
+        # Heads of the chains, oldest first, as (seq, push).
+        ready = [(chain[0].seq, chain.popleft()) for chain in chains.values()]
+        heapq.heapify(ready)
+
+        finished_any = False
+        stop_error: BaseException | None = None
+        unreachable = False
+        outcomes: list[Outcome] = []
+        while True:
+            stopping = stop_error is not None or unreachable or should_stop()
+            limit = 1 if self._probing else pool.capacity
+            # Refill once half the room is free, so that each commit covers several pushes.
+            room = limit - pool.in_flight if pool.in_flight <= limit // 2 else 0
+            if ready and not stopping and room > 0:
+                group = [heapq.heappop(ready)[1] for _ in range(min(len(ready), room))]
+                with self.ledger.transaction():
+                    self._record_outcomes(outcomes, summary)
+                    marked_at = self.clock()
+                    for push in group:
+                        self.ledger.mark_sent(push.seq, marked_at)
+                outcomes = []
+                for push in group:
+                    pool.submit(push)
                 continue
-            if self._deliver(push, summary):
-                finished_any = True
-                first_unfinished = self.ledger.first_unfinished_seq_by_customer()
-            else:
-                blocked.add(push.email)
+            if stopping:
+                withdrawn = pool.cancel_queued()
+                if withdrawn:
+                    with self.ledger.transaction():
+                        for push in withdrawn:
+                            self.ledger.release_sent(push.seq, self.clock())
+            if pool.in_flight == 0:
+                break
+            for outcome in pool.collect():
+                outcomes.append(outcome)
+                error = outcome.error
+                self._probing = isinstance(error, AuthError)
+                if error is None or isinstance(error, RejectedError):
+                    finished_any = True
+                    chain = chains[outcome.push.email]
+                    if chain:
+                        heapq.heappush(ready, (chain[0].seq, chain.popleft()))
+                elif isinstance(error, RetriableError) and error.status is None:
+                    # Yotpo cannot be reached (after the client's own retries): trying every
+                    # other customer's push now would only wait out one timeout after another.
+                    unreachable = True
+                elif not isinstance(error, RetriableError) and stop_error is None:
+                    stop_error = error
+        if outcomes:
+            with self.ledger.transaction():
+                self._record_outcomes(outcomes, summary)
+        if stop_error is not None:
+            raise stop_error
+        if unreachable:
+            log.warning(
+                "delivery_paused",
+                detail="Yotpo could not be reached; the remaining pushes wait for the next run",
+            )
+            return False
         return finished_any
 
-    def _deliver(self, push: Push, summary: DeliverySummary) -> bool:
-        """Send one push; return True when it is settled (confirmed or rejected)."""
-        with self.ledger.transaction():
-            self.ledger.mark_sent(push.seq, self.clock())
-        try:
-            if push.kind == ORDER:
-                self.yotpo.create_order(push.payload)
-            else:
-                self.yotpo.create_refund(push.payload)
-        except AuthError:
-            with self.ledger.transaction():
+    def _record_outcomes(self, outcomes: list[Outcome], summary: DeliverySummary) -> None:
+        """Write each outcome to the ledger; the caller holds the transaction."""
+        for outcome in outcomes:
+            push, error = outcome.push, outcome.error
+            if error is None:
+                self._record_confirmed(push, summary)
+            elif isinstance(error, RejectedError):
+                self._record_rejected(push, error, summary)
+            elif isinstance(error, RetriableError):
+                self._schedule_retry(push, error, summary)
+            elif isinstance(error, AuthError):
+                # Bad credentials say nothing about the push: it goes back, its attempt uncounted.
                 self.ledger.release_sent(push.seq, self.clock())
-            raise
-        except RejectedError as exc:
-            with self.ledger.transaction():
-                self.ledger.mark_rejected(push.seq, exc.status, exc.reason, self.clock())
-            summary.rejected += 1
-            summary.rejected_ids.append(push.push_id)
-            log.warning(
-                "push_rejected",
-                push_id=push.push_id,
-                ticket_id=push.ticket_id,
-                status=exc.status,
-                error=exc.reason,
-            )
-            return True
-        except RetriableError as exc:
-            self._schedule_retry(push, exc, summary)
-            return False
-        with self.ledger.transaction():
-            self.ledger.mark_confirmed(push.seq, 200, self.clock())
+            # Any other error stops the job; the push stays `sent` and is checked next run.
+
+    def _record_confirmed(self, push: Push, summary: DeliverySummary) -> None:
+        self.ledger.mark_confirmed(push.seq, 200, self.clock())
         summary.confirmed += 1
-        log.info(
+        log.debug(
             "push_confirmed",
             push_id=push.push_id,
             kind=push.kind,
@@ -157,7 +235,18 @@ class DeliveryJob:
             amount_cents=push.amount_cents,
             customer=mask_email(push.email) if push.email else None,
         )
-        return True
+
+    def _record_rejected(self, push: Push, exc: RejectedError, summary: DeliverySummary) -> None:
+        self.ledger.mark_rejected(push.seq, exc.status, exc.reason, self.clock())
+        summary.rejected += 1
+        summary.rejected_ids.append(push.push_id)
+        log.warning(
+            "push_rejected",
+            push_id=push.push_id,
+            ticket_id=push.ticket_id,
+            status=exc.status,
+            error=exc.reason,
+        )
 
     def _schedule_retry(self, push: Push, exc: RetriableError, summary: DeliverySummary) -> None:
         attempts = push.attempts + 1  # mark_sent counted this attempt in the ledger
@@ -166,15 +255,14 @@ class DeliveryJob:
         if exc.retry_after is not None:
             wait = max(wait, min(exc.retry_after, self.retry_ceiling))
         failed = attempts >= self.max_attempts
-        with self.ledger.transaction():
-            self.ledger.mark_retry(
-                push.seq,
-                exc.status,
-                exc.reason,
-                now + timedelta(seconds=wait),
-                now,
-                failed=failed,
-            )
+        self.ledger.mark_retry(
+            push.seq,
+            exc.status,
+            exc.reason,
+            now + timedelta(seconds=wait),
+            now,
+            failed=failed,
+        )
         if failed:
             summary.failed += 1
             log.error(

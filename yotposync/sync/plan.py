@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from yotposync.sync.model import Decision
+from yotposync.sync.model import Decision, Kind
 
 ORDER = "order"
 REFUND = "refund"
@@ -185,7 +185,11 @@ def _plan_returned_part(
             )
             for order, cents in _allocate(desired - current, parent_orders)
         ]
-    if desired < current:
+    if desired < current and decision.kind in (Kind.VOID, Kind.NOT_COMPLETED):
+        # Only the return's own void gives back what it took. A smaller figure caused by the
+        # parent sale (voided or edited after the return) must not: the parent's own
+        # correction already accounts for it.
+        # NOTE: a return whose returned lines shrink without a void restores nothing.
         # Give back to the customer whose order the return refunded.
         refunded = [p for p in own if p.role == "return"]
         first = refunded[0]
@@ -225,7 +229,9 @@ class _IdMaker:
         self.ticket_id = ticket_id
         self.counts = {role: 0 for role in ROLE_KIND}
         for push in own:
-            self.counts[push.role] += 1
+            # Pushes of other roles (points adjustments) have ids of their own.
+            if push.role in self.counts:
+                self.counts[push.role] += 1
 
     def _bump(self, role: str) -> int:
         self.counts[role] += 1

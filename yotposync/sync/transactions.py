@@ -10,16 +10,16 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
 
 from yotposync.clients.heartland import TicketPage
 from yotposync.config import Settings
-from yotposync.errors import InvalidRecordError
+from yotposync.errors import GuardError, InvalidRecordError
 from yotposync.ledger import Cursor, Ledger, TicketAmountsRow
 from yotposync.sync.amounts import AmountBasis, TicketAmounts, ticket_amounts
 from yotposync.sync.classify import decide
@@ -27,7 +27,10 @@ from yotposync.sync.model import Customer, Decision, Kind, Ticket
 from yotposync.sync.parse import parse_customer, parse_ticket
 from yotposync.sync.payloads import is_first_order, order_payload, refund_payload
 from yotposync.sync.plan import ORDER, PlannedPush, plan_pushes
+from yotposync.sync.planned import PlannedTally
+from yotposync.sync.redemptions import RestorePolicy
 from yotposync.sync.rules import ExclusionRules
+from yotposync.sync.ticket_offers import TicketOffers
 from yotposync.timeutil import parse_timestamp
 
 log = structlog.get_logger("yotposync.transactions")
@@ -53,6 +56,8 @@ class TicketSource(Protocol):
 
     def customers_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]: ...
 
+    def get_customer(self, customer_id: int) -> dict[str, Any] | None: ...
+
 
 @dataclass
 class TransactionsSummary:
@@ -65,7 +70,7 @@ class TransactionsSummary:
     total: int | None = None
     changed: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
-    planned: list[PlannedPush] = field(default_factory=list)
+    planned: PlannedTally = field(default_factory=PlannedTally)
     invalid: list[str] = field(default_factory=list)
     cursor: Cursor | None = None
 
@@ -90,6 +95,7 @@ class _Version:
     ticket: Ticket
     customer: Customer | None
     customer_missing: bool
+    customer_problem: str | None = None  # why the named customer could not be read
 
 
 class TransactionsJob:
@@ -113,6 +119,12 @@ class TransactionsJob:
         self.id_prefix = settings.sync.id_prefix
         self.currency = settings.yotpo.currency
         self.go_live = settings.sync.go_live
+        self.offers = TicketOffers(
+            ledger,
+            id_prefix=self.id_prefix,
+            go_live=self.go_live,
+            policy=RestorePolicy(settings.offers.restore_policy),
+        )
 
     def window_start(self, now: datetime) -> datetime:
         """Where the daemon's next walk starts: the cursor minus the overlap window."""
@@ -134,12 +146,16 @@ class TransactionsJob:
         until: datetime | None = None,
         on_page: Callable[[TransactionsSummary, int], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        force: bool = False,
     ) -> TransactionsSummary:
         """Walk one window of tickets and commit a decision for each version seen.
 
         Without `since`, the window starts at the stored cursor (minus the overlap). The stored
         cursor moves only when the walk covers it: an open-ended walk that starts at or before
         the cursor.
+
+        Raises GuardError when Heartland lists no ticket in a window where the ledger already
+        saw some, unless `force` is set (see `check_empty_window`).
         """
         now = self.clock()
         stored = self.ledger.get_cursor(CURSOR_NAME)
@@ -158,6 +174,8 @@ class TransactionsJob:
             if should_stop():
                 log.info("transactions_stopped", pages=summary.pages)
                 break
+        if summary.tickets == 0:
+            self.check_empty_window(start, end, force=force)
 
         log.info(
             "transactions_run",
@@ -170,21 +188,78 @@ class TransactionsJob:
         )
         return summary
 
+    def check_empty_window(self, start: datetime, end: datetime, *, force: bool) -> None:
+        """Stop a walk that listed no ticket in a window where the ledger saw some.
+
+        A ticket's `updated_at` only moves forward, so every ticket the ledger saw updated in
+        [start, end] is listed again, unless it changed after `end`, which only a window
+        ending in the past allows. An empty listing then points to a fault (an empty page, a
+        token that lost access to locations, another account) more often than to a quiet
+        store. The cursor has not moved; `force` accepts the empty window instead.
+        """
+        known = self.ledger.count_tickets_updated_between(start, end)
+        if known == 0:
+            return
+        window = f"{start.astimezone(UTC).isoformat()} to {end.astimezone(UTC).isoformat()}"
+        if force:
+            log.warning("empty_window_accepted", window=window, known_tickets=known)
+            return
+        raise GuardError(
+            f"Heartland listed no tickets updated from {window}, but the ledger saw {known} "
+            "tickets updated in that window. Stopped without moving the cursor. Check that "
+            "heartland.base_url and the API token still reach the same account and every "
+            "location, then run again. If those tickets were really removed from Heartland, "
+            "run `yotposync catch-up` or `yotposync run` with --force to accept the empty "
+            "window."
+        )
+
+    def redecide(self, ticket_ids: Sequence[int]) -> TransactionsSummary:
+        """Fetch known tickets again and decide them as one page, without moving the cursor.
+
+        The customers job calls this when a customer gets a usable e-mail address, or first
+        appears in Heartland, after their tickets were decided. A ticket Heartland no longer
+        has is skipped. Parents come first when the caller lists them first.
+        """
+        now = self.clock()
+        summary = TransactionsSummary(start=now, end=now)
+        raws = []
+        for ticket_id in dict.fromkeys(ticket_ids):
+            raw = self.heartland.get_ticket(ticket_id)
+            if raw is None:
+                log.warning("redecided_ticket_not_found", ticket_id=ticket_id)
+                continue
+            raws.append(raw)
+        if raws:
+            self._process_page(raws, summary, moves_cursor=False)
+        log.info(
+            "tickets_redecided",
+            tickets=summary.tickets,
+            changed=summary.changed,
+            pushes_planned=len(summary.planned),
+        )
+        return summary
+
     # One page
 
     def _process_page(
         self, raws: list[dict[str, Any]], summary: TransactionsSummary, moves_cursor: bool
     ) -> None:
+        summary.planned.start_page()
         versions: dict[int, _Version] = {}
         invalid: list[tuple[int, str]] = []
         for raw in raws:
             parsed = self._parse(raw)
             if isinstance(parsed, Ticket):
+                if parsed.id in versions:
+                    # One response cannot contain two versions of a ticket, so the later one wins.
+                    log.warning("ticket_listed_twice_in_page", ticket_id=parsed.id)
                 versions[parsed.id] = _Version(parsed, None, False)
             elif parsed is not None:
                 invalid.append(parsed)
             else:
-                summary.invalid.append(f"ticket without a usable id: {_short(raw)}")
+                problem = f"ticket without a usable id: {_short(raw)}"
+                summary.invalid.append(problem)
+                log.warning("ticket_invalid", error=problem)
         versions = self._attach_customers(versions)
         parents = self._fetch_missing_parents(versions)
 
@@ -216,26 +291,42 @@ class TransactionsJob:
 
     def _attach_customers(self, versions: dict[int, _Version]) -> dict[int, _Version]:
         wanted = {v.ticket.customer_id for v in versions.values() if v.ticket.customer_id}
-        customers = self._load_customers(wanted)
+        customers, problems = self._load_customers(wanted)
         attached: dict[int, _Version] = {}
         for ticket_id, version in versions.items():
             customer_id = version.ticket.customer_id
             customer = customers.get(customer_id) if customer_id is not None else None
             missing = customer_id is not None and customer is None
-            attached[ticket_id] = _Version(version.ticket, customer, missing)
+            problem = problems.get(customer_id) if customer_id is not None else None
+            attached[ticket_id] = _Version(version.ticket, customer, missing, problem)
         return attached
 
-    def _load_customers(self, ids: set[int]) -> dict[int, Customer]:
+    def _load_customers(self, ids: set[int]) -> tuple[dict[int, Customer], dict[int, str]]:
+        """Return the customers by id, and the reason for each one that could not be parsed.
+
+        A customer missing from the list response is requested on its own, because a ticket
+        decided without its customer never earns later, so only a 404 counts as gone. A list
+        response that leaves customers out by mistake (an empty page) then costs no points.
+        """
         wanted = sorted(ids)
         if not wanted:
-            return {}
+            return {}, {}
+        raws = self.heartland.customers_by_id(wanted)
+        for customer_id in wanted:
+            if customer_id not in raws:
+                single = self.heartland.get_customer(customer_id)
+                if single is not None:
+                    log.warning("customer_missing_from_list", customer_id=customer_id)
+                    raws[customer_id] = single
         customers: dict[int, Customer] = {}
-        for customer_id, raw in self.heartland.customers_by_id(wanted).items():
+        problems: dict[int, str] = {}
+        for customer_id, raw in raws.items():
             try:
                 customers[customer_id] = parse_customer(raw)
             except InvalidRecordError as exc:
+                problems[customer_id] = str(exc)
                 log.warning("customer_invalid", customer_id=customer_id, error=str(exc))
-        return customers
+        return customers, problems
 
     def _fetch_missing_parents(self, versions: dict[int, _Version]) -> dict[int, _Version]:
         """Fetch the parent sales of returns that neither the ledger nor this page holds."""
@@ -280,9 +371,10 @@ class TransactionsJob:
 
         decision = decide(ticket, version.customer, parent, self.rules, self.basis)
         if version.customer_missing and decision.kind is Kind.NO_CUSTOMER:
-            decision = dataclasses.replace(
-                decision, reason=f"customer {ticket.customer_id} not found in Heartland"
-            )
+            reason = f"customer {ticket.customer_id} not found in Heartland"
+            if version.customer_problem is not None:
+                reason = f"unusable customer record: {version.customer_problem}"
+            decision = dataclasses.replace(decision, reason=reason)
         amounts = ticket_amounts(ticket, self.basis)
         changed = self.ledger.record_decision(
             decision,
@@ -297,11 +389,14 @@ class TransactionsJob:
         )
         summary.decisions[decision.kind.value] += 1
         summary.changed += int(changed)
+        coupon_code = self.offers.apply(ticket, version.customer, amounts, now)
         for push in self._plan(decision, parent_id):
             payload = self._payload(push, ticket, amounts)
+            if coupon_code is not None and is_first_order(push, self.id_prefix):
+                payload["coupon_code"] = coupon_code
             self.ledger.add_push(push, payload, now)
-            summary.planned.append(push)
-            log.info(
+            summary.planned.add(push)
+            log.debug(
                 "push_planned",
                 push_id=push.push_id,
                 kind=push.kind,

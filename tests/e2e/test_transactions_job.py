@@ -1,0 +1,347 @@
+"""TransactionsJob in-process against the sandbox on loopback: the rules of the ticket cursor.
+
+Pages hold two tickets, so five tickets make three pages. The sandbox's clock is set by hand,
+which lets a test give a ticket any `updated_at`, even one earlier than tickets already seen.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from yotposync.clients.heartland import HeartlandClient, TicketPage
+from yotposync.config import sandbox_settings
+from yotposync.ledger import Cursor, Ledger
+from yotposync.sandbox import Sandbox
+from yotposync.sync.transactions import CURSOR_NAME, TransactionsJob, TransactionsSummary
+
+ANCHOR = datetime(2025, 5, 1, 15, 0, tzinfo=UTC)
+OVERLAP_SECONDS = 300
+PAGE_SIZE = 2
+TIMEOUT = 5
+
+
+class StoreClock:
+    """The sandbox's clock. Unlike ManualClock it can be set back, as a skewed server would be."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return (self._now - ANCHOR).total_seconds()
+
+    def set(self, moment: datetime) -> None:
+        with self._lock:
+            self._now = moment
+
+
+@dataclass
+class JobClock:
+    """The job's clock, which sets the end of each walk."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Store:
+    """An empty sandbox on loopback, with the register's writes used by these tests."""
+
+    sandbox: Sandbox
+    clock: StoreClock
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def __post_init__(self) -> None:
+        self.session.headers["Authorization"] = f"Bearer {self.sandbox.heartland_token}"
+
+    def _send(self, method: str, path: str, body: dict[str, Any]) -> requests.Response:
+        response = self.session.request(
+            method, f"{self.sandbox.heartland_url}{path}", json=body, timeout=TIMEOUT
+        )
+        assert response.status_code in (200, 201), f"{method} {path}: {response.text}"
+        return response
+
+    def customer(self, email: str) -> int:
+        body = {"first_name": "Pat", "last_name": "Lee", "email": email}
+        response = self._send("POST", "/customers", body)
+        return int(response.headers["Location"].rsplit("/", 1)[1])
+
+    def sale(self, customer_id: int, at: datetime, dollars: int = 30) -> int:
+        """Create a completed sale whose `updated_at` is `at`."""
+        self.clock.set(at)
+        body = {
+            "station_id": 301,
+            "customer_id": customer_id,
+            "status": "complete",
+            "lines": [{"type": "ItemLine", "qty": 1, "unit_price": dollars}],
+        }
+        response = self._send("POST", "/sales/tickets", body)
+        return int(response.headers["Location"].rsplit("/", 1)[1])
+
+    def void(self, ticket_id: int, at: datetime | None = None) -> None:
+        """Void a ticket, at `at` or at the clock's current time."""
+        if at is not None:
+            self.clock.set(at)
+        self._send("PUT", f"/sales/tickets/{ticket_id}", {"voided?": True})
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    clock = StoreClock(ANCHOR)
+    with Sandbox(store=None, clock=clock) as sandbox:
+        yield Store(sandbox, clock)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    ledger = Ledger.open(tmp_path / "state" / "ledger.sqlite3")
+    yield ledger
+    ledger.close()
+
+
+def make_job(store: Store, ledger: Ledger, clock: JobClock, source: Any = None) -> TransactionsJob:
+    assert ledger.path is not None
+    settings = sandbox_settings(
+        store.sandbox.heartland_url,
+        store.sandbox.yotpo_url,
+        ledger.path,
+        heartland={"page_size": PAGE_SIZE},
+        sync={"overlap_seconds": OVERLAP_SECONDS, "go_live": (ANCHOR - timedelta(days=1))},
+    )
+    client = HeartlandClient(
+        store.sandbox.heartland_url, store.sandbox.heartland_token, requests_per_second=0
+    )
+    return TransactionsJob(settings, ledger, source or client, clock=clock)
+
+
+def five_sales(store: Store) -> list[int]:
+    """Five sales of one customer, ten seconds apart from ANCHOR on."""
+    pat = store.customer("pat@example.com")
+    return [store.sale(pat, ANCHOR + timedelta(seconds=10 * n)) for n in range(5)]
+
+
+def committed_cursor(ledger: Ledger) -> Cursor | None:
+    """Read the cursor through a connection of its own, so only committed data shows."""
+    assert ledger.path is not None
+    with closing(Ledger.open(ledger.path)) as reader:
+        return reader.get_cursor(CURSOR_NAME)
+
+
+def committed_ticket_ids(ledger: Ledger) -> set[int]:
+    assert ledger.path is not None
+    with closing(Ledger.open(ledger.path)) as reader:
+        return {int(row[0]) for row in reader.db.execute("SELECT id FROM tickets")}
+
+
+def push_ids(ledger: Ledger) -> list[str]:
+    return [str(row[0]) for row in ledger.db.execute("SELECT push_id FROM pushes ORDER BY seq")]
+
+
+def decided_kind(ledger: Ledger, ticket_id: int) -> str:
+    info = ledger.parent_info(ticket_id)
+    assert info is not None, f"ticket {ticket_id} is not in the ledger"
+    return info.kind.value
+
+
+def after_anchor(seconds: int) -> datetime:
+    return ANCHOR + timedelta(seconds=seconds)
+
+
+# Where the cursor is saved
+
+
+def test_cursor_committed_with_its_page(store: Store, ledger: Ledger) -> None:
+    sales = five_sales(store)
+    snapshots: list[tuple[Cursor | None, set[int]]] = []
+
+    def after_page(summary: TransactionsSummary, count: int) -> None:
+        snapshots.append((committed_cursor(ledger), committed_ticket_ids(ledger)))
+
+    make_job(store, ledger, JobClock(after_anchor(3600))).run(on_page=after_page)
+
+    assert snapshots == [
+        (Cursor(after_anchor(10), sales[1]), set(sales[:2])),
+        (Cursor(after_anchor(30), sales[3]), set(sales[:4])),
+        (Cursor(after_anchor(40), sales[4]), set(sales)),
+    ]
+
+
+def test_cursor_stops_at_newest_ticket(store: Store, ledger: Ledger) -> None:
+    sales = five_sales(store)
+    # The job's clock is a day ahead of the newest ticket.
+    job = make_job(store, ledger, JobClock(after_anchor(86400)))
+
+    job.run()
+
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(40), sales[4])
+
+    job.clock = JobClock(after_anchor(2 * 86400))
+    job.run()
+
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(40), sales[4])
+
+
+def test_stopped_walk_keeps_cursor_at_page(store: Store, ledger: Ledger) -> None:
+    sales = five_sales(store)
+
+    summary = make_job(store, ledger, JobClock(after_anchor(3600))).run(should_stop=lambda: True)
+
+    assert summary.pages == 1
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(10), sales[1])
+
+
+def test_bounded_walk_leaves_cursor(store: Store, ledger: Ledger) -> None:
+    five_sales(store)
+
+    summary = make_job(store, ledger, JobClock(after_anchor(3600))).run(
+        since=after_anchor(0), until=after_anchor(20)
+    )
+
+    assert summary.tickets == 3
+    assert ledger.get_cursor(CURSOR_NAME) is None
+
+
+# Tickets that change or arrive during and between walks
+
+
+def test_edit_between_pages_seen_same_walk(store: Store, ledger: Ledger) -> None:
+    sales = five_sales(store)
+    walked, ahead = sales[0], sales[3]
+
+    def void_two(summary: TransactionsSummary, count: int) -> None:
+        if summary.pages == 1:
+            store.void(walked, after_anchor(100))
+            store.void(ahead)
+
+    summary = make_job(store, ledger, JobClock(after_anchor(3600))).run(on_page=void_two)
+
+    # Both voided tickets moved to the end of the walk, so the walked one was seen twice.
+    assert summary.tickets == 6
+    assert decided_kind(ledger, walked) == "void"
+    assert decided_kind(ledger, ahead) == "void"
+    assert push_ids(ledger) == [
+        f"hl-{sales[0]}",
+        f"hl-{sales[1]}",
+        f"hl-{sales[2]}",
+        f"hl-{sales[4]}",
+        f"hl-adj-{sales[0]}-1",
+    ]
+
+
+def test_edit_after_walk_end_seen_next_run(store: Store, ledger: Ledger) -> None:
+    sales = five_sales(store)
+    clock = JobClock(after_anchor(40))
+    job = make_job(store, ledger, clock)
+
+    def void_first(summary: TransactionsSummary, count: int) -> None:
+        if summary.pages == 1:
+            store.void(sales[0], after_anchor(45))
+
+    first = job.run(on_page=void_first)
+
+    assert first.tickets == 5
+    assert decided_kind(ledger, sales[0]) == "sale"
+
+    clock.now = after_anchor(60)
+    second = job.run()
+
+    assert second.decisions["void"] == 1
+    assert decided_kind(ledger, sales[0]) == "void"
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(45), sales[0])
+
+
+def test_late_commit_inside_overlap_picked_up(store: Store, ledger: Ledger) -> None:
+    pat = store.customer("pat@example.com")
+    store.sale(pat, after_anchor(0))
+    newest = store.sale(pat, after_anchor(100))
+    job = make_job(store, ledger, JobClock(after_anchor(200)))
+    job.run()
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(100), newest)
+
+    # Committed after the walk, stamped before the cursor, as from a lagging server.
+    late = store.sale(pat, after_anchor(100 - OVERLAP_SECONDS + 10))
+    job.run()
+
+    assert decided_kind(ledger, late) == "sale"
+    assert f"hl-{late}" in push_ids(ledger)
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(100), newest)
+
+
+# Crashes
+
+
+def test_crash_after_page_keeps_whole_pages(store: Store, ledger: Ledger) -> None:
+    sales = five_sales(store)
+    job = make_job(store, ledger, JobClock(after_anchor(3600)))
+
+    def crash_after_second(summary: TransactionsSummary, count: int) -> None:
+        if summary.pages == 2:
+            raise RuntimeError("killed after the second page")
+
+    with pytest.raises(RuntimeError):
+        job.run(on_page=crash_after_second)
+
+    assert committed_ticket_ids(ledger) == set(sales[:4])
+    assert committed_cursor(ledger) == Cursor(after_anchor(30), sales[3])
+    assert push_ids(ledger) == [f"hl-{ticket}" for ticket in sales[:4]]
+
+    job.run()
+
+    assert push_ids(ledger) == [f"hl-{ticket}" for ticket in sales]
+
+
+class CrashingSource:
+    """The real Heartland client, failing on its n-th customer lookup (inside a page)."""
+
+    def __init__(self, client: HeartlandClient, fail_on_call: int) -> None:
+        self.client = client
+        self.calls = 0
+        self.fail_on_call = fail_on_call
+
+    def ticket_pages(self, **options: Any) -> Iterable[TicketPage]:
+        return self.client.ticket_pages(**options)
+
+    def get_ticket(self, ticket_id: int) -> dict[str, Any] | None:
+        return self.client.get_ticket(ticket_id)
+
+    def ticket_lines(self, ticket_id: int) -> list[dict[str, Any]]:
+        return self.client.ticket_lines(ticket_id)
+
+    def customers_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise RuntimeError("killed while reading the page's customers")
+        return self.client.customers_by_id(ids)
+
+
+def test_crash_inside_page_keeps_whole_pages(store: Store, ledger: Ledger) -> None:
+    sales = five_sales(store)
+    client = HeartlandClient(
+        store.sandbox.heartland_url, store.sandbox.heartland_token, requests_per_second=0
+    )
+    job = make_job(
+        store, ledger, JobClock(after_anchor(3600)), CrashingSource(client, fail_on_call=3)
+    )
+
+    with pytest.raises(RuntimeError):
+        job.run()
+
+    assert committed_ticket_ids(ledger) == set(sales[:4])
+    assert committed_cursor(ledger) == Cursor(after_anchor(30), sales[3])
+    assert push_ids(ledger) == [f"hl-{ticket}" for ticket in sales[:4]]
