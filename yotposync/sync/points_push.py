@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from yotposync.errors import RejectedError
 from yotposync.ledger import Ledger, Push
 from yotposync.ledger.offers import RESTORE_ROLE, OfferLedger
-from yotposync.ledger.store import REJECTED, SENT
+from yotposync.ledger.store import REJECTED
 
 ADJUST_PATH = "/points/adjust"
 
@@ -52,7 +52,10 @@ def send_points_adjustment(yotpo: PointsTarget, ledger: Ledger, push: Push) -> N
                 None,
                 "the deduction this restore gives back was rejected, so nothing was spent",
             )
-    if (push.attempts > 0 or push.state == SENT) and already_applied(yotpo, push):
+    # The history is read before every send, the first included: a ledger restored from a
+    # backup or moved aside has lost the record of earlier sends, and Yotpo has no other way
+    # to recognise a repeated adjustment. It costs one read per adjustment.
+    if already_applied(yotpo, push):
         return
     yotpo.adjust_points(push.payload)
 
