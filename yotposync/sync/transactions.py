@@ -304,9 +304,9 @@ class TransactionsJob:
     def _load_customers(self, ids: set[int]) -> tuple[dict[int, Customer], dict[int, str]]:
         """Return the customers by id, and the reason for each one that could not be parsed.
 
-        A customer missing from the list response is requested on its own, because a ticket
-        decided without its customer never earns later, so only a 404 counts as gone. A list
-        response that leaves customers out by mistake (an empty page) then costs no points.
+        A customer missing from the list response is requested on its own, and only a 404
+        counts as gone: a ticket decided without its customer earns later only if the
+        customers job re-decides it, which it does only when it sees that customer change.
         """
         wanted = sorted(ids)
         if not wanted:
