@@ -55,7 +55,7 @@ def yotpo_client(settings: Settings) -> YotpoClient:
 
 @dataclass
 class CatchUpResult:
-    """What one catch-up did."""
+    """The outcome of one catch-up."""
 
     transactions: TransactionsSummary
     delivery: DeliverySummary | None

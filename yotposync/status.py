@@ -1,6 +1,6 @@
 """What `yotposync status` reports: cursor, lag, outbox, last runs and recent problems.
 
-Built only from the ledger and the settings' safe description, so it holds no secret.
+Built only from the ledger and the settings' safe description, so it contains no secret.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def _upsert(conn: sqlite3.Connection, table: str, row: dict[str, Any], pk: str =
 
 
 def prepare_ledger_file(path: Path) -> None:
-    """Create the ledger's folder (0700) and file (0600) if missing, or say why it cannot.
+    """Create the ledger's folder (0700) and file (0600) if missing, or raise LedgerError.
 
     SQLite also writes `-wal` and `-shm` files beside the ledger, so the folder itself must be
     writable by the service user, not only the file.
@@ -207,15 +207,8 @@ class Ledger:
         return cls(db, path)
 
     @classmethod
-    def in_memory_copy(cls, source: Ledger) -> Ledger:
-        """Copy a ledger into memory, for dry runs that must not change the real file."""
-        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        source.db.conn.backup(conn)
-        return cls(sqlite_utils.Database(conn), None)
-
-    @classmethod
     def scratch_copy(cls, path: Path) -> Ledger:
-        """An in-memory ledger to plan on: a copy of the ledger at `path`, or an empty one.
+        """Open an in-memory ledger to plan on: a copy of the ledger at `path`, or an empty one.
 
         Dry runs use it, so they neither create nor change the ledger file and need no lock.
         """
