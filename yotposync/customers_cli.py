@@ -134,7 +134,7 @@ def format_reviews(reviews: list[book.Review], show_all: bool) -> str:
 
 
 @customers_group.command("resolve")
-@click.argument("review_id", type=int)
+@click.argument("review_id", type=click.IntRange(1, 2**63 - 1))
 @click.option("--note", default="", help="What staff did, kept with the review.")
 @click.pass_context
 def resolve_command(ctx: click.Context, review_id: int, note: str) -> None:

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +174,13 @@ def scenario_yotpo(scenario: Scenario) -> Iterator[YotpoClient]:
         yield client
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("key", ["99999999999999999999999", "²"])
+def test_find_ticket_odd_keys_not_found(tmp_path: Path, key: str) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        with pytest.raises(TicketNotFoundError):
+            find_ticket(ledger, key)
+    finally:
+        ledger.close()

@@ -39,8 +39,9 @@ class LedgerLock:
             holder = self._read_holder()
             ledger = self.path.with_suffix("")
             raise LockedError(
-                f"another yotposync process{holder} is using the ledger {ledger}: "
-                "stop it first, or point this one at another ledger.path"
+                f"another yotposync process{holder} is using the ledger {ledger}: stop it "
+                "first (for the service: systemctl stop yotposync), or point this one at "
+                "another ledger.path"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

@@ -20,6 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from yotposync.errors import LedgerError
+from yotposync.ledger.integrity import damaged_ledger_error
 from yotposync.ledger.schema import SCHEMA_VERSION, migrate, schema_version
 from yotposync.sync.model import Decision, Kind, ParentInfo
 from yotposync.sync.plan import OrderBalance, PlannedPush, PushRecord
@@ -193,7 +194,9 @@ class Ledger:
             db = sqlite_utils.Database(conn)
             version = schema_version(db)
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"the ledger {path} cannot be read ({exc})") from exc
+            raise damaged_ledger_error(exc, path) or LedgerError(
+                f"the ledger {path} cannot be read ({exc})"
+            ) from exc
         if version != SCHEMA_VERSION:
             conn.close()
             if version > SCHEMA_VERSION:
@@ -222,7 +225,9 @@ class Ledger:
                 finally:
                     source.close()
             except sqlite3.DatabaseError as exc:
-                raise LedgerError(f"the ledger {path} cannot be read ({exc})") from exc
+                raise damaged_ledger_error(exc, path) or LedgerError(
+                    f"the ledger {path} cannot be read ({exc})"
+                ) from exc
         db = sqlite_utils.Database(conn)
         version = schema_version(db)
         if version > SCHEMA_VERSION:

@@ -90,7 +90,8 @@ def find_ticket(ledger: Ledger, key: str) -> tuple[int, str | None]:
     """
     text = key.strip()
     by_id = None
-    if text.isdigit():
+    # isdigit() alone accepts digits such as "²", and SQLite integers stop at 2**63 - 1.
+    if text.isascii() and text.isdigit() and len(text) <= 18:
         row = ledger.db.execute("SELECT id FROM tickets WHERE id = ?", [int(text)]).fetchone()
         by_id = int(row[0]) if row else None
     by_public = [
