@@ -66,6 +66,8 @@ def sync_offers(ctx: click.Context, allow_empty: bool) -> None:
             "Yotpo listed no redemption options, so no coupon was switched off; "
             "run again with --allow-empty if every offer was removed."
         )
+        # A script or timer must notice that the guard held the run back.
+        ctx.exit(1)
     for problem in summary.failed:
         click.echo(f"Failed: {problem}")
 

@@ -134,9 +134,10 @@ def test_empty_option_list_needs_allow_empty(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.cli("offers", "sync")
     store.set_options()
-    guarded = store.cli("offers", "sync")
+    guarded = store.cli("offers", "sync", check=False)
     still_active = store.coupons()[0]["active"]
     store.cli("offers", "sync", "--allow-empty")
+    assert guarded.returncode == 1
     assert "no coupon was switched off" in guarded.stdout
     assert still_active is True
     assert store.coupons()[0]["active"] is False

@@ -113,3 +113,9 @@ def test_cli_csv_reason_columns(csv_output: subprocess.CompletedProcess[str]) ->
         "nothing_earned:excluded:customer_custom:staff=yes",
         "nothing_earned:excluded:ticket_custom:web_order_no present",
     ]
+
+
+def test_cli_future_since_rejected(scenario: Scenario) -> None:
+    result = scenario.cli("report", "--since", "9999-12-31", check=False)
+    assert result.returncode == 2
+    assert "is in the future" in result.stderr

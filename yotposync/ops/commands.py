@@ -7,7 +7,7 @@ group, which prints one message and exits non-zero.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import click
@@ -139,6 +139,10 @@ def report_command(ctx: click.Context, since: str, until: str | None, output_for
     last = _parse_day(until, "--until") if until else None
     if last is not None and last < first:
         raise click.BadParameter("must not be before --since", param_hint="--until")
+    if first > datetime.now(UTC).date():
+        raise click.BadParameter(
+            f"{since!r} is in the future: nothing has been sold on it yet", param_hint="--since"
+        )
     settings = _configured(ctx)
     ledger = Ledger.open_read_only(settings.ledger.path)
     try:
