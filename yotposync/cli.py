@@ -230,7 +230,8 @@ def format_catch_up(result: CatchUpResult) -> str:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show the cursor, lag, outbox counts and recent problems (never secrets)."""
     obj = ctx.ensure_object(dict)
-    settings = load_settings(obj.get("config_path"))
+    # status reads only the ledger, so it works from a shell without the API credentials.
+    settings = load_settings(obj.get("config_path"), require_secrets=False)
     path = settings.ledger.path
     if not path.exists():
         click.echo(f"No ledger at {path} yet: run `yotposync catch-up` or `yotposync run`.")

@@ -680,13 +680,18 @@ def _read_secret_file(secret: _SecretKey, path: Path) -> str:
 
 
 def load_settings(
-    path: Path | None = None, *, environ: Mapping[str, str] | None = None
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    require_secrets: bool = True,
 ) -> Settings:
     """Load the settings from a TOML file and `YOTPOSYNC_...` environment variables.
 
     The file is `path`, or else the one named by `YOTPOSYNC_CONFIG`. `environ` replaces
     `os.environ` when given. Raises ConfigError listing every problem found, one per line,
-    each naming the key, the value (never for a secret) and what is allowed.
+    each naming the key, the value (never for a secret) and what is allowed. Commands that
+    read only the ledger pass `require_secrets=False`, so a missing secret is not a problem
+    for them (a secret given in a bad way still is).
     """
     environment = os.environ if environ is None else environ
     config_path = _config_path(path, environment)
@@ -698,7 +703,9 @@ def load_settings(
     data = _merge(file_data, environment_data)
     credentials_directory = environment.get(CREDENTIALS_DIRECTORY_VARIABLE) or None
     used_names = frozenset(name for name, value in clean_environment.items() if value)
-    return _build_settings(data, problems, used_names, credentials_directory)
+    return _build_settings(
+        data, problems, used_names, credentials_directory, require_secrets=require_secrets
+    )
 
 
 def sandbox_settings(
@@ -865,6 +872,8 @@ def _build_settings(
     problems: list[str],
     environment_names: frozenset[str],
     credentials_directory: str | None,
+    *,
+    require_secrets: bool = True,
 ) -> Settings:
     """Validate merged raw settings, raising one ConfigError with every problem found."""
     problems = problems + _pop_unknown_sections(data)
@@ -877,7 +886,7 @@ def _build_settings(
         settings = Settings(**data)
     except ValidationError as exc:
         problems.extend(_problem_line(error, lower_names) for error in exc.errors())
-    problems.extend(_secret_problems(data))
+    problems.extend(_secret_problems(data, require_secrets=require_secrets))
 
     if problems or settings is None:
         raise ConfigError(problems)
@@ -924,7 +933,7 @@ def _resolve_secret_files(data: dict[str, Any], credentials_directory: str | Non
             section[secret.file_key] = path if path.is_absolute() else base / path
 
 
-def _secret_problems(data: Mapping[str, Any]) -> list[str]:
+def _secret_problems(data: Mapping[str, Any], *, require_secrets: bool = True) -> list[str]:
     """Check that each secret is given exactly one way and, for a file, can be read."""
     problems: list[str] = []
     for secret in _SECRET_KEYS:
@@ -948,7 +957,7 @@ def _secret_problems(data: Mapping[str, Any]) -> list[str]:
                     problems.extend(exc.problems)
             elif path == "":
                 problems.append(f"{secret.label}_file is empty: give the path of a file")
-        elif secret.required:
+        elif secret.required and require_secrets:
             problems.append(secret.missing_problem())
     return problems
 

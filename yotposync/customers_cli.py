@@ -102,7 +102,7 @@ def format_sync(result: CustomerSyncResult) -> str:
 @click.pass_context
 def review_command(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     """List the customer conflicts that wait for staff, oldest first."""
-    settings = load_settings(ctx.ensure_object(dict).get("config_path"))
+    settings = load_settings(ctx.ensure_object(dict).get("config_path"), require_secrets=False)
     ledger = _open_ledger(ctx, settings)
     try:
         reviews = book.list_reviews(ledger, include_resolved=show_all)
@@ -139,7 +139,7 @@ def format_reviews(reviews: list[book.Review], show_all: bool) -> str:
 @click.pass_context
 def resolve_command(ctx: click.Context, review_id: int, note: str) -> None:
     """Close a review after fixing its cause; the customer is checked again at the next run."""
-    settings = load_settings(ctx.ensure_object(dict).get("config_path"))
+    settings = load_settings(ctx.ensure_object(dict).get("config_path"), require_secrets=False)
     ledger = _open_ledger(ctx, settings)
     try:
         now = utc_now()

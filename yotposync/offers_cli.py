@@ -96,7 +96,7 @@ def sync_codes(ctx: click.Context) -> None:
 def list_offers(ctx: click.Context, as_json: bool) -> None:
     """List the offers in the ledger with their coupons, and the latest deduction problems."""
     obj = ctx.ensure_object(dict)
-    settings = load_settings(obj.get("config_path"))
+    settings = load_settings(obj.get("config_path"), require_secrets=False)
     if not settings.ledger.path.exists():
         click.echo(f"No ledger at {settings.ledger.path} yet: run `yotposync offers sync`.")
         ctx.exit(1)

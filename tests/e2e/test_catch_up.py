@@ -155,3 +155,15 @@ def test_bad_token_stops_and_shows_in_status(env: Env) -> None:
     assert "wrong-token" not in result.stderr
     status = env.cli("status")
     assert "Last catch-up run: error" in status.stdout
+
+
+def test_status_needs_no_secrets(env: Env) -> None:
+    env.cli("catch-up", "--since", env.since())
+    text = env.config.read_text()
+    for line in (f'token = "{TOKEN}"', 'guid = "sandbox-guid"', 'api_key = "sandbox-api-key"'):
+        text = text.replace(line, "")
+    env.config.write_text(text)
+    status = env.cli("status")
+    assert "confirmed" in status.stdout
+    refused = env.cli("catch-up", "--since", env.since(), check=False)
+    assert refused.returncode == 2

@@ -980,3 +980,12 @@ def test_sandbox_config_file_loads() -> None:
     settings = load_settings(Path(__file__).parents[2] / "config" / "sandbox.toml", environ={})
     assert settings.uses_sandbox
     assert settings.heartland_token() == "sandbox-heartland-token"
+
+
+def test_ledger_only_load_skips_missing_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "yotposync.toml"
+    path.write_text('[heartland]\nbase_url = "https://mystore.retail.heartland.us/api"\n')
+    with pytest.raises(ConfigError):
+        load_settings(path, environ={})
+    settings = load_settings(path, environ={}, require_secrets=False)
+    assert settings.heartland.base_url.startswith("https://mystore")
