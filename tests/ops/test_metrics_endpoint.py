@@ -19,7 +19,7 @@ from yotposync.clients import http
 from yotposync.clients.heartland import HeartlandClient
 from yotposync.clients.http import RetryPolicy
 from yotposync.config import sandbox_settings
-from yotposync.errors import RetriableError
+from yotposync.errors import FatalError, RetriableError
 from yotposync.ops.runtime import OpsRuntime
 
 INSTANT_RETRY = RetryPolicy(max_tries=3, base_wait_seconds=0, jitter=lambda wait: 0)
@@ -194,3 +194,17 @@ def test_healthz_503_when_scheduler_stops(scenario: Scenario) -> None:
         response = running.get("/healthz")
     assert response.status_code == 503
     assert "the scheduler is not running" in response.json()["problems"]
+
+
+def test_listen_address_not_on_machine(scenario: Scenario) -> None:
+    # 192.0.2.1 is a documentation address that no interface here has, so binding fails at
+    # once and nothing is sent anywhere.
+    settings = sandbox_settings(
+        scenario.sandbox.heartland_url,
+        scenario.sandbox.yotpo_url,
+        scenario.ledger,
+        ops={"listen": "192.0.2.1:9310"},
+    )
+    runtime = OpsRuntime(settings, BackgroundScheduler(timezone="UTC"), clock=utc_now, environ={})
+    with pytest.raises(FatalError, match="use an address of this machine"):
+        runtime.install()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -119,9 +120,12 @@ class OpsRuntime:
             server.start()
         except OSError as exc:
             self.close()
+            if exc.errno == errno.EADDRNOTAVAIL:
+                advice = "use an address of this machine, such as 127.0.0.1"
+            else:
+                advice = "choose a free port, or stop the process that uses it"
             raise FatalError(
-                f"cannot listen on {key} = {address}: {exc.strerror or exc}; "
-                "choose a free port, or stop the process that uses it"
+                f"cannot listen on {key} = {address}: {exc.strerror or exc}; {advice}"
             ) from exc
         self.servers[name] = server
 
