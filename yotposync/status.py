@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from yotposync.ledger import Ledger
+from yotposync.ledger.customers import list_reviews
 from yotposync.ledger.offers import OfferLedger
 from yotposync.offers_cli import format_offer_status
 from yotposync.sync.transactions import CURSOR_NAME
@@ -49,6 +50,7 @@ def collect_status(ledger: Ledger, now: datetime, problem_limit: int = 10) -> di
         "invalid_tickets": ledger.invalid_tickets(problem_limit),
         "run_errors": ledger.recent_run_errors(problem_limit),
         "offers": OfferLedger(ledger).status(problem_limit),
+        "open_customer_reviews": len(list_reviews(ledger)),
     }
 
 
@@ -97,6 +99,11 @@ def format_status(status: dict[str, Any]) -> str:
             # The parser's reason already starts with "ticket N: ".
             lines.append(f"  {ticket['reason']}")
     lines.extend(format_offer_status(status["offers"]))
+    reviews = status["open_customer_reviews"]
+    if reviews:
+        lines.append(
+            f"Customer reviews waiting for staff: {reviews} (see `yotposync customers review`)"
+        )
     return "\n".join(lines)
 
 

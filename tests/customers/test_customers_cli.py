@@ -98,6 +98,7 @@ def test_enrolment_and_review(cli: Cli) -> None:
 
     output = cli.sync()
     listed = cli.run("customers", "review").stdout
+    status = cli.run("status").stdout
 
     account = cli.shop.loyalty(customer_id=str(pat))
     assert account is not None
@@ -108,6 +109,7 @@ def test_enrolment_and_review(cli: Cli) -> None:
     assert "1 sent to Yotpo" in output
     assert "Open reviews: 1" in output
     assert f"customer {kim}, email_taken" in listed
+    assert "Customer reviews waiting for staff: 1" in status
     assert "web-901" in listed
     holder = cli.shop.loyalty(customer_email="kim@example.com")
     assert holder is not None
