@@ -192,3 +192,20 @@ def _listening(port: int) -> bool:
     except requests.ConnectionError:
         return False
     return True
+
+
+def test_return_restores_points_of_online_code(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    customer = _recent_customer(store)
+    code = _redeem(store, 3101)
+    store.cli("offers", "codes")
+    sale = store.ticket(customer_id=customer, coupon_code=code, items=[(2, 20.0)])
+    store.catch_up()
+    store.ticket(
+        customer_id=customer, coupon_code=None, items=[(-1, 20.0)], paid=False, parent_id=sale
+    )
+    store.catch_up()
+    restores = [a["point_adjustment_amount"] for a in store.adjustments("Points given back")]
+    # The code cost 500 points; half of the sale's items came back (proportional policy).
+    assert restores == [250]

@@ -211,6 +211,16 @@ class OfferLedger:
         )
         return [str(row[0]) for row in rows]
 
+    def spender_email(self, sale_ticket_id: int) -> str | None:
+        """Return the e-mail of the customer who spent points on a sale, at the register or
+        with a code redeemed online."""
+        row = self.db.execute(
+            "SELECT email FROM redemptions WHERE ticket_id = ? "
+            "UNION ALL SELECT email FROM online_codes WHERE ticket_id = ? LIMIT 1",
+            [sale_ticket_id, sale_ticket_id],
+        ).fetchone()
+        return str(row[0]) if row and row[0] else None
+
     # Register deductions.
 
     def redemption(self, ticket_id: int) -> dict[str, Any] | None:
@@ -289,9 +299,11 @@ class OfferLedger:
     # Returns and restores.
 
     def spent_points(self, sale_ticket_id: int) -> SpentPoints | None:
-        """Return what a sale spent at the register, or None when it spent nothing that counts.
+        """Return the points a sale spent, or None when it spent nothing that counts.
 
-        A deduction that Yotpo rejected spent nothing, so its returns give nothing back.
+        Points count when they were deducted at the register, or when the sale used a code the
+        customer redeemed online (Yotpo took its points cost then). A deduction that Yotpo
+        rejected spent nothing, so its returns give nothing back.
         """
         row = self.db.execute(
             "SELECT r.points, COALESCE(t.item_cents, 0) FROM redemptions r "
@@ -300,6 +312,13 @@ class OfferLedger:
             "WHERE r.ticket_id = ? AND p.state != 'rejected'",
             [sale_ticket_id],
         ).fetchone()
+        if row is None:
+            row = self.db.execute(
+                "SELECT o.points_cost, COALESCE(t.item_cents, 0) FROM online_codes o "
+                "LEFT JOIN tickets t ON t.id = o.ticket_id "
+                "WHERE o.ticket_id = ? AND o.state IN (?, ?) AND o.points_cost > 0",
+                [sale_ticket_id, CODE_USED, CODE_CLOSED],
+            ).fetchone()
         if row is None:
             return None
         returned = self.db.execute(

@@ -70,6 +70,16 @@ class CodesSummary:
         }
 
 
+def _points_cost(option: Mapping[str, Any] | None) -> int | None:
+    """Return an option's points cost (`amount`, a number or a string of digits), or None."""
+    amount = option.get("amount") if option is not None else None
+    if isinstance(amount, str) and amount.strip().isdigit():
+        return int(amount.strip())
+    if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
+        return amount
+    return None
+
+
 def history_codes(customer: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Return `(code, action)` for each redemption row in a customer's Yotpo history.
 
@@ -167,7 +177,7 @@ class OnlineCodesJob:
                         option_id=option_id if isinstance(option_id, int) else None,
                         option_name=action or None,
                         email=email,
-                        points_cost=None,
+                        points_cost=_points_cost(option),
                         source="history",
                         now=self.clock(),
                     )

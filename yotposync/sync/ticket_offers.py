@@ -149,12 +149,12 @@ class TicketOffers:
         # NOTE: a return voided after its restore was sent keeps the points it gave back.
         self.offers.save_return_share(ticket.id, sale_id, returned, now)
         spent = self.offers.spent_points(sale_id)
-        sale = self.offers.redemption(sale_id)
-        if spent is None or sale is None:
+        if spent is None:
             return
         points = restore_points(spent, self.policy, sale_voided=False)
         reason = f"return of sale {sale_id}, {self.policy.value} restore policy"
-        self._queue_restore(ticket.id, sale_id, sale["email"], points, reason, now)
+        email = self.offers.spender_email(sale_id)
+        self._queue_restore(ticket.id, sale_id, email, points, reason, now)
 
     def _queue_restore(
         self,
