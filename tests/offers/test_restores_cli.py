@@ -104,3 +104,21 @@ def test_voided_sale_restores_all(tmp_path: Path) -> None:
 def _policy(store: LoyaltyStore) -> str:
     text = store.config.read_text()
     return text.split('restore_policy = "', 1)[1].split('"', 1)[0]
+
+
+def test_voided_return_takes_restore_back(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        customer, sale = _sale(store)
+        before_return = store.balance(EMAIL)
+        ret = _return(store, customer, sale, 1)
+        store.catch_up()
+        response = store.heartland("PUT", f"/sales/tickets/{ret}", {"voided?": True})
+        assert response.status_code < 300, response.text
+        store.catch_up()
+        store.catch_up()
+        taken = [a["point_adjustment_amount"] for a in store.adjustments("Points taken back")]
+        assert _restored(store) == [250]
+        assert taken == [-250]
+        # The void also undoes the return's refund of earned points, so the customer is
+        # back where the sale left them.
+        assert store.balance(EMAIL) == before_return

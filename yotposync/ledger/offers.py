@@ -354,6 +354,14 @@ class OfferLedger:
             pk="return_ticket_id",
         )
 
+    def restored_by_ticket(self, ticket_id: int) -> int:
+        """Return the net points that one return ticket's restores gave back."""
+        row = self.db.execute(
+            "SELECT COALESCE(sum(points), 0) FROM point_restores WHERE ticket_id = ?",
+            [ticket_id],
+        ).fetchone()
+        return int(row[0])
+
     def restore_count(self, ticket_id: int) -> int:
         row = self.db.execute(
             "SELECT count(*) FROM point_restores WHERE ticket_id = ?", [ticket_id]

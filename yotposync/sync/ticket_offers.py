@@ -144,9 +144,15 @@ class TicketOffers:
     ) -> None:
         if self.offers.spent_points(sale_id) is None:
             return
+        if ticket.voided:
+            # A return voided after its restore takes back exactly what it gave back.
+            given = self.offers.restored_by_ticket(ticket.id)
+            if given > 0:
+                reason = f"return {ticket.id} voided after its restore"
+                email = self.offers.spender_email(sale_id)
+                self._queue_restore(ticket.id, sale_id, email, -given, reason, now)
         counts = ticket.completed and not ticket.voided
         returned = amounts.returned_item_cents if counts else 0
-        # NOTE: a return voided after its restore was sent keeps the points it gave back.
         self.offers.save_return_share(ticket.id, sale_id, returned, now)
         spent = self.offers.spent_points(sale_id)
         if spent is None:
@@ -165,11 +171,12 @@ class TicketOffers:
         reason: str,
         now: datetime,
     ) -> None:
-        if points <= 0 or email is None:
+        if points == 0 or email is None:
             return
         number = self.offers.restore_count(ticket_id) + 1
         push_id = f"{self.id_prefix}-restore-{ticket_id}-{number}"
-        title = history_title(f"Points given back, ticket {ticket_id}", push_id)
+        verb = "given back" if points > 0 else "taken back, return voided"
+        title = history_title(f"Points {verb}, ticket {ticket_id}", push_id)
         self.offers.add_points_push(
             push_id=push_id,
             role=RESTORE_ROLE,
