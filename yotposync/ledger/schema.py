@@ -64,7 +64,7 @@ def _create_v1(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     db.table("ticket_versions").create_index(["ticket_id"])
-    # The outbox. `seq` orders delivery; `push_id` is the id Yotpo sees and never changes.
+    # The outbox. `seq` orders delivery; `push_id` is the id sent to Yotpo and never changes.
     db.table("pushes").create(
         {
             "seq": int,
@@ -180,7 +180,7 @@ def _add_customers_v2(db: sqlite_utils.Database) -> None:
     db.table("pushes").create_index(["customer_id", "state"])
 
 
-# Index i holds the migration from version i to version i + 1.
+# Index i is the migration from version i to version i + 1.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
     _add_customers_v2,

@@ -143,7 +143,7 @@ class Ledger:
     def open(cls, path: Path) -> Ledger:
         """Open or create the ledger at `path`, bringing its schema up to date.
 
-        A new ledger's directory is created 0700 and the file 0600, since it holds customer
+        A new ledger's directory is created 0700 and the file 0600, since it contains customer
         e-mail addresses.
         """
         path = path.expanduser()
@@ -457,7 +457,7 @@ class Ledger:
         return [PushRecord(*row) for row in rows]
 
     def order_balances(self, ticket_id: int) -> list[OrderBalance]:
-        """The orders crediting ticket `ticket_id`'s sold part, with what was refunded of each."""
+        """Return the orders crediting a ticket's sold part, with the amount refunded of each."""
         rows = self.db.execute(
             "SELECT o.push_id, o.email, o.customer_id, o.amount_cents, "
             "COALESCE((SELECT sum(r.amount_cents) FROM pushes r "
@@ -621,7 +621,7 @@ class Ledger:
         return _dt(row[0]) if row and row[0] else None
 
     def problem_pushes(self, limit: int) -> list[dict[str, Any]]:
-        """The latest rejected or failed pushes, newest first."""
+        """Return the latest rejected or failed pushes, newest first."""
         return list(
             self.db.query(
                 "SELECT push_id, kind, ticket_id, state, last_status, last_error, updated_at "
@@ -666,7 +666,7 @@ class Ledger:
         )
 
     def last_runs(self) -> list[dict[str, Any]]:
-        """The latest run of each job."""
+        """Return the latest run of each job."""
         return list(
             self.db.query(
                 "SELECT job, started_at, finished_at, outcome, summary, error FROM runs "
