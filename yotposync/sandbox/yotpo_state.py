@@ -176,6 +176,8 @@ class YotpoState:
         self._tier_program = TierProgram(self._vip_tiers)
         self._redemption_options = list(redemption_options or [])
         self._customers: list[LoyaltyCustomer] = []
+        # Customers by normalised e-mail, so that a lookup does not scan every customer.
+        self._by_email: dict[str, LoyaltyCustomer] = {}
         self._orders: dict[str, LoyaltyOrder] = {}
         self._refund_ids: set[str] = set()
         self._refund_numbers = itertools.count(1)
@@ -247,7 +249,7 @@ class YotpoState:
             customer = LoyaltyCustomer(
                 email=email.strip(), created_at=now, opted_in=True, opted_in_at=now
             )
-            self._customers.append(customer)
+            self._add_customer(customer)
         if customer.third_party_id is None and body.get("customer_id") is not None:
             customer.third_party_id = str(body["customer_id"])
         nested = body.get("customer")
@@ -364,7 +366,7 @@ class YotpoState:
         if customer is None:
             customer = LoyaltyCustomer(email=email.strip(), created_at=self._clock.now())
             customer.opted_in = False
-            self._customers.append(customer)
+            self._add_customer(customer)
             self._opt_in(customer, DEFAULT_OPT_IN)
             entry["created"] = True
 
@@ -373,7 +375,10 @@ class YotpoState:
             for order in self._orders.values():
                 if normalize_email(order.email) == normalize_email(customer.email):
                     order.email = email.strip()
+        if self._by_email.get(normalize_email(customer.email)) is customer:
+            del self._by_email[normalize_email(customer.email)]
         customer.email = email.strip()
+        self._by_email.setdefault(normalize_email(customer.email), customer)
         if third_party_id is not None:
             customer.third_party_id = third_party_id
         for name in ("first_name", "last_name", "phone_number", "pos_account_id", "tags"):
@@ -497,8 +502,11 @@ class YotpoState:
         return None
 
     def _customer_by_email(self, email: str) -> LoyaltyCustomer | None:
-        target = normalize_email(email)
-        return self._find(lambda c: normalize_email(c.email) == target)
+        return self._by_email.get(normalize_email(email))
+
+    def _add_customer(self, customer: LoyaltyCustomer) -> None:
+        self._customers.append(customer)
+        self._by_email.setdefault(normalize_email(customer.email), customer)
 
     def _identified_customer(self, body: Mapping[str, Any]) -> LoyaltyCustomer:
         if isinstance(body.get("customer_email"), str) and body["customer_email"].strip():
