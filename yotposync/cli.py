@@ -43,7 +43,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _settings(ctx: click.Context, log_stream: Any = None) -> Settings:
     """Load the settings once per command, set up logging and register the secrets.
 
-    Logs go to stderr by default so that a command's own output on stdout stays clean; the
+    Logs go to stderr by default, so a command's own output on stdout stays clean. The
     daemon passes stdout, where the service manager collects them.
     """
     obj: dict[str, Any] = ctx.ensure_object(dict)
@@ -160,7 +160,7 @@ def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool, f
     def on_page(summary: Any, count: int) -> None:
         nonlocal bar
         if dry_run:
-            # Printed page by page, so a dry run over a long range holds no list of pushes.
+            # Printed page by page, so a dry run over a long range keeps no list of pushes.
             for push in summary.planned.page:
                 click.echo(format_planned_push(push))
         if not sys.stderr.isatty():

@@ -4,7 +4,7 @@
 watchdog, `/healthz` and `/metrics`, health-check pings and the webhook trigger.
 
 Each job opens its own ledger connection, because SQLite transactions belong to a connection
-and the jobs run in separate threads. SIGTERM and SIGINT stop the scheduler; the jobs notice
+and the jobs run in separate threads. SIGTERM and SIGINT stop the scheduler. The jobs notice
 between pages or pushes, finish the transaction they are in, and return, so no committed
 decision is lost and no half-written one is kept.
 """

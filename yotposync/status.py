@@ -1,4 +1,4 @@
-"""What `yotposync status` reports: cursor, lag, outbox, last runs and recent problems.
+"""The report behind `yotposync status`: cursor, lag, outbox, last runs and recent problems.
 
 Built only from the ledger and the settings' safe description, so it contains no secret.
 """

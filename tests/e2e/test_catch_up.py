@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 
 def accepted(records: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    """Bodies Yotpo applied: answered 200 and not ignored as a repeat."""
+    """Return the bodies Yotpo applied: status 200 and not ignored as a repeat."""
     return [e["body"] for e in records[kind] if e["status"] == 200 and not e["duplicate"]]
 
 

@@ -231,7 +231,7 @@ class Harness:
     def popen(self, *args: str, env: Mapping[str, str] | None = None) -> Running:
         """Start a `yotposync` process whose output goes to files in the harness's folder.
 
-        Files, not pipes: a pipe nobody reads fills up, and the process then blocks on its
+        Files, not pipes: a pipe that is never read fills up, and the process then blocks on its
         next log line.
         """
         self.started += 1

@@ -155,7 +155,7 @@ class HeartlandClient:
             total = body.get("total") if first else None
             page = KeysetPage(results, total if isinstance(total, int) else None)
             if not results:
-                # An empty answer ends the walk, so it is asked for a second time first: a
+                # An empty page ends the walk, so it is requested a second time first. A
                 # page that comes back empty by mistake would otherwise end a catch-up
                 # early without a word.
                 if not asked_again:

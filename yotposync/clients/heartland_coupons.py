@@ -9,7 +9,7 @@ id of a coupon this module created.
 NOTE: The Heartland references confirm coupons, their codes, names, dates and ticket-level
 actions in the UI, and a `coupon_id` key on tickets. They do not confirm the coupon API itself.
 Assumed here, and emulated the same way by the sandbox: `GET /coupons` with the usual list
-filters, `POST /coupons` answering 201 with a `Location` header, `PUT /coupons/{id}`, the fields
+filters, `POST /coupons` returning 201 with a `Location` header, `PUT /coupons/{id}`, the fields
 below, `max_uses` for single-use coupons, and a ticket's `coupon_id` holding the id of the
 coupon applied to it. Check these against a real account before going live.
 """

@@ -1,7 +1,7 @@
 """Ledger schema and its migrations.
 
 The schema version lives in SQLite's `user_version`. Each migration moves the ledger from one
-version to the next inside one transaction, so a ledger is always at a version this code knows.
+version to the next inside one transaction, so a ledger is always at a version this code can read.
 A ledger whose version is newer than `SCHEMA_VERSION` was written by a newer yotposync and is
 never touched.
 """
@@ -163,8 +163,8 @@ def _add_customers_v2(db: sqlite_utils.Database) -> None:
         not_null={"customer_id", "kind", "detail", "state", "opened_at", "updated_at"},
     )
     db.table("customer_reviews").create_index(["state", "customer_id", "kind"])
-    # What the cashier sees. `refreshed_at` is when the last refresh started reading Yotpo,
-    # so a push confirmed after it makes the customer due again.
+    # The figures shown to the cashier. `refreshed_at` is when the last refresh started
+    # reading Yotpo, so a push confirmed after it makes the customer due again.
     db.table("customer_fields").create(
         {
             "customer_id": int,

@@ -8,7 +8,7 @@ collection that also carries two indexes:
 - for tickets, the records sorted by `(updated_at, id)`, for filters that bound that key, such
   as the keyset condition of the next page and the window's `updated_at` limits.
 
-`plan_lookup()` reads the filter specs and says which index can answer them. The list code
+`plan_lookup()` reads the filter specs and returns the index that can serve them. The list code
 still evaluates the whole filter on the records an index returns, unless the plan covers every
 condition of the filter, so an index only ever narrows the work and never changes a result.
 """
@@ -39,7 +39,7 @@ class IndexedRecords(list[dict[str, Any]]):
     """Rendered records of one collection, with lookups by id and, optionally, by sort key.
 
     It is a plain list of the records for every caller that iterates it. When `order_field`
-    is set, the list is sorted by `(order_field, id)` and `keys` holds those keys in the same
+    is set, the list is sorted by `(order_field, id)` and `keys` contains those keys in the same
     order; otherwise `keys` is None. Callers must not change the list or its records.
     """
 

@@ -2,7 +2,7 @@
 
 Records are rendered dicts. Sorting is stable and ends with `id` ascending, so pages never
 overlap or skip when sort values tie. When the records come as `IndexedRecords`, a filter on
-ids or on the index's `(updated_at, id)` key is answered from the index instead of a scan.
+ids or on the index's `(updated_at, id)` key is served from the index instead of a scan.
 """
 
 from __future__ import annotations

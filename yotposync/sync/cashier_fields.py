@@ -130,8 +130,8 @@ def format_offer(offer: Offer) -> str:
 def format_offers(offers: Sequence[Offer], max_length: int) -> str:
     """Join offers with "; " in at most `max_length` characters.
 
-    Offers that do not fit are counted at the end as "+N more", so the cashier sees that
-    the list goes on.
+    Offers that do not fit are counted at the end as "+N more", so the cashier can tell
+    that the list goes on.
     """
     texts = [format_offer(offer) for offer in offers]
     for shown in range(len(texts), -1, -1):

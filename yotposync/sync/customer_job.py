@@ -224,7 +224,8 @@ class CustomersJob:
         for customer_id in due:
             raw = found.get(customer_id)
             if raw is None:
-                # Only a 404 counts as gone: a list answer may leave a customer out by mistake.
+                # Only a 404 counts as gone, because a list response may leave a customer out
+                # by mistake.
                 raw = self.heartland.get_customer(customer_id)
             if raw is None:
                 self._settle_missing(customer_id, summary)
