@@ -10,13 +10,14 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from yotposync.sandbox.clock import Clock, SystemClock
 from yotposync.sandbox.fault_injector import FaultController, TicketEditor
 from yotposync.sandbox.faults import FaultPlan
 from yotposync.sandbox.heartland import HeartlandApp
 from yotposync.sandbox.heartland_state import HeartlandState
+from yotposync.sandbox.keepalive import KeepAliveRequestHandler, OpenConnections, track_connections
 from yotposync.sandbox.redemptions import RedemptionDesk
 from yotposync.sandbox.store import Store
 from yotposync.sandbox.webhooks import HeartlandWebhooks, WebhookRegistry
@@ -28,13 +29,6 @@ log = logging.getLogger(__name__)
 # How often a serving thread checks for a stop request; bounds how long stop() takes.
 SHUTDOWN_POLL_SECONDS = 0.05
 LISTEN_BACKLOG = 128
-
-
-class _QuietRequestHandler(WSGIRequestHandler):
-    """Log each request at debug level instead of werkzeug's access line at info level."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
 
 
 def is_loopback(host: str) -> bool:
@@ -92,6 +86,7 @@ class Sandbox:
         self._limiter = RateLimiter(yotpo_rate_limit, self.clock)
         self._ports = {"heartland": heartland_port, "yotpo": yotpo_port}
         self._servers: dict[str, BaseWSGIServer] = {}
+        self._connections: list[OpenConnections] = []
         self._threads: list[threading.Thread] = []
 
     def start(self) -> Sandbox:
@@ -150,14 +145,16 @@ class Sandbox:
             listener.bind((self.host, port))
             listener.listen(LISTEN_BACKLOG)
             # werkzeug serves on a duplicate of the descriptor, so ours is closed below.
-            return make_server(
+            server = make_server(
                 self.host,
                 port,
                 app,
                 threaded=True,
-                request_handler=_QuietRequestHandler,
+                request_handler=KeepAliveRequestHandler,
                 fd=listener.fileno(),
             )
+            self._connections.append(track_connections(server))
+            return server
         finally:
             listener.close()
 
@@ -168,6 +165,10 @@ class Sandbox:
             server.shutdown()
         for thread in self._threads:
             thread.join(timeout=5)
+        # Idle keep-alive connections would otherwise go on being served after the stop.
+        for connections in self._connections:
+            connections.close_all()
+        self._connections = []
         self._close_servers()
         self._threads = []
 
