@@ -22,9 +22,11 @@ release_slow = threading.Event()
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
     client_ports: ClassVar[list[int]] = []
+    paths: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         Handler.client_ports.append(self.client_address[1])
+        Handler.paths.append(self.path)
         if self.path.startswith("/api/slow"):
             release_slow.wait(timeout=5.0)
         elif self.path.startswith("/api/drop"):
@@ -52,6 +54,7 @@ class QuietServer(ThreadingHTTPServer):
 def server_url() -> Iterator[str]:
     release_slow.clear()
     Handler.client_ports = []
+    Handler.paths = []
     server = QuietServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -119,3 +122,31 @@ def test_session_reuses_connection(server_url: str) -> None:
     service.get_json("/ok")
 
     assert len(set(Handler.client_ports)) == 1
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_proxy_variable_is_honoured(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test server stands in for a proxy: it gets the absolute URL of a host that has
+    # nothing listening, which only a request sent through the proxy could reach.
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server_url.removesuffix("/api"))
+    target = f"http://127.0.0.1:{_unused_port()}/api"
+    service = build_service(target)
+    assert service.get_json("/through-proxy") == {"ok": True}
+    assert Handler.paths == [f"{target}/through-proxy"]
+
+
+def test_no_proxy_variable_is_honoured(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", server_url.removesuffix("/api"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    target = f"http://127.0.0.1:{_unused_port()}/api"
+    service = build_service(target)
+    with pytest.raises(RetriableError, match="refused"):
+        service.get_json("/direct")
+    assert Handler.paths == []
