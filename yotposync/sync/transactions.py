@@ -164,6 +164,7 @@ class TransactionsJob:
         moves_cursor = until is None and (stored is None or start <= stored.updated_at)
         summary = TransactionsSummary(start=start, end=end)
         started = time.monotonic()
+        cpu_started = time.process_time()
 
         for page in self.heartland.ticket_pages(start=start, end=end, page_size=self.page_size):
             if summary.total is None:
@@ -185,6 +186,8 @@ class TransactionsJob:
             invalid=len(summary.invalid),
             decisions=dict(summary.decisions),
             seconds=round(time.monotonic() - started, 3),
+            # CPU time of the whole process (every thread) during the run.
+            cpu_seconds=round(time.process_time() - cpu_started, 3),
         )
         return summary
 
