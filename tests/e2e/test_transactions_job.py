@@ -220,7 +220,7 @@ def test_bounded_walk_leaves_cursor(store: Store, ledger: Ledger) -> None:
 # Tickets that change or arrive during and between walks
 
 
-def test_edit_between_pages_seen_same_walk(store: Store, ledger: Ledger) -> None:
+def test_edit_between_pages_seen_by_this_walk_or_the_next(store: Store, ledger: Ledger) -> None:
     sales = five_sales(store)
     walked, ahead = sales[0], sales[3]
 
@@ -229,19 +229,27 @@ def test_edit_between_pages_seen_same_walk(store: Store, ledger: Ledger) -> None
             store.void(walked, after_anchor(100))
             store.void(ahead)
 
-    summary = make_job(store, ledger, JobClock(after_anchor(3600))).run(on_page=void_two)
+    job = make_job(store, ledger, JobClock(after_anchor(3600)))
+    first = job.run(on_page=void_two)
+    # The pages after the first may already have been read ahead when the edits were made,
+    # so this walk may or may not list the edited tickets again at its end. The next walk,
+    # which starts from the cursor minus the overlap, lists them in either case.
+    assert 5 <= first.tickets <= 7
+    job.run()
 
-    # Both voided tickets moved to the end of the walk, so the walked one was seen twice.
-    assert summary.tickets == 6
     assert decided_kind(ledger, walked) == "void"
     assert decided_kind(ledger, ahead) == "void"
-    assert push_ids(ledger) == [
+    expected = [
         f"hl-{sales[0]}",
         f"hl-{sales[1]}",
         f"hl-{sales[2]}",
         f"hl-{sales[4]}",
         f"hl-adj-{sales[0]}-1",
     ]
+    if f"hl-{ahead}" in push_ids(ledger):
+        # Read before its void: its order went out, and a refund of all of it follows.
+        expected += [f"hl-{ahead}", f"hl-adj-{ahead}-1"]
+    assert sorted(push_ids(ledger)) == sorted(expected)
 
 
 def test_edit_after_walk_end_seen_next_run(store: Store, ledger: Ledger) -> None:

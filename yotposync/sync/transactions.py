@@ -28,6 +28,7 @@ from yotposync.sync.parse import parse_customer, parse_ticket
 from yotposync.sync.payloads import is_first_order, order_payload, refund_payload
 from yotposync.sync.plan import ORDER, PlannedPush, plan_pushes
 from yotposync.sync.planned import PlannedTally
+from yotposync.sync.read_ahead import ReadAhead
 from yotposync.sync.redemptions import RestorePolicy
 from yotposync.sync.rules import ExclusionRules
 from yotposync.sync.ticket_offers import TicketOffers
@@ -166,15 +167,18 @@ class TransactionsJob:
         started = time.monotonic()
         cpu_started = time.process_time()
 
-        for page in self.heartland.ticket_pages(start=start, end=end, page_size=self.page_size):
-            if summary.total is None:
-                summary.total = page.total
-            self._process_page(page.results, summary, moves_cursor)
-            if on_page is not None:
-                on_page(summary, len(page.results))
-            if should_stop():
-                log.info("transactions_stopped", pages=summary.pages)
-                break
+        pages = self.heartland.ticket_pages(start=start, end=end, page_size=self.page_size)
+        # The next page is read while this one is decided; see yotposync/sync/read_ahead.py.
+        with ReadAhead(pages, name="ticket-pages") as ahead:
+            for page in ahead:
+                if summary.total is None:
+                    summary.total = page.total
+                self._process_page(page.results, summary, moves_cursor)
+                if on_page is not None:
+                    on_page(summary, len(page.results))
+                if should_stop():
+                    log.info("transactions_stopped", pages=summary.pages)
+                    break
         if summary.tickets == 0:
             self.check_empty_window(start, end, force=force)
 
