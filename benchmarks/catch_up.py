@@ -97,6 +97,8 @@ def measure_size(tickets: int, workdir: Path) -> dict[str, Any]:
         "daemon_peak_rss_mib": round(daemon.peak_rss_mib, 1),
         "daemon_transactions_seconds": phases["transactions_seconds"],
         "daemon_delivery_seconds": phases["delivery_seconds"],
+        "daemon_transactions_cpu_seconds": phases["transactions_cpu_seconds"],
+        "daemon_delivery_cpu_seconds": phases["delivery_cpu_seconds"],
         "cpu_ms_per_ticket": round(1000 * daemon.cpu_seconds / max(1, ticket_count), 3),
         "tickets_per_second": round(ticket_count / daemon.wall_seconds, 1),
         "requests_per_second": round(requests_made / daemon.wall_seconds, 1),
@@ -118,15 +120,19 @@ def _phases(log: Path) -> dict[str, Any]:
         "confirmed": 0,
         "transactions_seconds": None,
         "delivery_seconds": None,
+        "transactions_cpu_seconds": None,
+        "delivery_cpu_seconds": None,
     }
     for event in log_events(log):
         name = event.get("event")
         if name == "transactions_run":
             found["tickets"] = event.get("tickets", 0)
             found["transactions_seconds"] = event.get("seconds")
+            found["transactions_cpu_seconds"] = event.get("cpu_seconds")
         elif name == "delivery_run":
             found["confirmed"] = event.get("confirmed", 0)
             found["delivery_seconds"] = event.get("seconds")
+            found["delivery_cpu_seconds"] = event.get("cpu_seconds")
     return found
 
 
