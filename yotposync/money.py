@@ -13,7 +13,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from yotposync.errors import InvalidRecordError
 
 # Amounts larger than this many dollars are treated as corrupt data, not as sales.
-MAX_DOLLARS = Decimal(1_000_000_000)
+_MAX_WHOLE_DOLLARS = 1_000_000_000
+MAX_DOLLARS = Decimal(_MAX_WHOLE_DOLLARS)
 
 _HINT = "expected an amount in dollars as a number or numeric string, such as 19.99"
 
@@ -48,12 +49,40 @@ def to_decimal(value: object, *, record: str, field: str, hint: str = _HINT) -> 
     raise InvalidRecordError(record, field, value, hint)
 
 
+def _plain_cents(value: object) -> int | None:
+    """Return the cents of an int, or of a float written with at most two decimals, else None.
+
+    These are nearly all of Heartland's amounts (`20`, `158.03`, `-4.5`), and converting them
+    needs no Decimal: the float's shortest text (`repr`) is split at the dot. Anything else
+    (more decimals, an exponent, NaN, an amount beyond MAX_DOLLARS) returns None, and the
+    caller takes the Decimal path, which rounds or raises.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value * 100 if -_MAX_WHOLE_DOLLARS <= value <= _MAX_WHOLE_DOLLARS else None
+    if not isinstance(value, float):
+        return None
+    whole, dot, fraction = repr(value).partition(".")
+    negative = whole.startswith("-")
+    digits = whole[1:] if negative else whole
+    if not dot or len(fraction) > 2 or not fraction.isdigit() or not digits.isdigit():
+        return None
+    magnitude = int(digits) * 100 + int(fraction.ljust(2, "0"))
+    if magnitude > _MAX_WHOLE_DOLLARS * 100:
+        return None
+    return -magnitude if negative else magnitude
+
+
 def to_cents(value: object, *, record: str, field: str) -> int:
     """Convert a dollar amount to integer cents, rounding half a cent away from zero.
 
     Accepts ints, floats, Decimals and numeric strings. Raises InvalidRecordError for None,
     booleans, NaN, infinities, other strings and amounts above MAX_DOLLARS in either sign.
     """
+    plain = _plain_cents(value)
+    if plain is not None:
+        return plain
     amount = to_decimal(value, record=record, field=field)
     # copy_abs() and the comparison ignore the decimal context, so a huge exponent such as
     # "1e999999999" is rejected here instead of raising decimal.Overflow.

@@ -23,6 +23,9 @@ _TIMESTAMP = re.compile(
 
 _LOCAL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
+# Heartland's own shape for UTC fields, which `datetime.fromisoformat` reads directly.
+_HEARTLAND_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00", re.ASCII)
+
 
 def _parse_zone(text: str | None) -> timezone:
     """Return the timezone for a `Z`, `+HH`, `+HHMM` or `+HH:MM` suffix, or UTC without one."""
@@ -49,6 +52,11 @@ def parse_timestamp(value: object, *, record: str, field: str) -> datetime:
         return value.astimezone(UTC)
     if not isinstance(value, str):
         raise InvalidRecordError(record, field, value, _HINT)
+    if _HEARTLAND_UTC.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # month 13 and the like: the general path below names the problem
 
     match = _TIMESTAMP.fullmatch(value.strip())
     if match is None:

@@ -1,11 +1,11 @@
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from yotposync.errors import InvalidRecordError
-from yotposync.money import MAX_DOLLARS, format_cents, optional_cents, to_cents
+from yotposync.money import MAX_DOLLARS, format_cents, optional_cents, to_cents, to_decimal
 
 
 def cents(value: object) -> int:
@@ -147,3 +147,28 @@ def test_to_cents_never_returns_float(value: object) -> None:
 @given(st.integers(min_value=-100_000_000_000, max_value=100_000_000_000))
 def test_to_cents_round_trips_cents(value: int) -> None:
     assert cents(format_cents(value)) == value
+
+
+@given(
+    st.one_of(
+        st.integers(min_value=-(10**12), max_value=10**12),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(min_value=-(10**11), max_value=10**11).map(lambda cents: cents / 100),
+        st.decimals(places=2, min_value=-(10**10), max_value=10**10).map(float),
+    )
+)
+def test_to_cents_shortcut_agrees_with_decimal_conversion(value: int | float) -> None:
+    # to_cents converts ints and two-decimal floats without Decimal; the answer, or the
+    # error, must be the one the Decimal conversion gives.
+    try:
+        amount = to_decimal(value, record="ticket 1", field="total")
+        if amount.copy_abs() > MAX_DOLLARS:
+            raise InvalidRecordError("ticket 1", "total", value, "too large")
+        expected: int | None = int(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
+    except InvalidRecordError:
+        expected = None
+    try:
+        got: int | None = to_cents(value, record="ticket 1", field="total")
+    except InvalidRecordError:
+        got = None
+    assert got == expected

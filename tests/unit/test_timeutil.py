@@ -1,6 +1,8 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from yotposync.errors import InvalidRecordError
 from yotposync.timeutil import format_utc, local_date, optional_timestamp, parse_timestamp
@@ -145,3 +147,19 @@ def test_format_utc_rejects_naive() -> None:
 
 def test_format_utc_round_trips() -> None:
     assert parse(format_utc(EXPECTED)) == EXPECTED
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)))
+def test_heartland_shape_read_like_any_other(moment: datetime) -> None:
+    # The `...+00:00` shape takes a shorter path; its answer must be the general one's.
+    heartland = moment.replace(microsecond=0, tzinfo=UTC).isoformat()
+    general = heartland.replace("+00:00", "Z")
+    parsed = parse_timestamp(heartland, record="ticket 1", field="updated_at")
+    assert parsed == parse_timestamp(general, record="ticket 1", field="updated_at")
+    assert parsed.tzinfo is UTC
+
+
+@pytest.mark.parametrize("value", ["2025-13-02T15:07:43+00:00", "2025-02-30T15:07:43+00:00"])
+def test_heartland_shape_with_impossible_date_rejected(value: str) -> None:
+    with pytest.raises(InvalidRecordError, match="ISO 8601"):
+        parse_timestamp(value, record="ticket 1", field="updated_at")

@@ -134,6 +134,8 @@ def _parse_qty(value: object, *, record: str, required: bool) -> int:
         if required:
             raise _missing(record, "qty")
         return 0
+    if isinstance(value, int) and not isinstance(value, bool) and -MAX_QTY <= value <= MAX_QTY:
+        return value  # the usual case, without a Decimal
     hint = "expected a whole number of units such as 2 or -1"
     qty = to_decimal(value, record=record, field="qty", hint=hint)
     if qty.copy_abs() > MAX_QTY:
