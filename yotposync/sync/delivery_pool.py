@@ -41,8 +41,11 @@ class SendPool:
         self._ledger = ledger
         self._threaded = workers > 1 and ledger.path is not None
         self.workers = workers if self._threaded else 1
-        # One push at a time in the calling thread keeps the queue's order exactly.
-        self.capacity = 2 * self.workers if self._threaded else 1
+        # One push at a time in the calling thread keeps the queue's order exactly. Threaded,
+        # the job refills once half of this is free, marking the new pushes `sent` in one
+        # commit: four per worker makes each commit (an fsync) cover two pushes per worker,
+        # and leaves the workers a queue to send from while the commit waits for the disk.
+        self.capacity = 4 * self.workers if self._threaded else 1
         self._executor: ThreadPoolExecutor | None = None
         self._futures: dict[Future[None], Push] = {}
         self._done: list[Outcome] = []
