@@ -353,3 +353,56 @@ def test_crash_inside_page_keeps_whole_pages(store: Store, ledger: Ledger) -> No
     assert committed_ticket_ids(ledger) == set(sales[:4])
     assert committed_cursor(ledger) == Cursor(after_anchor(30), sales[3])
     assert push_ids(ledger) == [f"hl-{ticket}" for ticket in sales[:4]]
+
+
+class ListingSource(CrashingSource):
+    """Counts the customer requests and where they run; leaves `hidden` out of every list."""
+
+    def __init__(self, client: HeartlandClient, hidden: frozenset[int] = frozenset()) -> None:
+        super().__init__(client, fail_on_call=0)
+        self.hidden = hidden
+        self.list_threads: list[str] = []
+        self.singles: list[int] = []
+
+    def customers_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        self.list_threads.append(threading.current_thread().name)
+        found = super().customers_by_id(ids)
+        return {i: raw for i, raw in found.items() if i not in self.hidden}
+
+    def get_customer(self, customer_id: int) -> dict[str, Any] | None:
+        self.singles.append(customer_id)
+        return self.client.get_customer(customer_id)
+
+
+def test_customers_read_ahead_once_per_page(store: Store, ledger: Ledger) -> None:
+    sales = five_sales(store)
+    source = ListingSource(
+        HeartlandClient(
+            store.sandbox.heartland_url, store.sandbox.heartland_token, requests_per_second=0
+        )
+    )
+    summary = make_job(store, ledger, JobClock(after_anchor(3600)), source).run()
+
+    # Three pages of at most two tickets: one list request each, made by the reading thread.
+    assert summary.pages == 3
+    assert source.list_threads == ["ticket-pages"] * 3
+    assert source.singles == []
+    assert all(decided_kind(ledger, sale) == "sale" for sale in sales)
+
+
+def test_customer_left_out_of_the_list_is_asked_for_alone(store: Store, ledger: Ledger) -> None:
+    sales = five_sales(store)
+    client = HeartlandClient(
+        store.sandbox.heartland_url, store.sandbox.heartland_token, requests_per_second=0
+    )
+    ticket = client.get_ticket(sales[0])
+    assert ticket is not None
+    customer_id = int(ticket["customer_id"])
+    source = ListingSource(client, hidden=frozenset({customer_id}))
+
+    make_job(store, ledger, JobClock(after_anchor(3600)), source).run()
+
+    # Not listed again by the job's thread: asked for on its own, once per page.
+    assert source.list_threads == ["ticket-pages"] * 3
+    assert source.singles == [customer_id] * 3
+    assert all(decided_kind(ledger, sale) == "sale" for sale in sales)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -99,6 +99,15 @@ class _Version:
     customer_problem: str | None = None  # why the named customer could not be read
 
 
+@dataclass(frozen=True)
+class _ReadPage:
+    """A page of tickets and the raw customers it names, read before the page is decided."""
+
+    page: TicketPage
+    customers: dict[int, dict[str, Any]]
+    asked: frozenset[int]  # the customer ids requested, found or not
+
+
 class TransactionsJob:
     """Turn Heartland ticket versions into ledger decisions and queued Yotpo pushes."""
 
@@ -168,12 +177,14 @@ class TransactionsJob:
         cpu_started = time.process_time()
 
         pages = self.heartland.ticket_pages(start=start, end=end, page_size=self.page_size)
-        # The next page is read while this one is decided; see yotposync/sync/read_ahead.py.
-        with ReadAhead(pages, name="ticket-pages") as ahead:
-            for page in ahead:
+        # The next page and its customers are read while this page is decided; see
+        # yotposync/sync/read_ahead.py.
+        with ReadAhead(self._with_customers(pages), name="ticket-pages") as ahead:
+            for read in ahead:
+                page = read.page
                 if summary.total is None:
                     summary.total = page.total
-                self._process_page(page.results, summary, moves_cursor)
+                self._process_page(page.results, summary, moves_cursor, read)
                 if on_page is not None:
                     on_page(summary, len(page.results))
                 if should_stop():
@@ -248,8 +259,23 @@ class TransactionsJob:
 
     # One page
 
+    def _with_customers(self, pages: Iterable[TicketPage]) -> Iterator[_ReadPage]:
+        """Add to each page the raw customers its tickets name, in one list request per chunk.
+
+        This runs in the read-ahead thread, so it only reads: parsing and every decision stay
+        with the page in the job's thread.
+        """
+        for page in pages:
+            ids = sorted({c for raw in page.results if (c := _raw_id(raw, "customer_id"))})
+            customers = self.heartland.customers_by_id(ids) if ids else {}
+            yield _ReadPage(page, customers, frozenset(ids))
+
     def _process_page(
-        self, raws: list[dict[str, Any]], summary: TransactionsSummary, moves_cursor: bool
+        self,
+        raws: list[dict[str, Any]],
+        summary: TransactionsSummary,
+        moves_cursor: bool,
+        read: _ReadPage | None = None,
     ) -> None:
         summary.planned.start_page()
         versions: dict[int, _Version] = {}
@@ -267,7 +293,7 @@ class TransactionsJob:
                 problem = f"ticket without a usable id: {_short(raw)}"
                 summary.invalid.append(problem)
                 log.warning("ticket_invalid", error=problem)
-        versions = self._attach_customers(versions)
+        versions = self._attach_customers(versions, read)
         parents = self._fetch_missing_parents(versions)
 
         now = self.clock()
@@ -296,9 +322,11 @@ class TransactionsJob:
         except InvalidRecordError as exc:
             return (ticket_id, str(exc))
 
-    def _attach_customers(self, versions: dict[int, _Version]) -> dict[int, _Version]:
+    def _attach_customers(
+        self, versions: dict[int, _Version], read: _ReadPage | None = None
+    ) -> dict[int, _Version]:
         wanted = {v.ticket.customer_id for v in versions.values() if v.ticket.customer_id}
-        customers, problems = self._load_customers(wanted)
+        customers, problems = self._load_customers(wanted, read)
         attached: dict[int, _Version] = {}
         for ticket_id, version in versions.items():
             customer_id = version.ticket.customer_id
@@ -308,17 +336,25 @@ class TransactionsJob:
             attached[ticket_id] = _Version(version.ticket, customer, missing, problem)
         return attached
 
-    def _load_customers(self, ids: set[int]) -> tuple[dict[int, Customer], dict[int, str]]:
+    def _load_customers(
+        self, ids: set[int], read: _ReadPage | None = None
+    ) -> tuple[dict[int, Customer], dict[int, str]]:
         """Return the customers by id, and the reason for each one that could not be parsed.
 
-        A customer missing from the list response is requested on its own, and only a 404
-        counts as gone: a ticket decided without its customer earns later only if the
-        customers job re-decides it, which it does only when it sees that customer change.
+        Customers the read-ahead already listed (`read`) are not requested again. A customer
+        missing from the list response is requested on its own, and only a 404 counts as
+        gone: a ticket decided without its customer earns later only if the customers job
+        re-decides it, which it does only when it sees that customer change.
         """
         wanted = sorted(ids)
         if not wanted:
             return {}, {}
-        raws = self.heartland.customers_by_id(wanted)
+        listed = read.customers if read is not None else {}
+        asked = read.asked if read is not None else frozenset()
+        raws = {i: listed[i] for i in wanted if i in listed}
+        unasked = [i for i in wanted if i not in asked]
+        if unasked:
+            raws.update(self.heartland.customers_by_id(unasked))
         for customer_id in wanted:
             if customer_id not in raws:
                 single = self.heartland.get_customer(customer_id)
@@ -438,7 +474,12 @@ class TransactionsJob:
 
 
 def _ticket_id(raw: Mapping[str, Any]) -> int | None:
-    value = raw.get("id")
+    return _raw_id(raw, "id")
+
+
+def _raw_id(raw: Mapping[str, Any], key: str) -> int | None:
+    """Read an id from a raw record without raising: None when it is not a usable integer."""
+    value = raw.get(key)
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
