@@ -97,6 +97,15 @@ def _replace_secrets(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+def debug_enabled(name: str) -> bool:
+    """Tell whether logger `name` writes debug events, at the cost of a dictionary lookup.
+
+    A structlog call that the level filters out still binds a logger first, because loggers
+    are not cached (see configure_logging). Code that logs once per push asks this first.
+    """
+    return logging.getLogger(name).isEnabledFor(logging.DEBUG)
+
+
 def mask_email(address: str) -> str:
     """Shorten an e-mail address for logs to its first letter and domain.
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import structlog
 
-from yotposync.logs import configure_logging, mask_email, register_secret
+from yotposync.logs import configure_logging, debug_enabled, mask_email, register_secret
 
 # Loggers whose level configure_logging() changes, restored after each test.
 TOUCHED_LOGGERS = ("", "urllib3", "werkzeug", "apscheduler.executors")
@@ -300,3 +300,10 @@ def test_backoff_lines_are_silenced() -> None:
     configure_logging("info", "json", stream)
     logging.getLogger("backoff").error("Giving up fetch_once(...) after 4 tries")
     assert json_lines(stream) == []
+
+
+@pytest.mark.parametrize(("level", "expected"), [("info", False), ("debug", True)])
+def test_debug_enabled_follows_the_configured_level(level: str, expected: bool) -> None:
+    configure_logging(level, "json", stream=io.StringIO())
+    assert debug_enabled("yotposync.delivery") is expected
+    assert debug_enabled("yotposync.transactions") is expected

@@ -557,9 +557,9 @@ class Ledger:
 
     def mark_confirmed(self, seq: int, status: int, now: datetime) -> None:
         self.db.execute(
-            "UPDATE pushes SET state = 'confirmed', last_status = ?, last_error = NULL, "
-            "updated_at = ?, confirmed_at = ? WHERE seq = ?",
-            [status, _iso(now), _iso(now), seq],
+            "UPDATE pushes SET state = 'confirmed', last_status = ?3, last_error = NULL, "
+            "updated_at = ?1, confirmed_at = ?1 WHERE seq = ?2",
+            [_iso(now), seq, status],
         )
 
     def mark_rejected(self, seq: int, status: int | None, error: str, now: datetime) -> None:

@@ -30,12 +30,13 @@ from yotposync.config import Settings
 from yotposync.errors import AuthError, RejectedError, RetriableError
 from yotposync.ledger import Ledger, Push
 from yotposync.ledger.offers import POINTS_ADJUST
-from yotposync.logs import mask_email
+from yotposync.logs import debug_enabled, mask_email
 from yotposync.sync.delivery_pool import Outcome, SendPool
 from yotposync.sync.plan import ORDER, REFUND
 from yotposync.sync.points_push import send_points_adjustment
 
-log = structlog.get_logger("yotposync.delivery")
+LOGGER = "yotposync.delivery"
+log = structlog.get_logger(LOGGER)
 
 
 class PushTarget(Protocol):
@@ -230,6 +231,8 @@ class DeliveryJob:
     def _record_confirmed(self, push: Push, summary: DeliverySummary) -> None:
         self.ledger.mark_confirmed(push.seq, 200, self.clock())
         summary.confirmed += 1
+        if not debug_enabled(LOGGER):
+            return
         log.debug(
             "push_confirmed",
             push_id=push.push_id,

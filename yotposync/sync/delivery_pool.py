@@ -11,9 +11,10 @@ calling thread, one at a time, exactly as submitted.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -47,8 +48,12 @@ class SendPool:
         # and leaves the workers a queue to send from while the commit waits for the disk.
         self.capacity = 4 * self.workers if self._threaded else 1
         self._executor: ThreadPoolExecutor | None = None
-        self._futures: dict[Future[None], Push] = {}
+        # Submitted pushes not yet collected, by seq. Workers put each outcome on `_results`,
+        # so collecting one costs a queue read rather than a wait over every future.
+        self._pending: dict[int, Future[None]] = {}
+        self._results: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._done: list[Outcome] = []
+        self._submitted: dict[int, Push] = {}
         self._local = threading.local()
         self._opened: list[Ledger] = []
         self._opened_lock = threading.Lock()
@@ -56,7 +61,7 @@ class SendPool:
     @property
     def in_flight(self) -> int:
         """Pushes submitted whose outcome has not been collected yet."""
-        return len(self._futures) + len(self._done)
+        return len(self._pending) + len(self._done)
 
     def submit(self, push: Push) -> None:
         """Start sending one push; its outcome comes back from `collect()`."""
@@ -65,25 +70,31 @@ class SendPool:
             return
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="delivery")
-        future = self._executor.submit(self._send_in_worker, push)
-        self._futures[future] = push
+        self._pending[push.seq] = self._executor.submit(self._send_in_worker, push)
+        self._submitted[push.seq] = push
 
     def collect(self) -> list[Outcome]:
         """Wait until at least one submitted push has an outcome, and return every one ready."""
         outcomes, self._done = self._done, []
-        if outcomes or not self._futures:
+        if outcomes or not self._pending:
             return outcomes
-        finished, _ = wait(self._futures, return_when=FIRST_COMPLETED)
-        for future in finished:
-            push = self._futures.pop(future)
-            error = future.exception()
-            outcomes.append(Outcome(push, error))
+        outcomes.append(self._results.get())
+        while True:
+            try:
+                outcomes.append(self._results.get_nowait())
+            except queue.Empty:
+                break
+        for outcome in outcomes:
+            del self._pending[outcome.push.seq]
+            del self._submitted[outcome.push.seq]
         return outcomes
 
     def cancel_queued(self) -> list[Push]:
         """Withdraw the submitted pushes that no worker has started; return them."""
-        withdrawn = [push for future, push in self._futures.items() if future.cancel()]
-        self._futures = {f: p for f, p in self._futures.items() if not f.cancelled()}
+        withdrawn = [self._submitted[seq] for seq, f in self._pending.items() if f.cancel()]
+        for push in withdrawn:
+            del self._pending[push.seq]
+            del self._submitted[push.seq]
         return withdrawn
 
     def close(self) -> None:
@@ -115,7 +126,12 @@ class SendPool:
         return Outcome(push, None)
 
     def _send_in_worker(self, push: Push) -> None:
-        self._send(self._worker_ledger(), push)
+        try:
+            self._send(self._worker_ledger(), push)
+        except BaseException as exc:  # every error is the job's to sort, in its own thread
+            self._results.put(Outcome(push, exc))
+        else:
+            self._results.put(Outcome(push, None))
 
     def _worker_ledger(self) -> Ledger:
         ledger: Ledger | None = getattr(self._local, "ledger", None)

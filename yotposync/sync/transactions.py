@@ -21,6 +21,7 @@ from yotposync.clients.heartland import TicketPage
 from yotposync.config import Settings
 from yotposync.errors import GuardError, InvalidRecordError
 from yotposync.ledger import Cursor, Ledger, TicketAmountsRow
+from yotposync.logs import debug_enabled
 from yotposync.sync.amounts import AmountBasis, TicketAmounts, ticket_amounts
 from yotposync.sync.classify import decide
 from yotposync.sync.model import Customer, Decision, Kind, Ticket
@@ -34,7 +35,8 @@ from yotposync.sync.rules import ExclusionRules
 from yotposync.sync.ticket_offers import TicketOffers
 from yotposync.timeutil import parse_timestamp
 
-log = structlog.get_logger("yotposync.transactions")
+LOGGER = "yotposync.transactions"
+log = structlog.get_logger(LOGGER)
 
 CURSOR_NAME = "tickets"
 
@@ -439,13 +441,14 @@ class TransactionsJob:
                 payload["coupon_code"] = coupon_code
             self.ledger.add_push(push, payload, now)
             summary.planned.add(push)
-            log.debug(
-                "push_planned",
-                push_id=push.push_id,
-                kind=push.kind,
-                ticket_id=ticket.id,
-                amount_cents=push.amount_cents,
-            )
+            if debug_enabled(LOGGER):
+                log.debug(
+                    "push_planned",
+                    push_id=push.push_id,
+                    kind=push.kind,
+                    ticket_id=ticket.id,
+                    amount_cents=push.amount_cents,
+                )
 
     def _plan(self, decision: Decision, parent_id: int | None) -> list[PlannedPush]:
         own = self.ledger.pushes_for_ticket(decision.ticket_id)
