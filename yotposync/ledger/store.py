@@ -67,10 +67,21 @@ class TicketAmountsRow:
     item_net_cents: int
 
 
+# The last time formatted, and its text. Writes within one page or one delivery group pass
+# the same `now` many times, and isoformat() costs more than this identity check.
+_last_iso: tuple[datetime | None, str] = (None, "")
+
+
 def _iso(value: datetime) -> str:
+    global _last_iso
+    last = _last_iso  # one read: another thread may replace the pair meanwhile
+    if value is last[0]:
+        return last[1]
     if value.tzinfo is None:
         raise ValueError("ledger times must be timezone-aware")
-    return value.isoformat()
+    text = value.isoformat()
+    _last_iso = (value, text)
+    return text
 
 
 def _dt(value: str) -> datetime:
