@@ -31,7 +31,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# The benchmarks of docs/performance.md: 10k and 100k tickets, about 30 minutes on 2 cores.
+# The benchmarks of docs/performance.md: stores of 1k to 100k tickets, about 30 minutes on 2 cores.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run
 
