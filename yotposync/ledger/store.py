@@ -7,6 +7,7 @@ decisions, their pushes and the cursor that covers them) go through `transaction
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -95,25 +96,25 @@ def _dt(value: str) -> datetime:
 
 def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
     """Insert one row and return its rowid."""
-    columns = ", ".join(row)
-    marks = ", ".join("?" * len(row))
-    cursor = conn.execute(
-        f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608
-        list(row.values()),
-    )
+    cursor = conn.execute(_insert_sql(table, tuple(row)), list(row.values()))
     return int(cursor.lastrowid or 0)
 
 
 def _upsert(conn: sqlite3.Connection, table: str, row: dict[str, Any], pk: str = "id") -> None:
     """Insert one row, or update the columns given when a row with its primary key exists."""
-    columns = ", ".join(row)
-    marks = ", ".join("?" * len(row))
-    updates = ", ".join(f"{name} = excluded.{name}" for name in row if name != pk)
-    conn.execute(
-        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "  # noqa: S608
-        f"ON CONFLICT({pk}) DO UPDATE SET {updates}",
-        list(row.values()),
-    )
+    conn.execute(_upsert_sql(table, tuple(row), pk), list(row.values()))
+
+
+@functools.cache
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+
+
+@functools.cache
+def _upsert_sql(table: str, columns: tuple[str, ...], pk: str) -> str:
+    updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name != pk)
+    return f"{_insert_sql(table, columns)} ON CONFLICT({pk}) DO UPDATE SET {updates}"
 
 
 def prepare_ledger_file(path: Path) -> None:
@@ -560,17 +561,31 @@ class Ledger:
         return {row[0]: int(row[1]) for row in rows}
 
     def mark_sent(self, seq: int, now: datetime) -> None:
-        self.db.execute(
+        self.mark_sent_many([seq], now)
+
+    def mark_sent_many(self, seqs: Sequence[int], now: datetime) -> None:
+        """Mark pushes `sent`, counting an attempt each, in one statement.
+
+        One call for a whole group matters in the delivery job: each call into SQLite lets
+        go of the GIL, and getting it back from busy worker threads can take milliseconds.
+        """
+        at = _iso(now)
+        self.db.conn.executemany(
             "UPDATE pushes SET state = 'sent', attempts = attempts + 1, updated_at = ? "
             "WHERE seq = ?",
-            [_iso(now), seq],
+            [(at, seq) for seq in seqs],
         )
 
     def mark_confirmed(self, seq: int, status: int, now: datetime) -> None:
-        self.db.execute(
+        self.mark_confirmed_many([seq], status, now)
+
+    def mark_confirmed_many(self, seqs: Sequence[int], status: int, now: datetime) -> None:
+        """Mark pushes `confirmed` with the same status and time, in one statement."""
+        at = _iso(now)
+        self.db.conn.executemany(
             "UPDATE pushes SET state = 'confirmed', last_status = ?3, last_error = NULL, "
             "updated_at = ?1, confirmed_at = ?1 WHERE seq = ?2",
-            [_iso(now), seq, status],
+            [(at, seq, status) for seq in seqs],
         )
 
     def mark_rejected(self, seq: int, status: int | None, error: str, now: datetime) -> None:

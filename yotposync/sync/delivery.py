@@ -170,9 +170,7 @@ class DeliveryJob:
                 group = [heapq.heappop(ready)[1] for _ in range(min(len(ready), room))]
                 with self.ledger.transaction():
                     self._record_outcomes(outcomes, summary)
-                    marked_at = self.clock()
-                    for push in group:
-                        self.ledger.mark_sent(push.seq, marked_at)
+                    self.ledger.mark_sent_many([push.seq for push in group], self.clock())
                 outcomes = []
                 for push in group:
                     pool.submit(push)
@@ -215,11 +213,14 @@ class DeliveryJob:
 
     def _record_outcomes(self, outcomes: list[Outcome], summary: DeliverySummary) -> None:
         """Write each outcome to the ledger; the caller holds the transaction."""
+        confirmed = [outcome.push for outcome in outcomes if outcome.error is None]
+        if confirmed:
+            self._record_confirmed(confirmed, summary)
         for outcome in outcomes:
             push, error = outcome.push, outcome.error
             if error is None:
-                self._record_confirmed(push, summary)
-            elif isinstance(error, RejectedError):
+                continue
+            if isinstance(error, RejectedError):
                 self._record_rejected(push, error, summary)
             elif isinstance(error, RetriableError):
                 self._schedule_retry(push, error, summary)
@@ -228,19 +229,20 @@ class DeliveryJob:
                 self.ledger.release_sent(push.seq, self.clock())
             # Any other error stops the job; the push stays `sent` and is checked next run.
 
-    def _record_confirmed(self, push: Push, summary: DeliverySummary) -> None:
-        self.ledger.mark_confirmed(push.seq, 200, self.clock())
-        summary.confirmed += 1
+    def _record_confirmed(self, pushes: list[Push], summary: DeliverySummary) -> None:
+        self.ledger.mark_confirmed_many([push.seq for push in pushes], 200, self.clock())
+        summary.confirmed += len(pushes)
         if not debug_enabled(LOGGER):
             return
-        log.debug(
-            "push_confirmed",
-            push_id=push.push_id,
-            kind=push.kind,
-            ticket_id=push.ticket_id,
-            amount_cents=push.amount_cents,
-            customer=mask_email(push.email) if push.email else None,
-        )
+        for push in pushes:
+            log.debug(
+                "push_confirmed",
+                push_id=push.push_id,
+                kind=push.kind,
+                ticket_id=push.ticket_id,
+                amount_cents=push.amount_cents,
+                customer=mask_email(push.email) if push.email else None,
+            )
 
     def _record_rejected(self, push: Push, exc: RejectedError, summary: DeliverySummary) -> None:
         self.ledger.mark_rejected(push.seq, exc.status, exc.reason, self.clock())
