@@ -39,8 +39,10 @@ def ticket(ticket_id: int, updated_at: str) -> dict[str, Any]:
     return {"id": ticket_id, "updated_at": updated_at, "lines": []}
 
 
-def page_body(tickets: list[dict[str, Any]], total: int = 99) -> dict[str, Any]:
-    return {"results": tickets, "total": total, "pages": 9}
+def page_body(tickets: list[dict[str, Any]], total: int | None = None) -> dict[str, Any]:
+    """A list envelope; `total` defaults to the page's own count, as on a last page."""
+    count = len(tickets) if total is None else total
+    return {"results": tickets, "total": count, "pages": 1 if count else 0}
 
 
 def query(call_index: int, mocked: responses.RequestsMock) -> dict[str, list[str]]:
@@ -144,6 +146,60 @@ def test_ticket_pages_stops_on_empty_page(
     pages = walk(client)
 
     assert [len(page.results) for page in pages] == [2, 0]
+
+
+def patient_client(clock: FakeClock) -> HeartlandClient:
+    """A client that tries each call three times, so two bad pages in a row are survived."""
+    return HeartlandClient(
+        BASE_URL,
+        "hl-token-abcdef",
+        requests_per_second=0,
+        retry=RetryPolicy(max_tries=3, jitter=lambda wait: wait),
+        sleep=clock.sleep,
+    )
+
+
+def test_ticket_pages_retries_empty_page_with_total(
+    mocked: responses.RequestsMock, clock: FakeClock
+) -> None:
+    # Two empty responses in a row would otherwise end the walk before its first ticket.
+    listed = [ticket(1, "2025-04-01T13:00:00+00:00")]
+    mocked.add(responses.GET, TICKETS, json=page_body([], total=1))
+    mocked.add(responses.GET, TICKETS, json=page_body([], total=1))
+    mocked.add(responses.GET, TICKETS, json=page_body(listed))
+
+    pages = walk(patient_client(clock))
+
+    assert [page.results for page in pages] == [listed]
+    assert len(clock.sleeps) == 2
+
+
+def test_ticket_pages_empty_page_with_total_fails(
+    mocked: responses.RequestsMock, client: HeartlandClient
+) -> None:
+    # The client retries twice (max_tries=2), then gives up instead of ending the walk.
+    mocked.add(responses.GET, TICKETS, json=page_body([], total=40))
+    mocked.add(responses.GET, TICKETS, json=page_body([], total=40))
+
+    with pytest.raises(RetriableError) as caught:
+        walk(client)
+
+    assert "empty results list, but total is 40" in str(caught.value)
+
+
+def test_ticket_pages_retries_empty_later_page(
+    mocked: responses.RequestsMock, clock: FakeClock
+) -> None:
+    first = [ticket(1, "2025-04-01T13:00:00+00:00"), ticket(2, "2025-04-01T13:00:01+00:00")]
+    last = [ticket(3, "2025-04-01T13:00:02+00:00")]
+    mocked.add(responses.GET, TICKETS, json=page_body(first, total=3))
+    mocked.add(responses.GET, TICKETS, json=page_body([], total=1))
+    mocked.add(responses.GET, TICKETS, json=page_body([], total=1))
+    mocked.add(responses.GET, TICKETS, json=page_body(last))
+
+    pages = walk(patient_client(clock))
+
+    assert [page.results for page in pages] == [first, last]
 
 
 def test_ticket_pages_total_on_first_page_only(

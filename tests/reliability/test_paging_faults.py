@@ -94,7 +94,10 @@ def test_empty_page_in_past_window_is_asked_again(tmp_path: Path, store: Store) 
 
 
 def test_empty_pages_twice_end_walk_and_keep_cursor(tmp_path: Path, store: Store) -> None:
-    plan = FaultPlan(rules=(rule("empty", "empty_page", path=LISTING, after=2, times=2),))
+    # With a total of 0 the empty pages agree with themselves, so the walk ends there.
+    plan = FaultPlan(
+        rules=(rule("empty", "empty_page", path=LISTING, after=2, times=2, empty_total="zero"),)
+    )
     with harness(tmp_path, store, faults=plan, heartland={"page_size": 10}) as h:
         first = h.transactions(since=since(store))
         cursor_after_gap = h.cursor()
@@ -104,6 +107,33 @@ def test_empty_pages_twice_end_walk_and_keep_cursor(tmp_path: Path, store: Store
         assert first.tickets == 20
         assert cursor_after_gap is not None
         assert cursor_after_gap[1] == sorted_ticket_ids(store)[19]
+        assert_settled(h)
+
+
+def test_empty_first_page_twice_on_new_ledger(tmp_path: Path, store: Store) -> None:
+    # The empty pages still count the window's tickets, so the client requests them again.
+    plan = FaultPlan(rules=(rule("empty", "empty_page", path=LISTING, times=2),))
+    with harness(tmp_path, store, faults=plan, heartland={"page_size": 10}) as h:
+        summary = h.transactions(since=since(store))
+        h.delivery()
+
+        assert h.sandbox.faults.report()["injected"] == {"empty": 2}
+        assert summary.tickets == len(store.tickets)
+        assert_settled(h)
+
+
+def test_empty_later_page_twice_is_retried(tmp_path: Path, store: Store) -> None:
+    plan = FaultPlan(rules=(rule("empty", "empty_page", path=LISTING, after=2, times=2),))
+    with harness(tmp_path, store, faults=plan, heartland={"page_size": 10}) as h:
+        summary = h.transactions(since=since(store))
+        h.delivery()
+
+        assert h.sandbox.faults.report()["injected"] == {"empty": 2}
+        assert summary.tickets == len(store.tickets)
+        assert h.cursor() == (
+            max(t.updated_at for t in store.tickets).isoformat(),
+            sorted_ticket_ids(store)[-1],
+        )
         assert_settled(h)
 
 

@@ -205,9 +205,20 @@ def test_truncated_json_is_half_the_body(sandbox: Sandbox) -> None:
         response.json()
 
 
-def test_empty_page_where_records_exist(sandbox: Sandbox) -> None:
-    assert tickets(sandbox).json()["total"] > 0
+def test_empty_page_keeps_listed_total(sandbox: Sandbox) -> None:
+    listed = tickets(sandbox).json()
+    assert listed["total"] > 0
     sandbox.faults.set_plan(FaultPlan(rules=(rule("empty", "heartland", "empty_page"),)))
+
+    body = tickets(sandbox).json()
+
+    assert body == {"results": [], "total": listed["total"], "pages": listed["pages"]}
+
+
+def test_empty_page_with_zero_total(sandbox: Sandbox) -> None:
+    assert tickets(sandbox).json()["total"] > 0
+    plan = FaultPlan(rules=(rule("empty", "heartland", "empty_page", empty_total="zero"),))
+    sandbox.faults.set_plan(plan)
 
     body = tickets(sandbox).json()
 

@@ -82,7 +82,8 @@ class HeartlandClient:
         with a greater `id`. A ticket edited during the walk therefore moves to the end
         instead of shifting a page. `after`, when given, replaces `start` as the lower bound
         with the same keyset condition. The walk stops after a short page, or after an empty
-        page that is still empty when asked for again.
+        page that is still empty when asked for again. An empty page whose `total` is above 0
+        is retried like a 5xx instead, and raises RetriableError when the retries run out.
 
         Raises GuardError when a page does not end after the previous one, because the next
         request would then return the same page forever.
@@ -149,7 +150,7 @@ class HeartlandClient:
                     "page": 1,
                     "per_page": page_size,
                 },
-                check=_envelope_problem,
+                check=_keyset_page_problem,
             )
             results: list[dict[str, Any]] = body["results"]
             total = body.get("total") if first else None
@@ -386,6 +387,22 @@ def _envelope_problem(body: Any) -> str | None:
         return "no results list"
     if not all(isinstance(item, dict) for item in results):
         return "results list holds something other than objects"
+    return None
+
+
+def _keyset_page_problem(body: Any) -> str | None:
+    """Describe what is wrong with a keyset page, or return None when it is usable.
+
+    Every keyset request is for page 1 of the records after the previous page, so `total`
+    counts the records still to come. An empty page whose `total` is above 0 contradicts
+    itself. It is retried like a 5xx, because ending the walk there would skip those records.
+    """
+    problem = _envelope_problem(body)
+    if problem is not None:
+        return problem
+    total = body.get("total")
+    if not body["results"] and isinstance(total, int) and not isinstance(total, bool) and total > 0:
+        return f"an empty results list, but total is {total}"
     return None
 
 

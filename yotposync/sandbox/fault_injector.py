@@ -295,10 +295,7 @@ class FaultInjector:
             message = rule.message or "the request was rejected"
             return self._error(rule.error_status, message)(environ, start_response)
         if kind is FaultKind.EMPTY_PAGE:
-            empty: object = {"results": [], "total": 0, "pages": 0}
-            if self.service == "yotpo":
-                empty = []
-            return json_response(empty)(environ, start_response)
+            return json_response(self._empty_page(rule, environ))(environ, start_response)
 
         status, headers, body = _call(self.app, environ)
         if kind is FaultKind.LOST_RESPONSE:
@@ -314,6 +311,29 @@ class FaultInjector:
             edited = self._editor.edit_random(generator)
             log.info("fault %s edited ticket %s", rule.name, edited)
         return _respond(start_response, status, headers, body)
+
+    def _empty_page(self, rule: FaultRule, environ: dict[str, Any]) -> object:
+        """Build the body of an empty_page fault: no records, with the counts `rule` selects.
+
+        Only a Heartland GET is passed to the emulator for its counts, so no other request is
+        applied.
+        """
+        if self.service == "yotpo":
+            return []
+        empty: dict[str, Any] = {"results": [], "total": 0, "pages": 0}
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        if rule.empty_total == "zero" or method != "GET":
+            return empty
+        _, _, body = _call(self.app, environ)
+        try:
+            listed = json.loads(body)
+        except ValueError:
+            return empty
+        if isinstance(listed, dict):
+            for key in ("total", "pages"):
+                if isinstance(listed.get(key), int):
+                    empty[key] = listed[key]
+        return empty
 
     def _error(self, status: int, message: str) -> Response:
         if self.service == "heartland":

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 Service = Literal["heartland", "yotpo"]
 ResetStyle = Literal["seconds", "http-date", "missing", "huge"]
+EmptyTotal = Literal["listed", "zero"]
 
 # The reset a "huge" 429 announces: about 31 years, far beyond any sane wait.
 HUGE_RESET_SECONDS = 1_000_000_000
@@ -51,7 +52,7 @@ class FaultKind(enum.StrEnum):
     RESET = "reset"  # close the connection, nothing applied, no response
     MALFORMED_JSON = "malformed_json"  # apply, answer 200 with a body that is not JSON
     TRUNCATED_JSON = "truncated_json"  # apply, answer with the first half of the body
-    EMPTY_PAGE = "empty_page"  # answer a list request with no records, not applied
+    EMPTY_PAGE = "empty_page"  # answer a list request with no records (see `empty_total`)
     EDIT_BETWEEN_PAGES = "edit_between_pages"  # answer, then edit one random ticket
     PATCH_RECORDS = "patch_records"  # answer with the `patches` applied to records by id
 
@@ -101,6 +102,10 @@ class FaultRule(BaseModel):
     delay_seconds: float = Field(default=0.0, ge=0, le=300)
     # rate_limit, server_error and client_error: the text of the error body.
     message: str | None = None
+    # empty_page on a Heartland GET: the `total` and `pages` of the empty page. "listed" keeps
+    # the emulator's own counts, as when a page loses its records on the way. "zero" sends 0,
+    # as when the records are gone for the token, for example after it lost a location.
+    empty_total: EmptyTotal = "listed"
     # patch_records: changes per record id (the JSON key is the id as text).
     patches: dict[str, RecordPatch] = Field(default_factory=dict)
 
