@@ -17,7 +17,7 @@ from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.sync.delivery import DeliveryJob, DeliverySummary
-from yotposync.sync.transactions import TransactionsJob, TransactionsSummary
+from yotposync.sync.transactions import CURSOR_NAME, TransactionsJob, TransactionsSummary
 
 log = structlog.get_logger("yotposync")
 
@@ -61,6 +61,24 @@ class CatchUpResult:
     delivery: DeliverySummary | None
     dry_run: bool
     seconds: float
+    # True when the ledger had no ticket cursor before the run, as on a new ledger.
+    first_run: bool = False
+
+
+# The outcomes a finished catch-up records in the ledger's runs, shown by `status`. They
+# match the exit codes 0, 3 and 4 of `yotposync catch-up`.
+RUN_OK = "ok"
+RUN_WAITING = "waiting"  # some pushes wait for a retry, which the next run or the daemon sends
+RUN_UNDELIVERED = "undelivered"  # Yotpo rejected some pushes, or they ran out of attempts
+
+
+def catch_up_outcome(delivery: DeliverySummary) -> str:
+    """Return the outcome a catch-up records for what its delivery left undone."""
+    if delivery.rejected or delivery.failed:
+        return RUN_UNDELIVERED
+    if delivery.waiting:
+        return RUN_WAITING
+    return RUN_OK
 
 
 def run_catch_up(
@@ -83,15 +101,18 @@ def run_catch_up(
     if dry_run:
         scratch = Ledger.scratch_copy(settings.ledger.path)
         try:
+            first_run = scratch.get_cursor(CURSOR_NAME) is None
             job = TransactionsJob(settings, scratch, heartland_client(settings), clock=clock)
             transactions = job.run(since=since, until=until, on_page=on_page, force=force)
         finally:
             scratch.close()
-        return CatchUpResult(transactions, None, True, (clock() - started).total_seconds())
+        seconds = (clock() - started).total_seconds()
+        return CatchUpResult(transactions, None, True, seconds, first_run)
     with LedgerLock(settings.ledger.path):
         ledger = Ledger.open(settings.ledger.path)
         try:
             run_id = ledger.start_run("catch-up", started)
+            first_run = ledger.get_cursor(CURSOR_NAME) is None
             try:
                 job = TransactionsJob(settings, ledger, heartland_client(settings), clock=clock)
                 transactions = job.run(since=since, until=until, on_page=on_page, force=force)
@@ -101,9 +122,8 @@ def run_catch_up(
                 ledger.finish_run(run_id, "error", {}, clock(), error=str(exc))
                 raise
             seconds = (clock() - started).total_seconds()
-            undelivered = delivery.rejected + delivery.failed
             summary = transactions.as_dict() | {"delivery": delivery.as_dict()}
-            ledger.finish_run(run_id, "undelivered" if undelivered else "ok", summary, clock())
+            ledger.finish_run(run_id, catch_up_outcome(delivery), summary, clock())
             log.info(
                 "catch_up_finished",
                 tickets=transactions.tickets,
@@ -114,6 +134,6 @@ def run_catch_up(
                 waiting=delivery.waiting,
                 seconds=round(seconds, 3),
             )
-            return CatchUpResult(transactions, delivery, False, seconds)
+            return CatchUpResult(transactions, delivery, False, seconds, first_run)
         finally:
             ledger.close()

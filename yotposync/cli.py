@@ -23,7 +23,7 @@ from yotposync.app import CatchUpResult, run_catch_up, utc_now
 from yotposync.config import Settings, load_settings
 from yotposync.customers_cli import customer_group, customers_group
 from yotposync.errors import ConfigError, YotposyncError
-from yotposync.ledger import Ledger
+from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.integrity import damaged_ledger_error
 from yotposync.logs import configure_logging, register_secret
 from yotposync.offers_cli import offers_command
@@ -31,6 +31,7 @@ from yotposync.ops.commands import OPS_COMMANDS
 from yotposync.sandbox.command import sandbox_command
 from yotposync.status import collect_status, format_status
 from yotposync.sync.plan import PlannedPush
+from yotposync.sync.transactions import TransactionsSummary
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -180,11 +181,27 @@ def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool, f
         if bar is not None:
             bar.__exit__(None, None, None)
     click.echo(format_catch_up(result))
+    if result.first_run and result.transactions.tickets == 0:
+        click.echo(empty_first_catch_up_warning(result.transactions), err=True)
     delivery = result.delivery
     if delivery is not None and (delivery.rejected or delivery.failed):
         ctx.exit(EXIT_UNDELIVERED)
     if delivery is not None and delivery.waiting:
         ctx.exit(EXIT_WAITING)
+
+
+def empty_first_catch_up_warning(transactions: TransactionsSummary) -> str:
+    """Warn about a first catch-up that read nothing, which the empty-window guard cannot catch.
+
+    The guard compares a window with the tickets the ledger saw, and a new ledger saw none.
+    """
+    window = f"{transactions.start.isoformat()} to {transactions.end.isoformat()}"
+    return (
+        f"warning: Heartland listed no tickets updated from {window}, and the ledger has no "
+        "earlier run to compare with. Check that heartland.base_url and the API token reach "
+        "the right account and every location, and that --since is early enough to cover the "
+        "sales you expect."
+    )
 
 
 def format_planned_push(push: PlannedPush) -> str:
@@ -249,12 +266,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
 def retry_failed(ctx: click.Context) -> None:
     """Queue every push that ran out of attempts again, due now."""
     settings = _settings(ctx)
-    ledger = Ledger.open(settings.ledger.path)
-    try:
-        with ledger.transaction():
-            moved = ledger.retry_failed(utc_now())
-    finally:
-        ledger.close()
+    path = settings.ledger.path
+    if not path.exists():
+        # Opening the ledger would create an empty one, which has no failed pushes anyway.
+        click.echo(f"No ledger at {path} yet: run `yotposync catch-up` or `yotposync run`.")
+        return
+    with LedgerLock(path):
+        ledger = Ledger.open(path)
+        try:
+            with ledger.transaction():
+                moved = ledger.retry_failed(utc_now())
+        finally:
+            ledger.close()
     click.echo(
         f"{_count(moved, 'failed push', 'failed pushes')} queued again; "
         "the next delivery run sends them."

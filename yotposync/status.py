@@ -9,6 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from yotposync.app import RUN_WAITING
 from yotposync.ledger import Ledger
 from yotposync.ledger.customers import list_reviews
 from yotposync.ledger.offers import OfferLedger
@@ -54,6 +55,17 @@ def collect_status(ledger: Ledger, now: datetime, problem_limit: int = 10) -> di
     }
 
 
+def _outcome_text(run: dict[str, Any]) -> str:
+    """Return a run's outcome, with the number of pushes left for a retry when it is waiting."""
+    outcome = str(run["outcome"])
+    delivery = (run["summary"] or {}).get("delivery") or {}
+    waiting = delivery.get("waiting")
+    if outcome == RUN_WAITING and isinstance(waiting, int) and waiting > 0:
+        noun = "push waits" if waiting == 1 else "pushes wait"
+        return f"{outcome} ({waiting} {noun} for a retry by the next run or the daemon)"
+    return outcome
+
+
 def format_status(status: dict[str, Any]) -> str:
     """Render the status for a person at a terminal."""
     lines = [f"Ledger: {status['ledger']}"]
@@ -79,7 +91,7 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"  next attempt due: {status['outbox_next_retry_at']}")
     for run in status["last_runs"]:
         lines.append(
-            f"Last {run['job']} run: {run['outcome']}, finished {run['finished_at'] or '-'}"
+            f"Last {run['job']} run: {_outcome_text(run)}, finished {run['finished_at'] or '-'}"
             + (f": {run['error']}" if run["error"] else "")
         )
     problems = status["problem_pushes"]

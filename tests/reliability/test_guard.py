@@ -31,6 +31,7 @@ EMPTY_LISTING = FaultPlan(
             kind="empty_page",
             method="GET",
             path="/api/sales/tickets",
+            empty_total="zero",
             enabled=False,
         ),
     )
@@ -118,6 +119,45 @@ def test_catch_up_stops_then_force_accepts(h: Harness) -> None:
     assert "--force" in stopped.stderr
     assert forced.exit_code == 0
     assert "0 ticket versions" in forced.stdout
+
+
+def test_first_catch_up_reading_nothing_warns(tmp_path: Path, store: Store) -> None:
+    with harness(tmp_path, store, faults=EMPTY_LISTING) as fresh:
+        fresh.sandbox.faults.enable("empty")
+
+        result = fresh.invoke("catch-up", "--since", fresh.since())
+
+    assert result.exit_code == 0
+    assert "0 ticket versions" in result.stdout
+    warning = result.stderr
+    assert f"warning: Heartland listed no tickets updated from {fresh.since()}T00:00" in warning
+    assert "heartland.base_url" in warning
+    assert "API token" in warning
+    assert "--since" in warning
+
+
+def test_first_catch_up_with_tickets_silent(tmp_path: Path, store: Store) -> None:
+    with harness(tmp_path, store) as fresh:
+        result = fresh.invoke("catch-up", "--since", fresh.since())
+
+    assert result.exit_code == 0
+    assert "warning:" not in result.stderr
+
+
+def test_later_empty_catch_up_silent(h: Harness, store: Store) -> None:
+    long_ago = store.anchor - timedelta(days=900)
+
+    result = h.invoke(
+        "catch-up",
+        "--since",
+        long_ago.date().isoformat(),
+        "--until",
+        (long_ago + timedelta(days=1)).date().isoformat(),
+    )
+
+    assert result.exit_code == 0
+    assert "0 ticket versions" in result.stdout
+    assert "warning:" not in result.stderr
 
 
 def log_events(output: str) -> list[dict[str, object]]:

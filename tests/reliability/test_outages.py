@@ -7,6 +7,7 @@ stays where it was and nothing is lost.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.reliability.support import (
     yotpo_sequence,
 )
 from yotposync.errors import RetriableError
+from yotposync.ops.ledger_facts import read_ledger_facts
 from yotposync.sandbox import Store, generate_store
 from yotposync.sandbox.faults import FaultPlan, FaultRule
 
@@ -153,3 +155,25 @@ def test_heartland_down_mid_walk(tmp_path: Path, store: Store) -> None:
         h.transactions()
         h.delivery()
         assert_settled(h)
+
+
+def test_catch_up_with_yotpo_down_records_waiting(tmp_path: Path, store: Store) -> None:
+    plan = FaultPlan(rules=(down("yotpo", "/api/v2/*"),))
+    with harness(
+        tmp_path,
+        store,
+        faults=plan,
+        delivery={"max_attempts": 1000, "max_tries_per_call": 1},
+    ) as h:
+        catch_up = h.invoke("catch-up", "--since", h.since())
+        status = h.invoke("status")
+        report = json.loads(h.invoke("status", "--json").stdout)
+        facts = read_ledger_facts(h.ledger)
+
+    waiting = pushes_in(h, "pending") + pushes_in(h, "sent")
+    assert catch_up.exit_code == 3
+    assert waiting > 0
+    assert f"Last catch-up run: waiting ({waiting} pushes wait for a retry" in status.stdout
+    assert [run["outcome"] for run in report["last_runs"]] == ["waiting"]
+    # The catch-up itself finished, so the metrics still count it as the job's last success.
+    assert "catch-up" in facts.last_success

@@ -46,7 +46,9 @@ def read_ledger_facts(path: Path) -> LedgerFacts:
         last_success = {
             str(job): datetime.fromisoformat(finished)
             for job, finished in db.execute(
-                "SELECT job, max(finished_at) FROM runs WHERE outcome = 'ok' GROUP BY job"
+                # A catch-up that left pushes waiting for a retry finished its work too.
+                "SELECT job, max(finished_at) FROM runs "
+                "WHERE outcome IN ('ok', 'waiting') GROUP BY job"
             )
             if finished
         }

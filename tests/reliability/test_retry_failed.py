@@ -1,0 +1,83 @@
+"""`yotposync retry-failed`: requeues failed pushes, except beside a daemon or with no ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.support import Harness, harness
+from yotposync.ledger import Ledger, LedgerLock
+from yotposync.sandbox import Store, generate_store
+from yotposync.sync.plan import PlannedPush
+
+ANCHOR = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def store() -> Store:
+    return generate_store(seed=41, tickets=10, anchor=ANCHOR)
+
+
+@pytest.fixture
+def h(tmp_path: Path, store: Store) -> Iterator[Harness]:
+    with harness(tmp_path, store) as made:
+        yield made
+
+
+def add_failed_push(path: Path) -> None:
+    ledger = Ledger.open(path)
+    try:
+        push = PlannedPush("hl-1", "order", 1, "a@example.com", 3, None, 900)
+        seq = ledger.add_push(push, {}, ANCHOR)
+        ledger.mark_retry(seq, 500, "server error", ANCHOR, ANCHOR, failed=True)
+    finally:
+        ledger.close()
+
+
+def push_counts(path: Path) -> dict[str, int]:
+    ledger = Ledger.open(path)
+    try:
+        return ledger.push_counts()
+    finally:
+        ledger.close()
+
+
+def test_retry_failed_requeues_failed_push(h: Harness) -> None:
+    add_failed_push(h.ledger)
+
+    result = h.invoke("retry-failed")
+
+    assert result.exit_code == 0
+    assert "1 failed push queued again" in result.stdout
+    counts = push_counts(h.ledger)
+    assert counts["failed"] == 0
+    assert counts["pending"] == 1
+
+
+def test_retry_failed_refuses_held_ledger(h: Harness) -> None:
+    add_failed_push(h.ledger)
+
+    # A separate process, as the daemon would be, so the lock is held by another pid.
+    with LedgerLock(h.ledger):
+        refused = h.cli("retry-failed")
+        customers = h.cli("customers", "sync")
+
+    assert refused.returncode == 1
+    assert "another yotposync process (pid " in refused.stderr
+    assert f"is using the ledger {h.ledger}" in refused.stderr
+    assert refused.stderr.strip() == customers.stderr.strip()
+    assert push_counts(h.ledger)["failed"] == 1
+
+
+def test_retry_failed_without_ledger_creates_none(h: Harness) -> None:
+    assert not h.ledger.parent.exists()
+
+    result = h.invoke("retry-failed")
+
+    assert result.exit_code == 0
+    assert f"No ledger at {h.ledger} yet" in result.stdout
+    assert not h.ledger.exists()
+    assert not h.ledger.parent.exists()
