@@ -50,7 +50,7 @@ def test_new_ledger_is_private(tmp_path: Path) -> None:
 def test_corrupt_ledger_raises_ledger_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(LedgerError, match="restore it from a backup"):
+    with pytest.raises(LedgerError, match="restore the ledger from a backup"):
         Ledger.open(path)
 
 

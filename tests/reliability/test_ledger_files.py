@@ -112,6 +112,25 @@ def test_damaged_ledger_stops_with_advice(h: Harness, damage: str, command: str)
     FIGURES["damaged ledgers tried"] += 1
 
 
+@pytest.mark.parametrize(
+    "damage", ["random bytes", "cut in half", "pushes page scribbled", "cursors page scribbled"]
+)
+def test_damaged_ledger_advice_names_catch_up(h: Harness, damage: str) -> None:
+    # A new ledger without sync.go_live starts from now, so moving the old one aside alone
+    # would skip every ticket since the last good run.
+    caught_up(h)
+    h.ledger.write_bytes(DAMAGE[damage](h, checkpointed(h)))
+
+    result = h.invoke("catch-up", "--since", h.since())
+
+    assert result.exit_code == 1
+    assert "move it aside" in result.stderr
+    assert "run `yotposync catch-up --since DATE`" in result.stderr
+    assert "the day before the last good run or the go-live date" in result.stderr
+    assert "set sync.go_live" in result.stderr
+    assert "looks at every ticket again" not in result.stderr
+
+
 def test_directory_at_ledger_path(h: Harness) -> None:
     h.ledger.mkdir(parents=True)
 

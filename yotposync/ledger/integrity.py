@@ -18,6 +18,16 @@ from yotposync.errors import LedgerError
 # SQLITE_CORRUPT_INDEX share the prefix.
 _DAMAGE_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
+# A new ledger starts reading tickets at sync.go_live, or at the current time when that is
+# unset, so moving a ledger aside alone would skip the tickets since the last good run.
+MOVED_ASIDE_ADVICE = (
+    "stop yotposync, then restore the ledger from a backup. Or move it aside, and before the "
+    "daemon starts again run `yotposync catch-up --since DATE`, with DATE the day before the "
+    "last good run or the go-live date, or set sync.go_live. A new ledger starts reading "
+    "tickets at sync.go_live, or from now when it is not set. Orders and refunds are sent "
+    "again under the same ids, so Yotpo does not count them twice"
+)
+
 
 def damaged_ledger_error(exc: BaseException, path: Path | None) -> LedgerError | None:
     """Return a LedgerError with the steps to take when `exc` reports a damaged ledger.
@@ -30,8 +40,4 @@ def damaged_ledger_error(exc: BaseException, path: Path | None) -> LedgerError |
     if not isinstance(name, str) or not name.startswith(_DAMAGE_CODES):
         return None
     where = f"the ledger {path}" if path is not None else "the ledger"
-    return LedgerError(
-        f"{where} is damaged ({exc}): stop yotposync, then restore the ledger from a backup, "
-        "or move it aside so that the next run starts a new ledger, which looks at every "
-        "ticket again and sends its orders and refunds under the same ids as before"
-    )
+    return LedgerError(f"{where} is damaged ({exc}): {MOVED_ASIDE_ADVICE}")

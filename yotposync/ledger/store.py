@@ -21,7 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from yotposync.errors import LedgerError
-from yotposync.ledger.integrity import damaged_ledger_error
+from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE, damaged_ledger_error
 from yotposync.ledger.schema import SCHEMA_VERSION, migrate, schema_version
 from yotposync.sync.model import Decision, Kind, ParentInfo
 from yotposync.sync.plan import OrderBalance, PlannedPush, PushRecord
@@ -169,9 +169,7 @@ class Ledger:
             version = schema_version(db)
         except sqlite3.DatabaseError as exc:
             raise LedgerError(
-                f"the ledger {path} is not a readable SQLite database ({exc}): restore it from "
-                "a backup, or move it aside to start a new ledger (every ticket will then be "
-                "looked at again, and the ids sent to Yotpo keep it from counting twice)"
+                f"the ledger {path} is not a readable SQLite database ({exc}): {MOVED_ASIDE_ADVICE}"
             ) from exc
         if version > SCHEMA_VERSION:
             conn.close()
