@@ -35,6 +35,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -102,7 +103,47 @@ def _check_base_url(value: str, example: str) -> str:
     return value.strip().rstrip("/")
 
 
-class HeartlandSettings(BaseModel):
+def _number_expected(annotation: Any) -> str | None:
+    """Name the number a field takes ("a whole number" or "a number"), or None for others."""
+    if annotation is int:
+        return "a whole number"
+    if annotation is float:
+        return "a number"
+    if annotation is bool:
+        return None
+    for argument in get_args(annotation):
+        expected = _number_expected(argument)
+        if expected is not None:
+            return expected
+    return None
+
+
+class _Section(BaseModel):
+    """Base of the configuration sections: a boolean is rejected where a number is expected."""
+
+    model_config = _SECTION_CONFIG
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _reject_boolean_number(cls, value: object, info: ValidationInfo) -> object:
+        # pydantic would read true and false as 1 and 0 for int and float fields, so a
+        # `page_size = true` would silently mean 1.
+        field = cls.model_fields.get(info.field_name or "")
+        expected = None if field is None else _number_expected(field.annotation)
+        if expected is None:
+            return value
+        if isinstance(value, bool):
+            raise ValueError(f"must be {expected}, not true or false")
+        if isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                if isinstance(item, bool):
+                    raise ValueError(
+                        f"item [{index}] is {str(item).lower()}, but every item must be {expected}"
+                    )
+        return value
+
+
+class HeartlandSettings(_Section):
     """The `[heartland]` section: the Heartland Retail API account and how to call it."""
 
     model_config = _SECTION_CONFIG
@@ -121,7 +162,7 @@ class HeartlandSettings(BaseModel):
         return _check_base_url(value, "https://mystore.retail.heartland.us/api")
 
 
-class YotpoSettings(BaseModel):
+class YotpoSettings(_Section):
     """The `[yotpo]` section: the Yotpo Loyalty API account and how to call it."""
 
     model_config = _SECTION_CONFIG
@@ -149,7 +190,7 @@ class YotpoSettings(BaseModel):
         return value
 
 
-class LedgerSettings(BaseModel):
+class LedgerSettings(_Section):
     """The `[ledger]` section: where the SQLite ledger lives."""
 
     model_config = _SECTION_CONFIG
@@ -165,7 +206,7 @@ class LedgerSettings(BaseModel):
 _GO_LIVE_FORMS = "a date (2025-04-01) or a timestamp with an offset (2025-04-01T09:00:00-05:00)"
 
 
-class SyncSettings(BaseModel):
+class SyncSettings(_Section):
     """The `[sync]` section: what the transactions job sends and how it walks Heartland."""
 
     model_config = _SECTION_CONFIG
@@ -221,7 +262,7 @@ def _parse_go_live_text(text: str) -> date | datetime:
         raise ValueError(f"must be {_GO_LIVE_FORMS}") from None
 
 
-class CustomFieldRuleSettings(BaseModel):
+class CustomFieldRuleSettings(_Section):
     """One custom-field exclusion: the field is present (no `equals`), or has this value."""
 
     model_config = _SECTION_CONFIG
@@ -230,7 +271,7 @@ class CustomFieldRuleSettings(BaseModel):
     equals: str | None = None
 
 
-class RulesSettings(BaseModel):
+class RulesSettings(_Section):
     """The `[rules]` section: which tickets earn nothing."""
 
     model_config = _SECTION_CONFIG
@@ -253,7 +294,7 @@ class RulesSettings(BaseModel):
         return value
 
 
-class ScheduleSettings(BaseModel):
+class ScheduleSettings(_Section):
     """The `[schedule]` section: job intervals for the scheduler, in seconds."""
 
     model_config = _SECTION_CONFIG
@@ -263,7 +304,7 @@ class ScheduleSettings(BaseModel):
     misfire_grace_seconds: int = Field(default=30, ge=1)
 
 
-class DeliverySettings(BaseModel):
+class DeliverySettings(_Section):
     """The `[delivery]` section: how pending pushes are sent and retried."""
 
     model_config = _SECTION_CONFIG
@@ -284,7 +325,7 @@ class DeliverySettings(BaseModel):
         return self
 
 
-class CustomersSettings(BaseModel):
+class CustomersSettings(_Section):
     """The `[customers]` section: enrolment from Heartland and the cashier's loyalty fields."""
 
     model_config = _SECTION_CONFIG
@@ -354,7 +395,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["auto", "console", "json"]
 
 
-class LoggingSettings(BaseModel):
+class LoggingSettings(_Section):
     """The `[logging]` section."""
 
     model_config = _SECTION_CONFIG
@@ -373,7 +414,7 @@ class LoggingSettings(BaseModel):
 WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{24,}")
 
 
-class OpsSettings(BaseModel):
+class OpsSettings(_Section):
     """The `[ops]` section: health and metrics endpoint, health-check pings, webhook receiver."""
 
     model_config = _SECTION_CONFIG
@@ -420,7 +461,7 @@ class OpsSettings(BaseModel):
         return self
 
 
-class PerformanceSettings(BaseModel):
+class PerformanceSettings(_Section):
     """The `[performance]` section: how much of the work runs at once."""
 
     model_config = _SECTION_CONFIG
@@ -428,7 +469,7 @@ class PerformanceSettings(BaseModel):
     delivery_workers: int = Field(default=4, ge=1, le=32)
 
 
-class OffersSettings(BaseModel):
+class OffersSettings(_Section):
     """The `[offers]` section: loyalty offers as Heartland coupons, deductions and restores."""
 
     model_config = _SECTION_CONFIG

@@ -341,6 +341,86 @@ def test_invalid_value_problem(tmp_path: Path, line: str, problem: str) -> None:
     assert problems_of(write(tmp_path, MINIMAL + line + "\n")) == [problem]
 
 
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (
+            "read_timeout_seconds = true",
+            "heartland.read_timeout_seconds = true: must be a number, not true or false",
+        ),
+        (
+            "page_size = true",
+            "heartland.page_size = true: must be a whole number, not true or false",
+        ),
+        (
+            "page_size = false",
+            "heartland.page_size = false: must be a whole number, not true or false",
+        ),
+        (
+            "requests_per_second = true",
+            "heartland.requests_per_second = true: must be a number, not true or false",
+        ),
+        (
+            "[schedule]\ntransactions_seconds = true",
+            "schedule.transactions_seconds = true: must be a whole number, not true or false",
+        ),
+        (
+            "[rules]\nexclude_location_ids = [201, true]",
+            "rules.exclude_location_ids = [201, true]: item [1] is true, "
+            "but every item must be a whole number",
+        ),
+    ],
+)
+def test_boolean_number_problem(tmp_path: Path, line: str, problem: str) -> None:
+    assert problems_of(write(tmp_path, MINIMAL + line + "\n")) == [problem]
+
+
+def number_keys() -> list[tuple[str, str]]:
+    """Every section key whose value is an int or a float, as (section, key)."""
+    keys = []
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        for key, inner in model.model_fields.items():
+            if inner.annotation in (int, float):
+                keys.append((section, key))
+    return keys
+
+
+def test_every_number_key_rejects_boolean(tmp_path: Path) -> None:
+    keys = number_keys()
+    assert ("heartland", "page_size") in keys
+    by_section: dict[str, list[str]] = {
+        "heartland": ['base_url = "https://mystore.retail.heartland.us/api"']
+    }
+    text = ""
+    for section, key in keys:
+        by_section.setdefault(section, []).append(f"{key} = true")
+    for section, lines in by_section.items():
+        text += f"[{section}]\n" + "\n".join(lines) + "\n"
+
+    problems = problems_of(write(tmp_path, text))
+
+    for section, key in keys:
+        assert any(p.startswith(f"{section}.{key} = true: must be") for p in problems), key
+    assert len(problems) == len(keys)
+
+
+def test_number_from_environment_text(tmp_path: Path) -> None:
+    env = {
+        **SECRETS_ENV,
+        "YOTPOSYNC_HEARTLAND__PAGE_SIZE": "5",
+        "YOTPOSYNC_HEARTLAND__REQUESTS_PER_SECOND": "2.5",
+        "YOTPOSYNC_SCHEDULE__TRANSACTIONS_SECONDS": "30",
+    }
+
+    settings = load(write(tmp_path, MINIMAL), env)
+
+    assert settings.heartland.page_size == 5
+    assert settings.heartland.requests_per_second == 2.5
+    assert settings.schedule.transactions_seconds == 30
+
+
 def test_section_not_a_table(tmp_path: Path) -> None:
     env = {"YOTPOSYNC_HEARTLAND__TOKEN": TOKEN}
     problems = problems_of(write(tmp_path, "yotpo = 5\n" + MINIMAL), env)
