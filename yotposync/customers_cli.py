@@ -261,15 +261,10 @@ def format_report(report: CustomerReport) -> str:
 
     lines.append("Recent tickets:" if report.tickets else "Recent tickets: none in the ledger")
     for ticket in report.tickets:
-        amount = ""
-        if ticket["earn_cents"]:
-            amount = f" earns on {format_cents(ticket['earn_cents'])}"
-        if ticket["return_cents"]:
-            amount += f" takes back {format_cents(ticket['return_cents'])}"
         date = ticket["business_date"] or (ticket["completed_at"] or "")[:10] or "-"
         lines.append(
-            f"  {date}  ticket {ticket['id']} ({ticket['public_id']})  {ticket['kind']}"
-            f"{amount}: {ticket['reason']}"
+            f"  {date}  ticket {ticket['id']} ({ticket['public_id']})  {ticket['kind']}: "
+            f"{_ticket_detail(ticket)}"
         )
     lines.append("Recent pushes:" if report.pushes else "Recent pushes: none")
     for push in report.pushes:
@@ -279,3 +274,18 @@ def format_report(report: CustomerReport) -> str:
             f"{format_cents(push['amount_cents'])}  {push['state']}"
         )
     return "\n".join(lines)
+
+
+def _ticket_detail(ticket: dict[str, Any]) -> str:
+    """Return a ticket's decision reason, followed by any amount the reason does not name.
+
+    The reason of a sale or a return already names its amount ("earns on 12.50").
+    """
+    reason = str(ticket["reason"])
+    amounts = []
+    if ticket["earn_cents"]:
+        amounts.append(f"earns on {format_cents(ticket['earn_cents'])}")
+    if ticket["return_cents"]:
+        amounts.append(f"takes back {format_cents(ticket['return_cents'])}")
+    missing = [amount for amount in amounts if amount not in reason]
+    return "; ".join([reason, *missing])

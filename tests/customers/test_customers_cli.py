@@ -136,7 +136,9 @@ def test_fields_and_lookup_after_sale_and_return(cli: Cli) -> None:
     assert "Balance: 400 points" in shown
     assert "Tier: Bronze, 100 points to the next tier" in shown
     assert "Offers they can afford now: none" in shown
-    assert f"ticket {sale} ({sale})  sale earns on 600.00" in shown
+    assert f"ticket {sale} ({sale})  sale: earns on 600.00\n" in shown
+    assert f"ticket {refund} ({refund})  return: takes back 200.00 of parent sale {sale}\n" in shown
+    assert shown.count("earns on 600.00") == 1
     assert f"hl-ret-{refund}  refund against hl-{sale}  200.00  confirmed" in shown
 
 

@@ -284,8 +284,9 @@ def test_sandbox_refuses_non_loopback(host: str) -> None:
 def test_sandbox_command_refuses_non_loopback() -> None:
     result = invoke("sandbox", "--empty", "--host", "0.0.0.0")
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "refusing to bind" in result.stderr
+    assert "--allow-non-loopback" in result.stderr
 
 
 def test_sandbox_allows_non_loopback_when_told() -> None:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+from click.testing import CliRunner
 from sandbox_api import TIMEOUT, Api
 
 from yotposync.sandbox import Sandbox
+from yotposync.sandbox.command import sandbox_command
 from yotposync.sandbox.server import is_loopback
 
 Connect = Callable[[Sandbox], tuple[Api, Api]]
@@ -123,5 +126,38 @@ def test_command_rejects_non_loopback_host() -> None:
         text=True,
         timeout=30,
     )
-    assert result.returncode == 1
-    assert "--allow-non-loopback" in result.stderr
+    assert result.returncode == 2
+    assert "'0.0.0.0', which other machines can reach" in result.stderr
+    assert "add --allow-non-loopback" in result.stderr
+    assert "allow_non_loopback=True" not in result.stderr
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that this test keeps listening on, as another program would."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        yield int(holder.getsockname()[1])
+
+
+@pytest.mark.parametrize("option", ["--heartland-port", "--yotpo-port"])
+def test_command_names_busy_port(taken_port: int, option: str) -> None:
+    ports = {"--heartland-port": "0", "--yotpo-port": "0", option: str(taken_port)}
+    arguments = ["--empty", *(item for pair in ports.items() for item in pair)]
+
+    result = CliRunner().invoke(sandbox_command, arguments)
+
+    assert result.exit_code == 1
+    assert f"port {taken_port} ({option}) on 127.0.0.1 is already in use" in result.stderr
+    assert f"choose another port with {option}, or 0 for any free port" in result.stderr
+    assert "Errno" not in result.stderr
+
+
+def test_command_rejects_same_port_twice() -> None:
+    result = CliRunner().invoke(
+        sandbox_command, ["--empty", "--heartland-port", "8799", "--yotpo-port", "8799"]
+    )
+
+    assert result.exit_code == 2
+    assert "8799 is also the --heartland-port" in result.stderr

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import signal
+import socket
 import sys
 import threading
 from decimal import Decimal, InvalidOperation
@@ -15,7 +17,7 @@ import click
 from yotposync.sandbox.faults import FaultPlan, load_fault_plan
 from yotposync.sandbox.generator import generate_store
 from yotposync.sandbox.policies import format_utc
-from yotposync.sandbox.server import Sandbox
+from yotposync.sandbox.server import Sandbox, is_loopback
 from yotposync.sandbox.store import Store
 from yotposync.sandbox.vip_tiers import STANDARD_REDEMPTION_OPTIONS, STANDARD_VIP_TIERS
 
@@ -141,6 +143,18 @@ def sandbox_command(
     Runs until SIGTERM or SIGINT (Ctrl-C). The printed credentials are sandbox values,
     not secrets.
     """
+    if not allow_non_loopback and not is_loopback(host):
+        raise click.BadParameter(
+            f"refusing to bind the sandbox to {host!r}, which other machines can reach: use "
+            "127.0.0.1, or add --allow-non-loopback to serve on it anyway",
+            param_hint="--host",
+        )
+    if heartland_port == yotpo_port and yotpo_port != 0:
+        raise click.BadParameter(
+            f"{yotpo_port} is also the --heartland-port: give each emulator its own port, "
+            "or 0 for any free port",
+            param_hint="--yotpo-port",
+        )
     faults = None
     if faults_path is not None:
         try:
@@ -166,7 +180,12 @@ def sandbox_command(
             faults=faults,
         )
         sandbox.start()
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise click.ClickException(f"cannot start the sandbox: {exc}") from exc
+        ports = {"--heartland-port": heartland_port, "--yotpo-port": yotpo_port}
+        raise click.ClickException(_port_in_use_message(host, ports)) from exc
+    except ValueError as exc:
         raise click.ClickException(f"cannot start the sandbox: {exc}") from exc
 
     stop = threading.Event()
@@ -192,6 +211,33 @@ def sandbox_command(
             timer.cancel()
         sandbox.stop()
     click.echo("sandbox stopped")
+
+
+def _port_in_use_message(host: str, ports: dict[str, int]) -> str:
+    """Name the ports, with their options, that another program holds on `host`."""
+    busy = {option: port for option, port in ports.items() if port and _is_taken(host, port)}
+    if not busy:
+        # The port was freed since the sandbox failed, so either option may have been it.
+        busy = {option: port for option, port in ports.items() if port}
+    in_use = " and ".join(f"{port} ({option})" for option, port in busy.items())
+    subject = f"port {in_use} on {host} is" if len(busy) == 1 else f"ports {in_use} on {host} are"
+    options = " or ".join(busy)
+    return (
+        f"cannot start the sandbox: {subject} already in use. Stop the program that uses it, "
+        f"or choose another port with {options}, or 0 for any free port"
+    )
+
+
+def _is_taken(host: str, port: int) -> bool:
+    """Tell whether binding `port` on `host` fails because it is in use, as the sandbox binds."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 def _print_banner(
