@@ -180,11 +180,29 @@ def _add_customers_v2(db: sqlite_utils.Database) -> None:
     db.table("pushes").create_index(["customer_id", "state"])
 
 
+def _index_open_pushes_v4(db: sqlite_utils.Database) -> None:
+    """Add partial indexes over the unfinished pushes only, for the delivery job's queries.
+
+    Without them, finding the next batch of due pushes read every due push and sorted them,
+    once per batch, so a catch-up of n pushes cost O(n * n / batch size). The partial indexes
+    hold only pushes that are still open, in `seq` order, so a batch reads about its own size.
+    """
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx_pushes_open_seq ON pushes (seq) "
+        "WHERE state IN ('pending', 'sent')"
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx_pushes_waiting_email ON pushes (email, seq) "
+        "WHERE state IN ('pending', 'failed')"
+    )
+
+
 # Index i is the migration from version i to version i + 1.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
     _add_customers_v2,
     create_offer_tables,
+    _index_open_pushes_v4,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

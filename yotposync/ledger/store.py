@@ -94,6 +94,25 @@ def _dt(value: str) -> datetime:
 # the write itself. Table and column names here are always literals of this module.
 
 
+# The delivery job's batch query: open pushes that may go now, in seq order. Both indexes are
+# partial, over open pushes only (schema version 4), and each condition repeats its index's
+# WHERE so that SQLite may use it. Walking open pushes in seq order lets the query stop after
+# the limit instead of reading and sorting every due push.
+DUE_PUSHES_SQL = (
+    "SELECT seq, push_id, kind, role, ticket_id, email, target_order_id, amount_cents, "
+    "payload, state, attempts FROM pushes p INDEXED BY idx_pushes_open_seq "
+    "WHERE p.state IN ('pending', 'sent') "
+    "AND (p.state = 'sent' OR p.next_attempt_at <= ?1) "
+    # Leave out pushes held back by an older push of the same customer that cannot go now
+    # (waiting for a retry, or failed), so that one customer's backlog never fills the batch
+    # and starves everyone else.
+    "AND NOT EXISTS (SELECT 1 FROM pushes e INDEXED BY idx_pushes_waiting_email "
+    "WHERE e.state IN ('pending', 'failed') AND e.email IS p.email AND e.seq < p.seq "
+    "AND (e.state = 'failed' OR e.next_attempt_at > ?1)) "
+    "ORDER BY p.seq LIMIT ?2"
+)
+
+
 def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
     """Insert one row and return its rowid."""
     cursor = conn.execute(_insert_sql(table, tuple(row)), list(row.values()))
@@ -506,18 +525,7 @@ class Ledger:
         A push left in `sent` was interrupted with its outcome unknown; it is tried again, and
         the stable ids keep Yotpo from counting it twice.
         """
-        rows = self.db.execute(
-            "SELECT seq, push_id, kind, role, ticket_id, email, target_order_id, amount_cents, "
-            "payload, state, attempts FROM pushes p "
-            "WHERE ((state = 'pending' AND next_attempt_at <= ?) OR state = 'sent') "
-            # Leave out pushes held back by an older push of the same customer that cannot go
-            # now (waiting for a retry, or failed), so that one customer's backlog never fills
-            # the batch and starves everyone else.
-            "AND NOT EXISTS (SELECT 1 FROM pushes e WHERE e.email IS p.email AND e.seq < p.seq "
-            "AND (e.state = 'failed' OR (e.state = 'pending' AND e.next_attempt_at > ?))) "
-            "ORDER BY seq LIMIT ?",
-            [_iso(now), _iso(now), limit],
-        )
+        rows = self.db.execute(DUE_PUSHES_SQL, [_iso(now), limit])
         return [
             Push(
                 seq=row[0],
