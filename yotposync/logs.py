@@ -101,7 +101,7 @@ def debug_enabled(name: str) -> bool:
     """Tell whether logger `name` writes debug events, at the cost of a dictionary lookup.
 
     A structlog call that the level filters out still binds a logger first, because loggers
-    are not cached (see configure_logging). Code that logs once per push asks this first.
+    are not cached (see configure_logging). Code that logs once per push checks this first.
     """
     return logging.getLogger(name).isEnabledFor(logging.DEBUG)
 

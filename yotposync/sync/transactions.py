@@ -107,7 +107,7 @@ class _ReadPage:
 
     page: TicketPage
     customers: dict[int, dict[str, Any]]
-    asked: frozenset[int]  # the customer ids requested, found or not
+    requested: frozenset[int]  # the customer ids requested, found or not
 
 
 class TransactionsJob:
@@ -352,11 +352,11 @@ class TransactionsJob:
         if not wanted:
             return {}, {}
         listed = read.customers if read is not None else {}
-        asked = read.asked if read is not None else frozenset()
+        requested = read.requested if read is not None else frozenset()
         raws = {i: listed[i] for i in wanted if i in listed}
-        unasked = [i for i in wanted if i not in asked]
-        if unasked:
-            raws.update(self.heartland.customers_by_id(unasked))
+        not_requested = [i for i in wanted if i not in requested]
+        if not_requested:
+            raws.update(self.heartland.customers_by_id(not_requested))
         for customer_id in wanted:
             if customer_id not in raws:
                 single = self.heartland.get_customer(customer_id)
