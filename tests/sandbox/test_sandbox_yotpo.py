@@ -347,6 +347,23 @@ def test_customer_email_change_by_id(yotpo: Api) -> None:
     assert old.status_code == 404
 
 
+def test_customer_id_change_by_email(yotpo: Api) -> None:
+    yotpo.post("/customers", {"email": "pat@example.com", "id": "C-1"})
+    yotpo.post("/customers", {"email": "pat@example.com", "id": "C-2"})
+    assert yotpo.get("/customers", {"customer_id": "C-2"}).json()["email"] == "pat@example.com"
+    assert yotpo.get("/customers", {"customer_id": "C-1"}).status_code == 404
+
+
+def test_order_names_customer_by_id(yotpo: Api) -> None:
+    # An order's customer_id finds the customer whatever e-mail the order carries.
+    yotpo.post("/customers", {"email": "pat@example.com", "id": "C-7"})
+    order = _order("hl-1", 4599, customer_id="C-7") | {"customer_email": "other@example.com"}
+    assert yotpo.post("/orders", order).status_code == 200
+    found = yotpo.get("/customers", {"customer_id": "C-7"}).json()
+    assert found["email"] == "pat@example.com"
+    assert found["points_balance"] > 0
+
+
 def test_customer_unknown_is_404(yotpo: Api) -> None:
     response = yotpo.get("/customers", {"customer_email": "nobody@example.com"})
     assert response.status_code == 404

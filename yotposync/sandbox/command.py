@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import signal
 import socket
 import sys
@@ -187,6 +188,11 @@ def sandbox_command(
         raise click.ClickException(_port_in_use_message(host, ports)) from exc
     except ValueError as exc:
         raise click.ClickException(f"cannot start the sandbox: {exc}") from exc
+
+    # The generated store is millions of objects that live as long as the process. Freezing
+    # them keeps the garbage collector's full passes from walking them again and again: a
+    # 100,000-ticket store otherwise made every request slower as the run went on.
+    gc.freeze()
 
     stop = threading.Event()
 

@@ -178,6 +178,8 @@ class YotpoState:
         self._customers: list[LoyaltyCustomer] = []
         # Customers by normalised e-mail, so that a lookup does not scan every customer.
         self._by_email: dict[str, LoyaltyCustomer] = {}
+        # Customers by third_party_id (the Heartland customer id), which orders name.
+        self._by_third_party_id: dict[str, LoyaltyCustomer] = {}
         self._orders: dict[str, LoyaltyOrder] = {}
         self._refund_ids: set[str] = set()
         self._refund_numbers = itertools.count(1)
@@ -251,7 +253,7 @@ class YotpoState:
             )
             self._add_customer(customer)
         if customer.third_party_id is None and body.get("customer_id") is not None:
-            customer.third_party_id = str(body["customer_id"])
+            self._set_third_party_id(customer, str(body["customer_id"]))
         nested = body.get("customer")
         if isinstance(nested, dict) and (nested.get("opted_in") or nested.get("opt_in")) is True:
             self._opt_in(customer, True)
@@ -357,7 +359,7 @@ class YotpoState:
 
         customer = None
         if third_party_id is not None:
-            customer = self._find(lambda c: c.third_party_id == third_party_id)
+            customer = self._customer_by_third_party_id(third_party_id)
         by_email = self._customer_by_email(email)
         if customer is None:
             customer = by_email
@@ -380,7 +382,7 @@ class YotpoState:
         customer.email = email.strip()
         self._by_email.setdefault(normalize_email(customer.email), customer)
         if third_party_id is not None:
-            customer.third_party_id = third_party_id
+            self._set_third_party_id(customer, third_party_id)
         for name in ("first_name", "last_name", "phone_number", "pos_account_id", "tags"):
             if name in body:
                 setattr(customer, name, _optional_text(body, name))
@@ -395,7 +397,7 @@ class YotpoState:
             if query.get("customer_email"):
                 customer = self._customer_by_email(query["customer_email"])
             elif query.get("customer_id"):
-                customer = self._find(lambda c: c.third_party_id == query["customer_id"])
+                customer = self._customer_by_third_party_id(query["customer_id"])
             elif query.get("pos_account_id"):
                 customer = self._find(lambda c: c.pos_account_id == query["pos_account_id"])
             elif query.get("phone_number"):
@@ -507,13 +509,30 @@ class YotpoState:
     def _add_customer(self, customer: LoyaltyCustomer) -> None:
         self._customers.append(customer)
         self._by_email.setdefault(normalize_email(customer.email), customer)
+        if customer.third_party_id is not None:
+            self._by_third_party_id.setdefault(customer.third_party_id, customer)
+
+    def _customer_by_third_party_id(self, third_party_id: str) -> LoyaltyCustomer | None:
+        return self._by_third_party_id.get(third_party_id)
+
+    def _set_third_party_id(self, customer: LoyaltyCustomer, third_party_id: str) -> None:
+        """Give `customer` a third_party_id; lookups by the id replaced find it no more.
+
+        Two customers never share an id: orders and upserts look a customer up by the id
+        first and set it only on the customer that lookup found, or when no customer has it.
+        """
+        old = customer.third_party_id
+        if old is not None and self._by_third_party_id.get(old) is customer:
+            del self._by_third_party_id[old]
+        customer.third_party_id = third_party_id
+        self._by_third_party_id.setdefault(third_party_id, customer)
 
     def _identified_customer(self, body: Mapping[str, Any]) -> LoyaltyCustomer:
         if isinstance(body.get("customer_email"), str) and body["customer_email"].strip():
             customer = self._customer_by_email(body["customer_email"])
         elif body.get("customer_id") is not None:
             third_party_id = str(body["customer_id"])
-            customer = self._find(lambda c: c.third_party_id == third_party_id)
+            customer = self._customer_by_third_party_id(third_party_id)
         else:
             raise _unprocessable("customer_email or customer_id is required")
         if customer is None:
@@ -525,7 +544,7 @@ class YotpoState:
         raw_id = body.get("customer_id")
         if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) and str(raw_id).strip():
             linked = str(raw_id).strip()
-            customer = self._find(lambda c: c.third_party_id == linked)
+            customer = self._customer_by_third_party_id(linked)
             if customer is not None:
                 return customer
         return self._customer_by_email(email)
@@ -536,7 +555,7 @@ class YotpoState:
         if query.get("customer_email"):
             customer = self._customer_by_email(query["customer_email"])
         elif query.get("customer_id"):
-            customer = self._find(lambda c: c.third_party_id == query["customer_id"])
+            customer = self._customer_by_third_party_id(query["customer_id"])
         elif query.get("phone_number"):
             customer = self._find(lambda c: c.phone_number == query["phone_number"])
         else:
