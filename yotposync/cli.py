@@ -41,24 +41,32 @@ EXIT_UNDELIVERED = 4
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _settings(ctx: click.Context, log_stream: Any = None) -> Settings:
+def _settings(
+    ctx: click.Context, log_stream: Any = None, *, require_secrets: bool = True
+) -> Settings:
     """Load the settings once per command, set up logging and register the secrets.
 
     Logs go to stderr by default, so a command's own output on stdout stays clean. The
-    daemon passes stdout, where the service manager collects them.
+    daemon passes stdout, where the service manager collects them. Commands that read only
+    the ledger pass `require_secrets=False`, and a secret that is not set is then skipped
+    here and raises ConfigError only where a client needs it.
     """
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "settings" not in obj:
-        settings = load_settings(obj.get("config_path"))
+        settings = load_settings(obj.get("config_path"), require_secrets=require_secrets)
         configure_logging(
             settings.logging.level, settings.logging.format, stream=log_stream or sys.stderr
         )
-        for secret in (
-            settings.heartland_token(),
-            settings.yotpo_guid(),
-            settings.yotpo_api_key(),
+        for read_secret in (
+            settings.heartland_token,
+            settings.yotpo_guid,
+            settings.yotpo_api_key,
         ):
-            register_secret(secret)
+            try:
+                register_secret(read_secret())
+            except ConfigError:
+                if require_secrets:
+                    raise
         register_secret(settings.webhook_secret() or "")
         obj["settings"] = settings
     settings_obj: Settings = obj["settings"]
@@ -66,7 +74,16 @@ def _settings(ctx: click.Context, log_stream: Any = None) -> Settings:
 
 
 def parse_when(value: str, option: str) -> datetime:
-    """Parse a date (midnight UTC) or an ISO 8601 timestamp with an offset."""
+    """Parse a date (midnight UTC) or an ISO 8601 timestamp with an offset, returned in UTC."""
+    return parse_timestamp(value, option).astimezone(UTC)
+
+
+def parse_timestamp(value: str, option: str) -> datetime:
+    """Parse a date (midnight UTC) or an ISO 8601 timestamp, keeping the offset it is given in.
+
+    Raises click.BadParameter naming `option` when the value is not a date or a timestamp,
+    or when a timestamp has no UTC offset.
+    """
     text = value.strip()
     try:
         if len(text) == 10:
@@ -82,7 +99,7 @@ def parse_when(value: str, option: str) -> datetime:
             f"{value!r} has no UTC offset: add one, e.g. {text}-05:00 or {text}Z",
             param_hint=option,
         )
-    return parsed.astimezone(UTC)
+    return parsed
 
 
 class YotposyncGroup(click.Group):

@@ -48,6 +48,15 @@ class Scenario:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run_cli(self.config, *args, check=check)
 
+    def config_without(self, path: Path, *secrets: str) -> Path:
+        """Write a copy of the configuration at `path` with the given secret values removed."""
+        lines = self.config.read_text(encoding="utf-8").splitlines()
+        kept_lines = [
+            line for line in lines if not any(f'"{secret}"' in line for secret in secrets)
+        ]
+        path.write_text("\n".join(kept_lines) + "\n", encoding="utf-8")
+        return path
+
 
 def run_cli(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("YOTPOSYNC_")}

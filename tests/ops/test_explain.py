@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.scenario import SECRETS, Scenario
+from tests.ops.scenario import SECRETS, TOKEN, Scenario, run_cli
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.errors import ApiError
 from yotposync.ledger import Ledger
@@ -184,3 +184,25 @@ def test_find_ticket_odd_keys_not_found(tmp_path: Path, key: str) -> None:
             find_ticket(ledger, key)
     finally:
         ledger.close()
+
+
+def test_cli_explain_no_balance_needs_no_secrets(scenario: Scenario, tmp_path: Path) -> None:
+    config = scenario.config_without(tmp_path / "no-secrets.toml", *SECRETS)
+    result = run_cli(config, "explain", str(scenario.ids["T6"]), "--no-balance", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Decision: sale" in result.stdout
+
+
+def test_cli_explain_balance_needs_yotpo_secrets(scenario: Scenario, tmp_path: Path) -> None:
+    config = scenario.config_without(tmp_path / "no-secrets.toml", *SECRETS)
+    result = run_cli(config, "explain", str(scenario.ids["T6"]), check=False)
+    assert result.returncode == 2
+    assert "yotpo.guid is missing: set the environment variable" in result.stderr
+    assert result.stdout == ""
+
+
+def test_cli_explain_balance_without_heartland_token(scenario: Scenario, tmp_path: Path) -> None:
+    config = scenario.config_without(tmp_path / "no-token.toml", TOKEN)
+    result = run_cli(config, "explain", str(scenario.ids["T6"]), check=False)
+    assert result.returncode == 0, result.stderr
+    assert "-30 points, balance after 50" in result.stdout

@@ -6,10 +6,11 @@ import csv
 import io
 import subprocess
 from datetime import date
+from pathlib import Path
 
 import pytest
 
-from tests.ops.scenario import BUSINESS_DAY, Scenario
+from tests.ops.scenario import BUSINESS_DAY, SECRETS, Scenario, run_cli
 from yotposync.ledger import Ledger
 from yotposync.ops.report import Report, ReportRow, build_report, format_table
 
@@ -119,3 +120,37 @@ def test_cli_future_since_rejected(scenario: Scenario) -> None:
     result = scenario.cli("report", "--since", "9999-12-31", check=False)
     assert result.returncode == 2
     assert "is in the future" in result.stderr
+
+
+def test_cli_report_needs_no_secrets(scenario: Scenario, tmp_path: Path) -> None:
+    config = scenario.config_without(tmp_path / "no-secrets.toml", *SECRETS)
+    result = run_cli(config, "report", "--since", BUSINESS_DAY, "--format", "csv", check=False)
+    assert result.returncode == 0, result.stderr
+    assert len(list(csv.DictReader(io.StringIO(result.stdout)))) == 2
+
+
+def test_cli_timestamps_select_local_day(scenario: Scenario) -> None:
+    # 21:00 at -05:00 is already 2025-05-02 in UTC, but its business day is 2025-05-01.
+    result = scenario.cli(
+        "report",
+        "--since",
+        f"{BUSINESS_DAY}T21:00:00-05:00",
+        "--until",
+        f"{BUSINESS_DAY}T08:00:00+02:00",
+        "--format",
+        "csv",
+    )
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["business_date"], r["location_id"]) for r in rows] == [
+        (BUSINESS_DAY, "201"),
+        (BUSINESS_DAY, "202"),
+    ]
+
+
+@pytest.mark.parametrize("value", ["2025-05-01T09:00:00", "yesterday", "2025-13-01"])
+def test_cli_bad_date_error_matches_catch_up(scenario: Scenario, value: str) -> None:
+    report = scenario.cli("report", "--since", value, check=False)
+    catch_up = scenario.cli("catch-up", "--since", value, check=False)
+    assert report.returncode == 2
+    assert report.stderr.splitlines()[-1] == catch_up.stderr.splitlines()[-1]
+    assert repr(value) in report.stderr

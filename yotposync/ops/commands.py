@@ -38,21 +38,28 @@ EXIT_PROBLEMS = 1
 EXIT_CONFIG = 2
 
 
-def _configured(ctx: click.Context) -> Settings:
-    """Load the settings and set up logging the way every other command does."""
+def _configured(ctx: click.Context, *, require_secrets: bool = True) -> Settings:
+    """Load the settings and set up logging the way every other command does.
+
+    Commands that read only the ledger pass `require_secrets=False`, so they run from a
+    shell without the API secrets.
+    """
     # Imported here because cli.py imports this module to register the commands.
     from yotposync.cli import _settings
 
-    return _settings(ctx)
+    return _settings(ctx, require_secrets=require_secrets)
 
 
 def _parse_day(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not a date: use YYYY-MM-DD, e.g. 2026-03-01", param_hint=option
-        ) from None
+    """Parse a business day: a date, or the date of a timestamp in the offset it is written in.
+
+    Business days are the store's local dates, so 2026-03-01T21:00:00-05:00 is 2026-03-01
+    although it is 2026-03-02 in UTC.
+    """
+    # Imported here because cli.py imports this module to register the commands.
+    from yotposync.cli import parse_timestamp
+
+    return parse_timestamp(value, option).date()
 
 
 @click.command("check")
@@ -93,9 +100,11 @@ def explain_command(ctx: click.Context, ticket: str, as_json: bool, no_balance: 
 
     Every version seen, its decision and rule, the eligible amounts, the pushes with their
     ids, states, attempts and last errors, refunds from later returns, and the customer's
-    points balance after each push, read from Yotpo. Everything else comes from the ledger.
+    points balance after each push, read from Yotpo. Everything else comes from the ledger,
+    so with --no-balance no API secret is needed.
     """
-    settings = _configured(ctx)
+    # The Yotpo secrets are read only when the balance is requested, by command_yotpo below.
+    settings = _configured(ctx, require_secrets=False)
     ledger = Ledger.open_read_only(settings.ledger.path)
     try:
         ticket_id, note = find_ticket(ledger, ticket)
@@ -116,8 +125,16 @@ def explain_command(ctx: click.Context, ticket: str, as_json: bool, no_balance: 
 
 
 @click.command("report")
-@click.option("--since", required=True, help="First business day, YYYY-MM-DD, included.")
-@click.option("--until", help="Last business day, YYYY-MM-DD, included (default: no end).")
+@click.option(
+    "--since",
+    required=True,
+    help="First business day, included: YYYY-MM-DD, or an ISO 8601 timestamp with offset, "
+    "which counts as its date in that offset.",
+)
+@click.option(
+    "--until",
+    help="Last business day, included (default: no end): YYYY-MM-DD or a timestamp with offset.",
+)
 @click.option(
     "--format",
     "output_format",
@@ -134,6 +151,9 @@ def report_command(ctx: click.Context, since: str, until: str | None, output_for
     waiting, and the tickets that earned nothing by reason (no customer, no e-mail, excluded
     by a rule, rejected by Yotpo). The spent and restored columns are 0 until yotposync
     handles points redeemed at the register.
+
+    Business days are the store's local dates, so a timestamp such as
+    2026-03-01T21:00:00-05:00 selects 2026-03-01, its date in the offset it is written in.
     """
     first = _parse_day(since, "--since")
     last = _parse_day(until, "--until") if until else None
@@ -143,7 +163,7 @@ def report_command(ctx: click.Context, since: str, until: str | None, output_for
         raise click.BadParameter(
             f"{since!r} is in the future: nothing has been sold on it yet", param_hint="--since"
         )
-    settings = _configured(ctx)
+    settings = _configured(ctx, require_secrets=False)
     ledger = Ledger.open_read_only(settings.ledger.path)
     try:
         report = build_report(ledger, first, last)
