@@ -150,6 +150,20 @@ def test_lock_released_after_exit(tmp_path: Path) -> None:
         pass
 
 
+def test_lock_is_held_while_locked(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    probe = LedgerLock(path)
+    assert probe.is_held() is False
+    assert not probe.path.exists()
+    with LedgerLock(path):
+        assert probe.is_held() is True
+        assert probe.holder_pid() == os.getpid()
+    assert probe.is_held() is False
+    # The probe released the lock it took, so a daemon can still start.
+    with LedgerLock(path):
+        pass
+
+
 def test_invalid_version_keeps_earlier_decision(ledger: Ledger) -> None:
     decision = Decision(1, Kind.SALE, "sale", customer_id=3, email="a@example.com", earn_cents=900)
     record(ledger, decision)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +14,16 @@ from tests.ops.scenario import SECRETS, Scenario, run_cli, write_config
 from yotposync.clients.heartland import HeartlandClient
 from yotposync.clients.http import RetryPolicy
 from yotposync.config import Settings, sandbox_settings
+from yotposync.ledger import LedgerLock
 from yotposync.ops.check import (
     OK,
     PROBLEM,
+    WARNING,
     Finding,
     check_heartland,
     check_installation,
     check_ledger,
+    check_listen_addresses,
     check_webhook,
 )
 from yotposync.ops.command_clients import command_heartland, command_yotpo
@@ -178,3 +183,121 @@ def test_registered_webhook_ok_and_hidden(webhook_sandbox: Sandbox, tmp_path: Pa
     assert findings[0].status == OK
     assert "http://127.0.0.1:9/heartland/***" in findings[0].message
     assert WEBHOOK_SECRET not in findings[0].message
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that another socket listens on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        yield int(listener.getsockname()[1])
+
+
+def listen_settings(tmp_path: Path, **sections: dict[str, object]) -> Settings:
+    # The API URLs are never called: check_listen_addresses only binds local addresses.
+    return sandbox_settings(
+        "http://127.0.0.1:1/api",
+        "http://127.0.0.1:1/api/v2",
+        tmp_path / "ledger.sqlite3",
+        **sections,
+    )
+
+
+def test_busy_listen_port_is_problem(tmp_path: Path, busy_port: int) -> None:
+    settings = listen_settings(tmp_path, ops={"listen": f"127.0.0.1:{busy_port}"})
+    findings = check_listen_addresses(settings)
+    assert [(f.status, f.subject) for f in findings] == [(PROBLEM, "ops")]
+    assert findings[0].message.startswith(
+        f"cannot listen on ops.listen = 127.0.0.1:{busy_port}: Address already in use"
+    )
+    assert findings[0].fix == (
+        f"set ops.listen to a free port, or stop the process that uses it "
+        f"(`ss -ltnp 'sport = :{busy_port}'` shows it)"
+    )
+
+
+def test_busy_webhook_port_is_problem(tmp_path: Path, busy_port: int) -> None:
+    settings = listen_settings(
+        tmp_path,
+        ops={"webhook_listen": f"127.0.0.1:{busy_port}", "webhook_secret": WEBHOOK_SECRET},
+    )
+    findings = check_listen_addresses(settings)
+    assert [f.status for f in findings] == [PROBLEM]
+    assert f"ops.webhook_listen = 127.0.0.1:{busy_port}" in findings[0].message
+
+
+def test_free_listen_addresses_ok(tmp_path: Path) -> None:
+    settings = listen_settings(
+        tmp_path,
+        ops={
+            "listen": "127.0.0.1:0",
+            "webhook_listen": "127.0.0.1:0",
+            "webhook_secret": WEBHOOK_SECRET,
+        },
+    )
+    findings = check_listen_addresses(settings)
+    assert [(f.status, f.message) for f in findings] == [
+        (OK, "/healthz and /metrics can listen on ops.listen = 127.0.0.1:0"),
+        (OK, "webhook receiver can listen on ops.webhook_listen = 127.0.0.1:0"),
+    ]
+
+
+def test_empty_listen_is_skipped(tmp_path: Path) -> None:
+    settings = listen_settings(tmp_path, ops={"listen": "", "webhook_listen": ""})
+    assert check_listen_addresses(settings) == []
+
+
+def test_offers_listen_checked_only_when_enabled(tmp_path: Path, busy_port: int) -> None:
+    offers = {"webhook_listen": f"127.0.0.1:{busy_port}", "webhook_secret": WEBHOOK_SECRET}
+    enabled = check_listen_addresses(listen_settings(tmp_path, offers=offers))
+    disabled = check_listen_addresses(
+        listen_settings(tmp_path, offers={**offers, "enabled": False})
+    )
+    assert [(f.status, f.subject) for f in enabled] == [(PROBLEM, "offers")]
+    assert f"offers.webhook_listen = 127.0.0.1:{busy_port}" in enabled[0].message
+    assert disabled == []
+
+
+def test_foreign_listen_address_is_problem(tmp_path: Path) -> None:
+    # 192.0.2.1 is reserved for documentation (RFC 5737), so no machine has it. Binding sends
+    # nothing.
+    settings = listen_settings(tmp_path, ops={"listen": "192.0.2.1:9310"})
+    findings = check_listen_addresses(settings)
+    assert [f.status for f in findings] == [PROBLEM]
+    assert findings[0].fix == "set ops.listen to an address of this machine, such as 127.0.0.1:9310"
+
+
+def test_port_of_running_daemon_ok(tmp_path: Path, busy_port: int) -> None:
+    settings = listen_settings(tmp_path, ops={"listen": f"127.0.0.1:{busy_port}"})
+    with LedgerLock(settings.ledger.path):
+        findings = check_listen_addresses(settings)
+    assert [f.status for f in findings] == [OK]
+    assert findings[0].message == (
+        f"ops.listen = 127.0.0.1:{busy_port} is in use while a yotposync process "
+        f"(pid {os.getpid()}) holds the ledger lock, most likely the running daemon serving "
+        "the /healthz and /metrics there"
+    )
+
+
+def test_cli_busy_listen_port_exits_1(scenario: Scenario, tmp_path: Path, busy_port: int) -> None:
+    config = tmp_path / "y.toml"
+    extra = f'[ops]\nlisten = "127.0.0.1:{busy_port}"\n'
+    write_config(config, scenario.sandbox, tmp_path / "ledger.sqlite3", extra)
+    result = run_cli(config, "check", check=False)
+    assert result.returncode == 1
+    assert (
+        f"PROBLEM  ops: cannot listen on ops.listen = 127.0.0.1:{busy_port}: "
+        "Address already in use, so `yotposync run` would stop"
+    ) in result.stdout
+    assert "fix: set ops.listen to a free port" in result.stdout
+
+
+def test_unreadable_lock_file_is_warning(tmp_path: Path, busy_port: int) -> None:
+    settings = listen_settings(tmp_path, ops={"listen": f"127.0.0.1:{busy_port}"})
+    # A symbolic link to itself cannot be opened, also by root (ELOOP).
+    lock_file = tmp_path / "ledger.sqlite3.lock"
+    lock_file.symlink_to(lock_file.name)
+    findings = check_listen_addresses(settings)
+    assert [f.status for f in findings] == [WARNING]
+    assert "the ledger lock file cannot be read" in findings[0].message

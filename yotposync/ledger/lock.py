@@ -53,12 +53,36 @@ class LedgerLock:
             os.close(self._fd)
             self._fd = None
 
-    def _read_holder(self) -> str:
+    def is_held(self) -> bool:
+        """Return whether another process holds the lock, creating no file.
+
+        A free lock is taken and released at once, so a daemon starting in that instant
+        could find it held. Raises OSError when the lock file exists but cannot be opened.
+        """
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            # No lock file means no process has ever held the lock of this ledger.
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def holder_pid(self) -> int | None:
+        """Return the process id written by the last holder, or None when it is unknown."""
         try:
             pid = self.path.read_text().strip()
         except OSError:
-            return ""
-        return f" (pid {pid})" if pid.isdigit() else ""
+            return None
+        return int(pid) if pid.isdigit() else None
+
+    def _read_holder(self) -> str:
+        pid = self.holder_pid()
+        return f" (pid {pid})" if pid is not None else ""
 
     def __enter__(self) -> LedgerLock:
         self.acquire()

@@ -9,8 +9,10 @@ credential headers.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable
@@ -21,8 +23,10 @@ from typing import Any
 from yotposync.clients.heartland import HeartlandClient
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
-from yotposync.errors import ApiError, AuthError, ConfigError, RetriableError
+from yotposync.errors import ApiError, AuthError, ConfigError, LedgerError, RetriableError
+from yotposync.ledger.lock import LedgerLock
 from yotposync.ledger.schema import SCHEMA_VERSION
+from yotposync.ops.address import parse_listen_address
 from yotposync.ops.heartland_webhooks import hide_secret, list_webhooks
 from yotposync.ops.webhook import webhook_path
 
@@ -354,16 +358,107 @@ def check_webhook(settings: Settings, client: HeartlandClient | None) -> list[Fi
 
 def check_ops(settings: Settings) -> list[Finding]:
     ops = settings.ops
-    findings: list[Finding] = []
-    if ops.listen is not None:
-        findings.append(Finding(OK, "ops", f"/healthz and /metrics on {ops.listen}"))
-    if ops.webhook_listen is not None:
-        findings.append(Finding(OK, "ops", f"webhook receiver on {ops.webhook_listen}"))
+    findings = check_listen_addresses(settings)
     if ops.ping_url is not None:
         # Not pinged here: to the monitoring service any ping is a report about a real run.
         host = ops.ping_url.split("://", 1)[-1].split("/", 1)[0]
         findings.append(Finding(OK, "ops", f"pings to {host} around each transactions run"))
     return findings
+
+
+def check_listen_addresses(settings: Settings) -> list[Finding]:
+    """Bind each address the daemon will listen on and close it at once.
+
+    An address in use is not a problem while a yotposync process holds the ledger lock,
+    because that is most likely the daemon serving it.
+    """
+    listeners = [
+        ("ops.listen", settings.ops.listen, "/healthz and /metrics"),
+        ("ops.webhook_listen", settings.ops.webhook_listen, "webhook receiver"),
+    ]
+    if settings.offers.enabled:
+        # The daemon starts the redemption receiver only when offers are enabled.
+        listeners.append(
+            ("offers.webhook_listen", settings.offers.webhook_listen, "redemption webhook receiver")
+        )
+    findings: list[Finding] = []
+    for key, address, served in listeners:
+        if address is not None:
+            findings.append(_listen_finding(settings.ledger.path, key, address, served))
+    return findings
+
+
+def _listen_finding(ledger_path: Path, key: str, address: str, served: str) -> Finding:
+    subject = key.split(".", 1)[0]
+    host, port = parse_listen_address(address)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # The daemon's server sets SO_REUSEADDR too, so a port in TIME_WAIT is no problem.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        return _bind_failure(ledger_path, key, address, served, exc)
+    return Finding(OK, subject, f"{served} can listen on {key} = {address}")
+
+
+def _bind_failure(ledger_path: Path, key: str, address: str, served: str, exc: OSError) -> Finding:
+    """Describe a failed bind, or a port in use that the running daemon most likely serves."""
+    subject = key.split(".", 1)[0]
+    port = parse_listen_address(address)[1]
+    if exc.errno == errno.EADDRINUSE:
+        try:
+            holder = _ledger_lock_holder(ledger_path)
+        except OSError as lock_error:
+            return Finding(
+                WARNING,
+                subject,
+                f"{key} = {address} is in use, and the ledger lock file cannot be read "
+                f"to tell whether the running daemon uses it: {lock_error.strerror}",
+                "run check as the service user or as root; if no daemon runs, set "
+                f"{key} to a free port or stop the process that uses it",
+            )
+        if holder is not None:
+            return Finding(
+                OK,
+                subject,
+                f"{key} = {address} is in use while {holder} holds the ledger lock, "
+                f"most likely the running daemon serving the {served} there",
+            )
+        fix = (
+            f"set {key} to a free port, or stop the process that uses it "
+            f"(`ss -ltnp 'sport = :{port}'` shows it)"
+        )
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        fix = f"set {key} to an address of this machine, such as 127.0.0.1:{port}"
+    elif exc.errno == errno.EACCES:
+        fix = (
+            f"set {key} to a port above 1023, or give the service the "
+            "CAP_NET_BIND_SERVICE capability"
+        )
+    else:
+        fix = f"set {key} to another address"
+    return Finding(
+        PROBLEM,
+        subject,
+        f"cannot listen on {key} = {address}: {exc.strerror or exc}, so `yotposync run` would stop",
+        fix,
+    )
+
+
+def _ledger_lock_holder(ledger_path: Path) -> str | None:
+    """Describe the process that holds the ledger lock, or return None when none does.
+
+    Raises OSError when the lock file exists but cannot be opened.
+    """
+    try:
+        lock = LedgerLock(ledger_path)
+    except LedgerError:
+        return None  # check_ledger reports a ledger path that is a folder
+    if not lock.is_held():
+        return None
+    pid = lock.holder_pid()
+    return "a yotposync process" + (f" (pid {pid})" if pid is not None else "")
 
 
 def _api_problem(subject: str, exc: ApiError, base_url: str, what: str, permission: str) -> Finding:
