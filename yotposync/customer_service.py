@@ -163,6 +163,10 @@ class CustomerReport:
     pushes: list[dict[str, Any]] = field(default_factory=list)
     reviews: list[book.Review] = field(default_factory=list)
     fields: book.FieldsRow | None = None
+    # The other Heartland customers with the queried e-mail or phone, and their open
+    # reviews. The report shows only the lowest id in full.
+    other_customer_ids: list[int] = field(default_factory=list)
+    other_reviews: list[book.Review] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
@@ -178,7 +182,8 @@ def lookup_customer(
     phone), or from the Yotpo account's linked id. `ledger` may be None before any run.
     """
     report = CustomerReport(query)
-    report.customer_id = _ledger_customer_id(ledger, query)
+    matches = _ledger_customer_ids(ledger, query)
+    report.customer_id = matches[0] if matches else None
     report.account = _find_account(yotpo, query, report.customer_id)
     if report.customer_id is None and report.account is not None:
         linked = report.account.get("third_party_id") or report.account.get("thirty_party_id")
@@ -199,22 +204,24 @@ def lookup_customer(
         report.pushes = book.customer_pushes(ledger, customer_id, limit)
         report.reviews = book.list_reviews(ledger, customer_id=customer_id)
         report.fields = book.get_fields(ledger, customer_id)
+        report.other_customer_ids = matches[1:]
+        for other_id in report.other_customer_ids:
+            report.other_reviews += book.list_reviews(ledger, customer_id=other_id)
     return report
 
 
-def _ledger_customer_id(ledger: Ledger | None, query: CustomerQuery) -> int | None:
+def _ledger_customer_ids(ledger: Ledger | None, query: CustomerQuery) -> list[int]:
+    """Return the Heartland customer ids that match the query, lowest first."""
     if query.customer_id is not None:
-        return query.customer_id
+        return [query.customer_id]
     if ledger is None:
-        return None
+        return []
     if query.email is not None:
         rows = book.find_customers(ledger, email_key=email_key(query.email))
         if rows:
-            return rows[0].id
-        ids = book.customer_ids_by_ticket_email(ledger, query.email)
-        return ids[0] if ids else None
-    rows = book.find_customers(ledger, phone=query.phone)
-    return rows[0].id if rows else None
+            return [row.id for row in rows]
+        return book.customer_ids_by_ticket_email(ledger, query.email)
+    return [row.id for row in book.find_customers(ledger, phone=query.phone)]
 
 
 def _find_account(

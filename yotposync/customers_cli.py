@@ -176,7 +176,9 @@ def show_command(ctx: click.Context, query: str, limit: int, as_json: bool) -> N
     """Show balance, tier, affordable offers and recent activity for EMAIL, ID or PHONE.
 
     QUERY is an e-mail address, a Heartland customer id (up to nine digits), or a phone
-    number, with its country code unless it is in customers.default_phone_region.
+    number, with its country code unless it is in customers.default_phone_region. When
+    several customers have the e-mail or phone, the lowest id is shown, and the others are
+    named with their open reviews.
     """
     settings = _configured(ctx)
     try:
@@ -220,6 +222,8 @@ def report_json(report: CustomerReport) -> dict[str, Any]:
         "tickets": report.tickets,
         "pushes": report.pushes,
         "fields": asdict(report.fields) if report.fields else None,
+        "other_customer_ids": report.other_customer_ids,
+        "other_reviews": [asdict(review) for review in report.other_reviews],
     }
 
 
@@ -236,6 +240,7 @@ def format_report(report: CustomerReport) -> str:
         lines.append(f"Customer {report.customer_id}: not read from Heartland yet")
     else:
         lines.append("Customer: not linked to a Heartland customer")
+    lines += _other_customer_lines(report)
 
     snapshot = report.snapshot
     if snapshot is None:
@@ -274,6 +279,24 @@ def format_report(report: CustomerReport) -> str:
             f"{format_cents(push['amount_cents'])}  {push['state']}"
         )
     return "\n".join(lines)
+
+
+def _other_customer_lines(report: CustomerReport) -> list[str]:
+    """Name the other customers that share the queried e-mail or phone, and their reviews."""
+    if not report.other_customer_ids:
+        return []
+    ids = [str(customer_id) for customer_id in report.other_customer_ids]
+    listed = ", ".join([f"{report.customer_id} (shown here)", *ids[:-1]]) + f" and {ids[-1]}"
+    lines = [
+        f"  {len(ids) + 1} Heartland customers have {report.query.describe()}: {listed}. "
+        f"Show another with `yotposync customer show {ids[0]}`."
+    ]
+    for review in report.other_reviews:
+        lines.append(
+            f"  Open review #{review.id} of customer {review.customer_id} ({review.kind}): "
+            f"{review.detail}"
+        )
+    return lines
 
 
 def _ticket_detail(ticket: dict[str, Any]) -> str:

@@ -142,6 +142,30 @@ def test_fields_and_lookup_after_sale_and_return(cli: Cli) -> None:
     assert f"hl-ret-{refund}  refund against hl-{sale}  200.00  confirmed" in shown
 
 
+def test_show_names_customers_sharing_email(cli: Cli) -> None:
+    pat = cli.shop.customer("pat@example.com", public_id="C-77")
+    twin = cli.shop.customer("Pat@Example.com", first="Patricia", public_id="C-78")
+    cli.sync()
+    reviews = json.loads(cli.run("customers", "review", "--json").stdout)
+
+    shown = cli.run("customer", "show", "pat@example.com").stdout
+    report = json.loads(cli.run("customer", "show", "pat@example.com", "--json").stdout)
+
+    assert f"Customer {pat} (C-77): Pat Lee" in shown
+    assert (
+        f"2 Heartland customers have e-mail pat@example.com: {pat} (shown here) and {twin}. "
+        f"Show another with `yotposync customer show {twin}`." in shown
+    )
+    twin_reviews = [review for review in reviews if review["customer_id"] == twin]
+    assert [review["kind"] for review in twin_reviews] == ["shared_email"]
+    assert f"Open review #{twin_reviews[0]['id']} of customer {twin} (shared_email)" in shown
+    assert report["customer_id"] == pat
+    assert report["other_customer_ids"] == [twin]
+    assert [review["id"] for review in report["other_reviews"]] == [
+        review["id"] for review in twin_reviews
+    ]
+
+
 # The rest run with `make test-slow`: each command's other cases.
 
 
