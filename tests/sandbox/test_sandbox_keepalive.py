@@ -127,11 +127,79 @@ def test_client_asking_to_close_gets_closed(empty_sandbox: Sandbox) -> None:
     wire = Wire(empty_sandbox.heartland_url)
     try:
         wire.send(_get(f"{wire.base_path}/customers", "127.0.0.1", extra="Connection: close\r\n"))
-        status, _, _ = wire.response()
+        status, headers, _ = wire.response()
         assert status == 200
+        assert headers.get("connection") == "close"  # said, so a client does not reuse it
         assert wire.reader.read() == b""  # the server closed its end
     finally:
         wire.close()
+
+
+def test_unparsable_request_line_gets_400_and_close(
+    empty_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A header line over http.server's limit gets a 431 and the connection closed, so the
+    # rest of the line is never read as a request.
+    wire = Wire(empty_sandbox.heartland_url)
+    try:
+        wire.send(_get("/", "127.0.0.1", extra="X-Long: " + "a" * 70_000 + "\r\n"))
+        status, headers, _ = wire.response()
+        assert status == 431
+        assert headers.get("connection") == "close"
+        assert wire.reader.read() == b""
+    finally:
+        wire.close()
+    # A line that is not a request is answered as HTTP/0.9, without a status line.
+    for line in (b"GARBAGE", b"GET / HTTP/x.y"):
+        bare = Wire(empty_sandbox.heartland_url)
+        try:
+            bare.send(line + b"\r\n\r\n")
+            assert b"400" in bare.reader.read()  # read to the end: the server closed it
+        finally:
+            bare.close()
+    time.sleep(0.2)  # let the serving threads finish writing to stderr
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("length", ["-5", "abc"])
+def test_unusable_content_length_closes_connection(empty_sandbox: Sandbox, length: str) -> None:
+    # The bytes after such a header cannot be told apart from a next request, so none of
+    # them may be served as one.
+    wire = Wire(empty_sandbox.yotpo_url)
+    smuggled = _get(f"{wire.base_path}/customers", "127.0.0.1")
+    request = (
+        f"POST {wire.base_path}/orders HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"x-guid: sandbox-guid\r\nx-api-key: sandbox-api-key\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+    try:
+        wire.send(request + smuggled)
+        status, headers, _ = wire.response()
+        assert status >= 400
+        assert headers.get("connection") == "close"
+        assert wire.reader.read() == b""
+    finally:
+        wire.close()
+
+
+def test_expect_continue_answered_once(empty_sandbox: Sandbox) -> None:
+    wire = Wire(empty_sandbox.yotpo_url)
+    body = json.dumps({"email": "ann@example.com"}).encode()
+    request = (
+        f"POST {wire.base_path}/customers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "x-guid: sandbox-guid\r\nx-api-key: sandbox-api-key\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    ).encode()
+    try:
+        wire.send(request)
+        assert wire.reader.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert wire.reader.readline() == b"\r\n"
+        wire.send(body)
+        status, _, created = wire.response()
+    finally:
+        wire.close()
+    assert status in (200, 201), created
 
 
 def test_requests_session_reuses_its_connection(empty_sandbox: Sandbox) -> None:

@@ -78,6 +78,7 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
     # algorithm on, a write waits for the client's delayed acknowledgement of the one before
     # (about 40 ms on Linux), which on a reused connection stalls every request.
     disable_nagle_algorithm = True
+    _serving_application = False
 
     def setup(self) -> None:
         super().setup()
@@ -93,12 +94,20 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
 
     def handle_one_request(self) -> None:
         connection_stream = self.rfile
+        self._serving_application = False
         try:
             super().handle_one_request()
         finally:
             self.rfile = connection_stream
+            self._serving_application = False
+
+    def handle_expect_100(self) -> bool:
+        # werkzeug sends its own "100 Continue" when it runs the application.
+        return True
 
     def make_environ(self) -> Any:
+        # werkzeug calls this first when it runs the application for a parsed request.
+        self._serving_application = True
         environ = super().make_environ()
         environ["wsgi.input"] = io.BytesIO(self._read_body(environ))
         # From here on this request reads nothing more from the connection: werkzeug's
@@ -112,24 +121,32 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         if environ.get("wsgi.input_terminated"):
             # A chunked body: werkzeug's de-chunking stream ends after the last chunk.
             return bytes(stream.read())
-        length = environ.get("CONTENT_LENGTH") or ""
-        try:
-            size = int(length)
-        except ValueError:
-            size = 0
-        if size <= 0:
+        length = (environ.get("CONTENT_LENGTH") or "").strip()
+        if not length:
             return b""
-        return bytes(stream.read(size))
+        if not length.isdigit():
+            # Where this body ends is unknown, so nothing after it can be read as a request.
+            self.close_connection = True
+            return b""
+        return bytes(stream.read(int(length)))
 
     def send_header(self, keyword: str, value: str) -> None:
-        if keyword.lower() == "connection" and value.lower() == "close":
-            # werkzeug forces this on every response. Leaving it out keeps the connection
-            # open, unless the request itself asked to close it (http.server decides that).
+        if (
+            keyword.lower() == "connection"
+            and value.lower() == "close"
+            and self._serving_application
+            and not self.close_connection
+        ):
+            # werkzeug forces this on every application response; leaving it out keeps the
+            # connection open. It still goes out when the request asked to close (or is
+            # HTTP/1.0, as http.server decides) and on http.server's own error responses.
             return
         super().send_header(keyword, value)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
+        # A request line that could not be parsed leaves no command or path.
+        path = str(getattr(self, "path", "")).split("?", 1)[0]
+        log.debug("%s %s -> %s", getattr(self, "command", None), path, code)
 
     def log_error(self, format: str, *args: Any) -> None:
         if format.startswith("Request timed out"):
