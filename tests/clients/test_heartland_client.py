@@ -337,6 +337,30 @@ def test_get_ticket_not_found_is_none(
     assert client.get_ticket(404) is None
 
 
+def test_get_customer_retries_list_envelope(
+    mocked: responses.RequestsMock, client: HeartlandClient
+) -> None:
+    # A list envelope is not the customer: taken as one, it would read as a customer
+    # without an id, and the tickets naming it would lose their points.
+    url = f"{BASE_URL}/customers/9053"
+    mocked.add(responses.GET, url, json={"results": [], "total": 0, "pages": 0})
+    mocked.add(responses.GET, url, json={"id": 9053, "email": "pat@example.com"})
+
+    assert client.get_customer(9053) == {"id": 9053, "email": "pat@example.com"}
+    assert len(mocked.calls) == 2
+
+
+def test_get_customer_passes_odd_record_on(
+    mocked: responses.RequestsMock, client: HeartlandClient
+) -> None:
+    # A record with an odd id is data to report, not a wrong response to retry.
+    url = f"{BASE_URL}/customers/9053"
+    mocked.add(responses.GET, url, json={"id": "C-x", "email": "pat@example.com"})
+
+    assert client.get_customer(9053) == {"id": "C-x", "email": "pat@example.com"}
+    assert len(mocked.calls) == 1
+
+
 def test_ticket_lines_all_in_one_page(
     mocked: responses.RequestsMock, client: HeartlandClient
 ) -> None:

@@ -194,7 +194,7 @@ class HeartlandClient:
         path = f"/sales/tickets/{ticket_id}"
         try:
             ticket: dict[str, Any] = self.http.get_json(
-                path, {"_include[]": list(TICKET_INCLUDES)}, check=_object_problem
+                path, {"_include[]": list(TICKET_INCLUDES)}, check=_record_problem
             )
         except NotFoundError:
             return None
@@ -233,7 +233,7 @@ class HeartlandClient:
         """Return one raw customer, a deleted one included, or None when Heartland has none."""
         try:
             customer: dict[str, Any] = self.http.get_json(
-                f"/customers/{customer_id}", check=_object_problem
+                f"/customers/{customer_id}", check=_record_problem
             )
         except NotFoundError:
             return None
@@ -408,3 +408,18 @@ def _keyset_page_problem(body: Any) -> str | None:
 
 def _object_problem(body: Any) -> str | None:
     return None if isinstance(body, dict) else "not a JSON object"
+
+
+def _record_problem(body: Any) -> str | None:
+    """Describe a single-record response that is not a record, or return None.
+
+    A list envelope (`results` and no `id`) is a wrong response rather than a record with bad
+    data, so it is retried like a 5xx. Taken as the record, it would make the ticket's
+    customer unusable and could take back points already earned. A record whose fields are
+    odd, its `id` included, is passed on to be parsed and reported as usual.
+    """
+    if not isinstance(body, dict):
+        return "not a JSON object"
+    if "results" in body and "id" not in body:
+        return "a list envelope instead of one record"
+    return None
