@@ -406,3 +406,41 @@ def test_customer_left_out_of_the_list_is_asked_for_alone(store: Store, ledger: 
     assert source.list_threads == ["ticket-pages"] * 3
     assert source.singles == [customer_id] * 3
     assert all(decided_kind(ledger, sale) == "sale" for sale in sales)
+
+
+class UnreadableCustomers(ListingSource):
+    """Lists every customer with a `custom` member that is not an object, which cannot be read."""
+
+    def customers_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        found = super().customers_by_id(ids)
+        return {i: raw | {"custom": "not an object"} for i, raw in found.items()}
+
+
+def test_unreadable_customer_keeps_earlier_decision(store: Store, ledger: Ledger) -> None:
+    sales = five_sales(store)
+    client = HeartlandClient(
+        store.sandbox.heartland_url, store.sandbox.heartland_token, requests_per_second=0
+    )
+    make_job(store, ledger, JobClock(after_anchor(60))).run()
+    earned = push_ids(ledger)
+
+    # The next walk lists the same tickets again (the cursor overlap), while their customer
+    # record cannot be read: no sale may lose its points over that.
+    again = make_job(store, ledger, JobClock(after_anchor(120)), UnreadableCustomers(client))
+    summary = again.run()
+
+    assert summary.tickets == 5
+    assert push_ids(ledger) == earned
+    assert all(decided_kind(ledger, sale) == "sale" for sale in sales)
+    assert all("unusable customer record" in problem for problem in summary.invalid)
+
+
+def test_unreadable_customer_on_first_sight_is_no_customer(store: Store, ledger: Ledger) -> None:
+    sales = five_sales(store)
+    client = HeartlandClient(
+        store.sandbox.heartland_url, store.sandbox.heartland_token, requests_per_second=0
+    )
+    make_job(store, ledger, JobClock(after_anchor(60)), UnreadableCustomers(client)).run()
+
+    assert push_ids(ledger) == []
+    assert all(decided_kind(ledger, sale) == "no_customer" for sale in sales)

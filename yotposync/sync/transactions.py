@@ -419,6 +419,11 @@ class TransactionsJob:
             reason = f"customer {ticket.customer_id} not found in Heartland"
             if version.customer_problem is not None:
                 reason = f"unusable customer record: {version.customer_problem}"
+                if self.ledger.decided_kind(ticket.id) not in _UNDECIDED:
+                    # A customer record that cannot be read says nothing about the sale, so
+                    # an earlier decision and its pushes stand, as for an unreadable ticket.
+                    self._record_invalid(ticket.id, reason, summary, now)
+                    return
             decision = dataclasses.replace(decision, reason=reason)
         amounts = ticket_amounts(ticket, self.basis)
         changed = self.ledger.record_decision(
@@ -474,6 +479,10 @@ class TransactionsJob:
         summary.decisions[Kind.INVALID.value] += 1
         summary.invalid.append(reason)
         log.warning("ticket_invalid", ticket_id=ticket_id, error=reason)
+
+
+# Decisions that an unreadable customer record may replace: none yet, or none usable.
+_UNDECIDED = frozenset({None, Kind.NO_CUSTOMER, Kind.INVALID})
 
 
 def _ticket_id(raw: Mapping[str, Any]) -> int | None:
