@@ -200,6 +200,8 @@ def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool, f
     click.echo(format_catch_up(result))
     if result.first_run and result.transactions.tickets == 0:
         click.echo(empty_first_catch_up_warning(result.transactions), err=True)
+    elif result.transactions.short_by:
+        click.echo(short_walk_warning(result.transactions), err=True)
     delivery = result.delivery
     if delivery is not None and (delivery.rejected or delivery.failed):
         ctx.exit(EXIT_UNDELIVERED)
@@ -218,6 +220,16 @@ def empty_first_catch_up_warning(transactions: TransactionsSummary) -> str:
         "earlier run to compare with. Check that heartland.base_url and the API token reach "
         "the right account and every location, and that --since is early enough to cover the "
         "sales you expect."
+    )
+
+
+def short_walk_warning(transactions: TransactionsSummary) -> str:
+    """Warn about a walk that read fewer tickets than its first page said the window holds."""
+    return (
+        f"warning: Heartland's first page counted {transactions.total} tickets in the window, "
+        f"but the walk read {transactions.tickets} before a page came back empty. Tickets "
+        "edited during the walk are read by the next run; if many are missing, run the same "
+        "catch-up again."
     )
 
 

@@ -199,3 +199,30 @@ def test_daemon_with_force_keeps_polling(h: Harness) -> None:
     assert "empty_window_guard_off" in events
     assert events.count("empty_window_accepted") >= 2
     assert "job_fatal" not in events
+
+
+def test_catch_up_ending_on_empty_pages_warns(tmp_path: Path, store: Store) -> None:
+    # Pages after the first come back empty twice, with a total of 0, so the walk ends
+    # early. The first page's total still shows how many tickets the window holds.
+    short = FaultPlan(
+        rules=(
+            FaultRule(
+                name="empty-later",
+                service="heartland",
+                kind="empty_page",
+                method="GET",
+                path="/api/sales/tickets",
+                empty_total="zero",
+                after=1,
+                times=2,
+            ),
+        )
+    )
+    with harness(tmp_path, store, faults=short, heartland={"page_size": 10}) as fresh:
+        result = fresh.invoke("catch-up", "--since", fresh.since())
+
+    assert result.exit_code == 0
+    assert "10 ticket versions" in result.stdout
+    assert "warning: Heartland's first page counted" in result.stderr
+    assert "but the walk read 10" in result.stderr
+    assert "run the same catch-up again" in result.stderr

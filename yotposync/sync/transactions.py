@@ -71,6 +71,8 @@ class TransactionsSummary:
     pages: int = 0
     tickets: int = 0
     total: int | None = None
+    # How many fewer tickets a walk that ran to its end read than its first page's `total`.
+    short_by: int = 0
     changed: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
     planned: PlannedTally = field(default_factory=PlannedTally)
@@ -88,6 +90,8 @@ class TransactionsSummary:
             "pushes_planned": len(self.planned),
             "invalid": self.invalid[:20],
             "cursor": self.cursor.updated_at.isoformat() if self.cursor else None,
+            "listed": self.total,
+            "short_by": self.short_by,
         }
 
 
@@ -192,8 +196,19 @@ class TransactionsJob:
                 if should_stop():
                     log.info("transactions_stopped", pages=summary.pages)
                     break
+            else:
+                summary.short_by = max(0, (summary.total or 0) - summary.tickets)
         if summary.tickets == 0:
             self.check_empty_window(start, end, force=force)
+        if summary.short_by:
+            log.warning(
+                "walk_ended_short",
+                listed=summary.total,
+                read=summary.tickets,
+                detail="the first page's total counted more tickets than the walk read; "
+                "tickets edited during the walk leave its window and the next walk reads them, "
+                "but a large shortfall means pages came back empty by mistake",
+            )
 
         log.info(
             "transactions_run",
