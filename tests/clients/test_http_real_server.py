@@ -104,6 +104,7 @@ def test_refused_connection_not_applied() -> None:
         service.get_json("/ok")
 
     assert caught.value.maybe_applied is False
+    assert "check heartland.base_url" in str(caught.value)
 
 
 def test_dropped_connection_maybe_applied(server_url: str) -> None:

@@ -426,7 +426,8 @@ class HttpService:
         elif isinstance(exc, requests.exceptions.SSLError):
             reason, maybe_applied = "TLS handshake or certificate verification failed", False
         elif isinstance(exc, requests.ConnectionError) and _never_connected(exc):
-            reason, maybe_applied = "connection refused or host not reachable", False
+            reason = f"connection refused or host not reachable; check {self.service}.base_url"
+            maybe_applied = False
         elif isinstance(
             exc,
             requests.ConnectionError
