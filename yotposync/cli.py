@@ -224,7 +224,7 @@ def empty_first_catch_up_warning(transactions: TransactionsSummary) -> str:
 
 
 def short_walk_warning(transactions: TransactionsSummary) -> str:
-    """Warn about a walk that read fewer tickets than its first page said the window holds."""
+    """Warn about a walk that read fewer tickets than its first page counted in the window."""
     return (
         f"warning: Heartland's first page counted {transactions.total} tickets in the window, "
         f"but the walk read {transactions.tickets} before a page came back empty. Tickets "

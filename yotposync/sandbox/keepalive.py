@@ -1,6 +1,6 @@
 """A werkzeug request handler that keeps connections open between requests (HTTP/1.1).
 
-werkzeug's development server (3.x) answers every request with `Connection: close`, because
+werkzeug's development server (3.x) sends `Connection: close` with every response, because
 Python's `http.server` cannot skip the unread part of a request body before the next request
 line. A client then opens a TCP connection for each request, which costs both sides more CPU
 than the request itself on loopback, and hides what keep-alive sessions save.
@@ -35,7 +35,7 @@ IDLE_TIMEOUT_SECONDS = 30.0
 
 
 class OpenConnections:
-    """The client connections a server holds open, so that they can be closed on stop."""
+    """The client connections a server keeps open, so that they can be closed on stop."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -50,7 +50,7 @@ class OpenConnections:
             self._sockets.discard(connection)
 
     def close_all(self) -> None:
-        """Shut every open connection down; its serving thread then sees the end and exits."""
+        """Shut every open connection down, so that its serving thread reads the end and exits."""
         with self._lock:
             sockets = list(self._sockets)
             self._sockets.clear()

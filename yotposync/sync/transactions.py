@@ -435,7 +435,7 @@ class TransactionsJob:
             if version.customer_problem is not None:
                 reason = f"unusable customer record: {version.customer_problem}"
                 if self.ledger.decided_kind(ticket.id) not in _UNDECIDED:
-                    # A customer record that cannot be read says nothing about the sale, so
+                    # A customer record that cannot be read tells nothing about the sale, so
                     # an earlier decision and its pushes stand, as for an unreadable ticket.
                     self._record_invalid(ticket.id, reason, summary, now)
                     return
