@@ -220,7 +220,7 @@ def test_bounded_walk_leaves_cursor(store: Store, ledger: Ledger) -> None:
 # Tickets that change or arrive during and between walks
 
 
-def test_edit_between_pages_seen_by_this_walk_or_the_next(store: Store, ledger: Ledger) -> None:
+def test_edit_between_pages_seen_eventually(store: Store, ledger: Ledger) -> None:
     sales = five_sales(store)
     walked, ahead = sales[0], sales[3]
 
@@ -390,7 +390,7 @@ def test_customers_read_ahead_once_per_page(store: Store, ledger: Ledger) -> Non
     assert all(decided_kind(ledger, sale) == "sale" for sale in sales)
 
 
-def test_customer_left_out_of_the_list_is_asked_for_alone(store: Store, ledger: Ledger) -> None:
+def test_unlisted_customer_fetched_alone(store: Store, ledger: Ledger) -> None:
     sales = five_sales(store)
     client = HeartlandClient(
         store.sandbox.heartland_url, store.sandbox.heartland_token, requests_per_second=0
