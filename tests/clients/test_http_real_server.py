@@ -132,7 +132,7 @@ def _unused_port() -> int:
 
 
 def test_proxy_variable_is_honoured(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The test server stands in for a proxy: it gets the absolute URL of a host that has
+    # The test server acts as the proxy: it gets the absolute URL of a host that has
     # nothing listening, which only a request sent through the proxy could reach.
     for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)

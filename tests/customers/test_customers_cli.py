@@ -148,17 +148,17 @@ def test_show_names_customers_sharing_email(cli: Cli) -> None:
     cli.sync()
     reviews = json.loads(cli.run("customers", "review", "--json").stdout)
 
-    shown = cli.run("customer", "show", "pat@example.com").stdout
+    output = cli.run("customer", "show", "pat@example.com").stdout
     report = json.loads(cli.run("customer", "show", "pat@example.com", "--json").stdout)
 
-    assert f"Customer {pat} (C-77): Pat Lee" in shown
+    assert f"Customer {pat} (C-77): Pat Lee" in output
     assert (
         f"2 Heartland customers have e-mail pat@example.com: {pat} (shown here) and {twin}. "
-        f"Show another with `yotposync customer show {twin}`." in shown
+        f"Show another with `yotposync customer show {twin}`." in output
     )
     twin_reviews = [review for review in reviews if review["customer_id"] == twin]
     assert [review["kind"] for review in twin_reviews] == ["shared_email"]
-    assert f"Open review #{twin_reviews[0]['id']} of customer {twin} (shared_email)" in shown
+    assert f"Open review #{twin_reviews[0]['id']} of customer {twin} (shared_email)" in output
     assert report["customer_id"] == pat
     assert report["other_customer_ids"] == [twin]
     assert [review["id"] for review in report["other_reviews"]] == [

@@ -62,13 +62,13 @@ def test_retry_failed_refuses_held_ledger(h: Harness) -> None:
 
     # A separate process, as the daemon would be, so the lock is held by another pid.
     with LedgerLock(h.ledger):
-        refused = h.cli("retry-failed")
+        locked_out = h.cli("retry-failed")
         customers = h.cli("customers", "sync")
 
-    assert refused.returncode == 1
-    assert "another yotposync process (pid " in refused.stderr
-    assert f"is using the ledger {h.ledger}" in refused.stderr
-    assert refused.stderr.strip() == customers.stderr.strip()
+    assert locked_out.returncode == 1
+    assert "another yotposync process (pid " in locked_out.stderr
+    assert f"is using the ledger {h.ledger}" in locked_out.stderr
+    assert locked_out.stderr.strip() == customers.stderr.strip()
     assert push_counts(h.ledger)["failed"] == 1
 
 

@@ -74,9 +74,9 @@ def test_several_requests_share_one_connection(empty_sandbox: Sandbox) -> None:
         wire.close()
 
 
-def test_unread_body_does_not_spill_into_the_next_request(empty_sandbox: Sandbox) -> None:
-    # Bad credentials: the emulator answers 401 without reading the body. The GET written
-    # right behind it, in the same packet, must still be answered as a request of its own.
+def test_unread_body_not_read_as_request(empty_sandbox: Sandbox) -> None:
+    # Bad credentials: the emulator returns 401 without reading the body. The GET written
+    # right behind it, in the same packet, must still be served as a request of its own.
     wire = Wire(empty_sandbox.yotpo_url)
     body = b'{"order_id": "' + b"x" * 4000 + b'"}'
     post = (
@@ -129,7 +129,7 @@ def test_client_asking_to_close_gets_closed(empty_sandbox: Sandbox) -> None:
         wire.send(_get(f"{wire.base_path}/customers", "127.0.0.1", extra="Connection: close\r\n"))
         status, headers, _ = wire.response()
         assert status == 200
-        assert headers.get("connection") == "close"  # said, so a client does not reuse it
+        assert headers.get("connection") == "close"  # sent, so a client does not reuse it
         assert wire.reader.read() == b""  # the server closed its end
     finally:
         wire.close()
@@ -149,7 +149,7 @@ def test_unparsable_request_line_gets_400_and_close(
         assert wire.reader.read() == b""
     finally:
         wire.close()
-    # A line that is not a request is answered as HTTP/0.9, without a status line.
+    # A line that is not a request gets an HTTP/0.9 error response, without a status line.
     for line in (b"GARBAGE", b"GET / HTTP/x.y"):
         bare = Wire(empty_sandbox.heartland_url)
         try:
@@ -163,8 +163,8 @@ def test_unparsable_request_line_gets_400_and_close(
 
 @pytest.mark.parametrize("length", ["-5", "abc"])
 def test_unusable_content_length_closes_connection(empty_sandbox: Sandbox, length: str) -> None:
-    # The bytes after such a header cannot be told apart from a next request, so none of
-    # them may be served as one.
+    # Without a usable length, the body cannot be separated from a next request, so none of
+    # the bytes after the header may be served as one.
     wire = Wire(empty_sandbox.yotpo_url)
     smuggled = _get(f"{wire.base_path}/customers", "127.0.0.1")
     request = (

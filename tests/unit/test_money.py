@@ -158,7 +158,7 @@ def test_to_cents_round_trips_cents(value: int) -> None:
     )
 )
 def test_to_cents_shortcut_agrees_with_decimal_conversion(value: int | float) -> None:
-    # to_cents converts ints and two-decimal floats without Decimal; the answer, or the
+    # to_cents converts ints and two-decimal floats without Decimal. Its result, or its
     # error, must be the one the Decimal conversion gives.
     try:
         amount = to_decimal(value, record="ticket 1", field="total")

@@ -46,7 +46,7 @@ def test_items_arrive_in_order_from_another_thread() -> None:
     assert source.threads == {"pages"}
 
 
-def test_error_reaches_the_consumer_after_the_items_before_it() -> None:
+def test_error_arrives_after_earlier_items() -> None:
     seen: list[int] = []
     with ReadAhead(Source(10, fail_at=4)) as ahead, pytest.raises(RuntimeError, match="page 4"):
         for item in ahead:

@@ -151,7 +151,7 @@ def test_format_utc_round_trips() -> None:
 
 @given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)))
 def test_heartland_shape_read_like_any_other(moment: datetime) -> None:
-    # The `...+00:00` shape takes a shorter path; its answer must be the general one's.
+    # The `...+00:00` shape takes a shorter path, so its result must match the general one.
     heartland = moment.replace(microsecond=0, tzinfo=UTC).isoformat()
     general = heartland.replace("+00:00", "Z")
     parsed = parse_timestamp(heartland, record="ticket 1", field="updated_at")

@@ -52,7 +52,7 @@ class FaultKind(enum.StrEnum):
     RESET = "reset"  # close the connection, nothing applied, no response
     MALFORMED_JSON = "malformed_json"  # apply, answer 200 with a body that is not JSON
     TRUNCATED_JSON = "truncated_json"  # apply, answer with the first half of the body
-    EMPTY_PAGE = "empty_page"  # answer a list request with no records (see `empty_total`)
+    EMPTY_PAGE = "empty_page"  # return no records to a list request (see `empty_total`)
     EDIT_BETWEEN_PAGES = "edit_between_pages"  # answer, then edit one random ticket
     PATCH_RECORDS = "patch_records"  # answer with the `patches` applied to records by id
 

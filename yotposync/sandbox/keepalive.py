@@ -6,10 +6,10 @@ line. A client then opens a TCP connection for each request, which costs both si
 than the request itself on loopback, and hides what keep-alive sessions save.
 
 This handler removes the cause: it reads each request body completely before the application
-sees it, so the next request starts exactly where the body ended, and it drops the forced
+reads it, so the next request starts exactly where the body ended, and it drops the forced
 `Connection: close`. After each response werkzeug also reads and discards whatever the client
-has sent since, which on an open connection would be the next request; the handler gives that
-step an empty stream to read, and restores the connection's stream for the next request.
+has sent since, which on an open connection would be the next request. So the handler gives
+that step an empty stream to read, and restores the connection's stream for the next request.
 A client that asks for `Connection: close`, or speaks HTTP/1.0, still gets its connection
 closed by `http.server`.
 

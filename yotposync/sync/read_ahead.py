@@ -5,7 +5,7 @@ preparing and sending a page, and the daemon parsing, deciding and committing th
 before it. `ReadAhead` runs the page iterator in a background thread, at most `depth` pages
 ahead, so the next request is under way while the current page is decided.
 
-Only the reading moves to the thread. The consumer still sees the pages in order, decides
+Only the reading moves to the thread. The consumer still gets the pages in order, decides
 and commits them in its own thread, and moves the cursor after each one exactly as before. An
 error raised by the iterator reaches the consumer at the page where it happened.
 """
@@ -30,7 +30,7 @@ class ReadAhead(Generic[T]):
     """Iterate over `source` in a background thread, at most `depth` items ahead.
 
     Use it as a context manager, so that a consumer leaving early (a stop request, an error
-    in deciding a page) tells the thread to stop after its current item. The thread is a
+    in deciding a page) signals the thread to stop after its current item. The thread is a
     daemon thread: one waiting on a slow request does not hold up the process's exit.
     """
 

@@ -361,7 +361,7 @@ class TransactionsJob:
         Customers the read-ahead already listed (`read`) are not requested again. A customer
         missing from the list response is requested on its own, and only a 404 counts as
         gone: a ticket decided without its customer earns later only if the customers job
-        re-decides it, which it does only when it sees that customer change.
+        re-decides it, which it does only when it finds that customer changed.
         """
         wanted = sorted(ids)
         if not wanted:
@@ -435,8 +435,8 @@ class TransactionsJob:
             if version.customer_problem is not None:
                 reason = f"unusable customer record: {version.customer_problem}"
                 if self.ledger.decided_kind(ticket.id) not in _UNDECIDED:
-                    # A customer record that cannot be read tells nothing about the sale, so
-                    # an earlier decision and its pushes stand, as for an unreadable ticket.
+                    # A customer record that cannot be read is no evidence about the sale, so
+                    # an earlier decision and its pushes remain, as for an unreadable ticket.
                     self._record_invalid(ticket.id, reason, summary, now)
                     return
             decision = dataclasses.replace(decision, reason=reason)
