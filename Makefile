@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-slow lint bench bench-quick clean
-BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,17 +28,21 @@ test: lint
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
+# The benchmark tools (matplotlib, py-spy) get a venv of their own. The measured processes run
+# from .venv, which holds only what an installation holds: see PYTHON in benchmarks/harness.py.
 $(BENCH_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
 # The benchmarks of docs/performance.md: stores of 1k to 100k tickets, about 30 minutes on 2 cores.
 bench: $(BENCH_STAMP)
-	$(BIN)/python -m benchmarks.run
+	BENCH_PYTHON=$(abspath $(BIN)/python) $(BENCH_VENV)/bin/python -m benchmarks.run
 
 # Small sizes and short runs, a few minutes, while developing.
 bench-quick: $(BENCH_STAMP)
-	$(BIN)/python -m benchmarks.run --quick
+	BENCH_PYTHON=$(abspath $(BIN)/python) $(BENCH_VENV)/bin/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from typing import Any
 
 import click
 
@@ -254,11 +253,3 @@ def delete_command(ctx: click.Context, webhook_id: str) -> None:
     finally:
         heartland.close()
     click.echo(f"Deleted webhook {webhook_id}.")
-
-
-OPS_COMMANDS: tuple[Any, ...] = (
-    check_command,
-    explain_command,
-    report_command,
-    webhooks_group,
-)
