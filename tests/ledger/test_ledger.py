@@ -55,6 +55,42 @@ def test_corrupt_ledger_raises_ledger_error(tmp_path: Path) -> None:
         Ledger.open(path)
 
 
+def test_database_of_something_else_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE products (sku TEXT)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerError, match=r"not a yotposync ledger \(it has the tables products\)"):
+        Ledger.open(path)
+    # Nothing of the ledger was added to the other database.
+    conn = sqlite3.connect(path)
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    conn.close()
+    assert tables == ["products"]
+
+
+def test_empty_existing_file_becomes_a_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    path.touch(mode=0o600)
+    Ledger.open(path).close()
+    Ledger.open(path).close()  # a second open finds its own tables and accepts them
+
+
+def test_ledger_readable_by_others_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    Ledger.open(path).close()
+    private = capsys.readouterr()
+    assert "ledger_file_shared" not in private.out + private.err
+    path.chmod(0o644)
+    Ledger.open(path).close()
+    logged = capsys.readouterr()
+    assert "ledger_file_shared" in logged.out + logged.err
+    assert "chmod 600" in logged.out + logged.err
+
+
 def test_newer_schema_raises_ledger_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     conn = sqlite3.connect(path)

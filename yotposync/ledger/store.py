@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+import structlog
 
 from yotposync.errors import LedgerError
 from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE, damaged_ledger_error
 from yotposync.ledger.schema import SCHEMA_VERSION, migrate, schema_version
 from yotposync.sync.model import Decision, Kind, ParentInfo
 from yotposync.sync.plan import OrderBalance, PlannedPush, PushRecord
+
+log = structlog.get_logger("yotposync.ledger")
 
 PENDING = "pending"
 SENT = "sent"
@@ -163,6 +167,30 @@ def prepare_ledger_file(path: Path) -> None:
         )
 
 
+def _table_names(conn: sqlite3.Connection) -> list[str]:
+    """Return the names of the database's own tables, in name order."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name"
+    )
+    return [str(row[0]) for row in rows]
+
+
+def _warn_if_shared(path: Path) -> None:
+    """Log a warning when users other than the owner may read or write the ledger file."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning(
+            "ledger_file_shared",
+            path=str(path),
+            mode=f"{mode:04o}",
+            fix=f"the ledger holds customer e-mail addresses: run chmod 600 {path}",
+        )
+
+
 class Ledger:
     """One open ledger file."""
 
@@ -197,6 +225,16 @@ class Ledger:
                 f"supports ({SCHEMA_VERSION}): upgrade yotposync, or restore the ledger backup "
                 "made before the last upgrade"
             )
+        if version == 0:
+            foreign = _table_names(conn)
+            if foreign:
+                conn.close()
+                raise LedgerError(
+                    f"{path} is a SQLite database of something else, not a yotposync ledger "
+                    f"(it has the tables {', '.join(foreign[:5])}): set ledger.path to a new "
+                    "file or to the ledger yotposync created"
+                )
+        _warn_if_shared(path)
         migrate(db)
         return cls(db, path)
 
