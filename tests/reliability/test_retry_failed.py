@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.support import Harness, harness
+from tests.reliability.support import Harness, harness, invoke
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.sandbox import Store, generate_store
 from yotposync.sync.plan import PlannedPush
@@ -81,3 +81,21 @@ def test_retry_failed_without_ledger_creates_none(h: Harness) -> None:
     assert f"No ledger at {h.ledger} yet" in result.stdout
     assert not h.ledger.exists()
     assert not h.ledger.parent.exists()
+
+
+def test_retry_failed_needs_no_api_secrets(h: Harness, tmp_path: Path) -> None:
+    add_failed_push(h.ledger)
+    # The configuration as a service keeps it: every secret is left to the environment.
+    bare = tmp_path / "no-secrets.toml"
+    bare.write_text(
+        f'[heartland]\nbase_url = "{h.sandbox.heartland_url}"\n'
+        f'[yotpo]\nbase_url = "{h.sandbox.yotpo_url}"\n'
+        f'[ledger]\npath = "{h.ledger}"\n',
+        encoding="utf-8",
+    )
+
+    result = invoke("--config", str(bare), "retry-failed")
+
+    assert result.exit_code == 0, result.output
+    assert "1 failed push queued again" in result.stdout
+    assert push_counts(h.ledger)["pending"] == 1
