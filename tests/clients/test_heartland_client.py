@@ -283,22 +283,47 @@ def test_ticket_pages_same_time_greater_id_continues(
     assert len(pages) == 2
 
 
-@pytest.mark.parametrize(
-    "last",
-    [
-        {"id": 2},
-        {"id": "2", "updated_at": "2025-04-01T13:00:00+00:00"},
-        {"id": 2, "updated_at": "yesterday"},
-        {"id": 2, "updated_at": "2025-04-01T13:00:00"},
-    ],
-)
-def test_ticket_pages_unusable_last_key_raises(
+UNUSABLE_KEYS = [
+    {"id": 2},
+    {"id": "2", "updated_at": "2025-04-01T13:00:00+00:00"},
+    {"id": 2, "updated_at": "yesterday"},
+    {"id": 2, "updated_at": "2025-04-01T13:00:00"},
+]
+
+
+@pytest.mark.parametrize("last", UNUSABLE_KEYS)
+def test_ticket_pages_continue_after_last_usable_key(
     mocked: responses.RequestsMock, client: HeartlandClient, last: dict[str, Any]
 ) -> None:
-    mocked.add(responses.GET, TICKETS, json=page_body([ticket(1, "2025-04-01T13:00:00Z"), last]))
+    mocked.add(
+        responses.GET,
+        TICKETS,
+        json=page_body([ticket(1, "2025-04-01T13:00:00+00:00"), last], total=3),
+    )
+    mocked.add(responses.GET, TICKETS, json=page_body([last]))
 
-    with pytest.raises(GuardError):
+    pages = walk(client)
+
+    assert [len(page.results) for page in pages] == [2, 1]
+    # The next page starts after ticket 1, so the unusable record is listed again there.
+    assert sent_filter(1, mocked)[0] == {
+        "$or": [
+            {"updated_at": {"$gt": "2025-04-01T13:00:00+00:00"}},
+            {"updated_at": "2025-04-01T13:00:00+00:00", "id": {"$gt": 1}},
+        ]
+    }
+
+
+@pytest.mark.parametrize("last", UNUSABLE_KEYS)
+def test_ticket_pages_full_page_without_usable_key_raises(
+    mocked: responses.RequestsMock, client: HeartlandClient, last: dict[str, Any]
+) -> None:
+    mocked.add(responses.GET, TICKETS, json=page_body([{"id": None}, last], total=5))
+
+    with pytest.raises(GuardError, match="no record has a usable updated_at and id"):
         walk(client)
+
+    assert len(mocked.calls) == 1
 
 
 def test_ticket_pages_naive_start_rejected(client: HeartlandClient) -> None:
