@@ -149,3 +149,17 @@ def test_offers_list_shows_skipped(store: LoyaltyStore) -> None:
     listing = store.cli("offers", "list").stdout
     assert "option 3101 '$5 Off': active, coupon" in listing
     assert "option 3102 'Points for cash': skipped, no coupon: variable-points" in listing
+
+
+def test_skipped_option_that_yotpo_drops_is_marked_removed(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF, POINTS_FOR_CASH)
+    store.cli("offers", "sync")
+    store.set_options(FIVE_OFF)
+    result = store.cli("offers", "sync")
+    listing = store.cli("offers", "list").stdout
+    assert "offer_removed" in result.stderr
+    assert "option 3101 '$5 Off': active, coupon" in listing
+    assert "variable-points" not in listing
+    assert "option 3102 'Points for cash': inactive" in listing
+    assert "no longer offered by Yotpo (removed or disabled)" in listing
+    assert "switched off" not in listing

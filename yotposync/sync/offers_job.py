@@ -8,7 +8,7 @@ their code before any is created, so a rerun never makes a duplicate.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,11 +19,18 @@ from yotposync.clients.heartland_coupons import CouponSpec
 from yotposync.errors import RejectedError
 from yotposync.ledger import Ledger
 from yotposync.ledger.offers import OfferLedger
-from yotposync.sync.offers import Offer, plan_offers, read_options
+from yotposync.sync.offers import (
+    Offer,
+    OfferMapping,
+    SkippedOption,
+    plan_offers,
+    read_options,
+)
 
 log = structlog.get_logger("yotposync.offers")
 
-REMOVED_REASON = "no longer offered by Yotpo (removed or disabled): coupon switched off"
+NOT_LISTED = "no longer offered by Yotpo (removed or disabled)"
+REMOVED_REASON = f"{NOT_LISTED}: coupon switched off"
 
 
 class OptionSource(Protocol):
@@ -150,9 +157,35 @@ class OffersJob:
                 log.info(
                     "offer_deactivated", option_id=mapping.option_id, coupon_id=mapping.coupon_id
                 )
+            self._forget_unlisted_skipped(mappings, offers, skipped)
 
         log.info("offers_run", **summary.as_dict(), seconds=round(time.monotonic() - started, 3))
         return summary
+
+    def _forget_unlisted_skipped(
+        self,
+        mappings: Sequence[OfferMapping],
+        offers: Sequence[Offer],
+        skipped: Sequence[SkippedOption],
+    ) -> None:
+        """Mark skipped options that Yotpo no longer lists as removed.
+
+        A skipped option has no coupon switched on, so there is nothing to deactivate; only
+        its state changes, so that `offers list` stops giving the old reason.
+        """
+        listed = {offer.option_id for offer in offers} | {s.option_id for s in skipped}
+        for mapping in mappings:
+            if mapping.state != "skipped" or mapping.option_id in listed:
+                continue
+            with self.ledger.transaction():
+                self.offers.mark_offer(
+                    mapping.option_id,
+                    self._stored_name(mapping.option_id),
+                    "inactive",
+                    NOT_LISTED,
+                    self.clock(),
+                )
+            log.info("offer_removed", option_id=mapping.option_id)
 
     def _write(self, offer: Offer, coupon_id: int | None, summary: OffersSummary) -> None:
         try:
