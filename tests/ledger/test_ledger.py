@@ -178,6 +178,17 @@ def test_second_lock_is_refused(tmp_path: Path) -> None:
         LedgerLock(path).acquire()
 
 
+def test_lock_is_shared_through_a_symlinked_file(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    Ledger.open(path).close()
+    alias = tmp_path / "alias.sqlite3"
+    alias.symlink_to(path)
+    with LedgerLock(path), pytest.raises(LockedError, match=f"the ledger {path}:"):
+        LedgerLock(alias).acquire()
+    with LedgerLock(alias), pytest.raises(LockedError, match="another yotposync process"):
+        LedgerLock(path).acquire()
+
+
 def test_lock_released_after_exit(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     with LedgerLock(path):

@@ -11,7 +11,11 @@ from yotposync.errors import LedgerError, LockedError
 
 
 class LedgerLock:
-    """A `flock` on `<ledger>.lock`, released when the process ends, even on SIGKILL."""
+    """A `flock` on `<ledger>.lock`, released when the process ends, even on SIGKILL.
+
+    The lock file sits beside the ledger's real path, after symlinks are resolved. A hard
+    link to the ledger under another name is not detected.
+    """
 
     def __init__(self, ledger_path: Path) -> None:
         if ledger_path.name in ("", ".", "..") or ledger_path.is_dir():
@@ -19,7 +23,10 @@ class LedgerLock:
                 f"ledger.path {str(ledger_path)!r} is a folder, not a file: set it to a file "
                 "path such as /var/lib/yotposync/ledger.sqlite3"
             )
-        self.path = ledger_path.with_name(ledger_path.name + ".lock")
+        # Named after the real path: a symlink to the ledger, or a path through a symlinked
+        # folder, must find the same lock file as the ledger's own path.
+        real_path = Path(os.path.realpath(ledger_path.expanduser()))
+        self.path = real_path.with_name(real_path.name + ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:
