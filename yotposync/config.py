@@ -28,7 +28,6 @@ from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import annotated_types
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -39,7 +38,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -48,6 +46,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from yotposync.config_problems import format_value, problem_line, section_models
 from yotposync.errors import ConfigError
 from yotposync.ops.address import parse_listen_address
 from yotposync.sync.amounts import AmountBasis
@@ -550,6 +549,7 @@ _SECRET_KEYS = (
     _WEBHOOK_SECRET,
     _OFFERS_WEBHOOK_SECRET,
 )
+_SECRET_LOCATIONS = frozenset((secret.section, secret.key) for secret in _SECRET_KEYS)
 
 
 class Settings(BaseSettings):
@@ -826,26 +826,6 @@ class _EnvironmentSource(EnvSettingsSource):
         return {name.lower(): value for name, value in self._environment.items() if value != ""}
 
 
-def _section_models() -> dict[str, type[BaseModel]]:
-    sections: dict[str, type[BaseModel]] = {}
-    for name, field in Settings.model_fields.items():
-        model = _model_in(field.annotation)
-        if model is not None:
-            sections[name] = model
-    return sections
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """Return the model class in an annotation such as `Model` or `tuple[Model, ...]`."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in get_args(annotation):
-        model = _model_in(argument)
-        if model is not None:
-            return model
-    return None
-
-
 def _check_environment(environment: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """Drop `YOTPOSYNC_...` variables whose JSON value cannot be parsed, reporting each.
 
@@ -853,7 +833,7 @@ def _check_environment(environment: Mapping[str, str]) -> tuple[dict[str, str], 
     failure with a message that names only the section. Checking first lets every other
     variable still be validated and reported.
     """
-    sections = _section_models()
+    sections = section_models(Settings)
     clean: dict[str, str] = {}
     problems: list[str] = []
     for name, value in environment.items():
@@ -880,7 +860,7 @@ def _environment_json_problem(
         return f"{name.upper()} must be a JSON object of {parts[0]} keys"
     is_array = len(parts) == 2 and _expects_array(sections[parts[0]], parts[1])
     if is_array and not isinstance(_json_or_none(value), list):
-        return f"{name.upper()} = {_format_value(value)}: must be a JSON array, e.g. [1, 2]"
+        return f"{name.upper()} = {format_value(value)}: must be a JSON array, e.g. [1, 2]"
     return None
 
 
@@ -926,7 +906,16 @@ def _build_settings(
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        problems.extend(_problem_line(error, lower_names) for error in exc.errors())
+        problems.extend(
+            problem_line(
+                error,
+                lower_names,
+                root=Settings,
+                secret_locations=_SECRET_LOCATIONS,
+                environment_prefix=ENV_PREFIX,
+            )
+            for error in exc.errors()
+        )
     problems.extend(_secret_problems(data, require_secrets=require_secrets))
 
     if problems or settings is None:
@@ -940,7 +929,7 @@ def _pop_unknown_sections(data: dict[str, Any]) -> list[str]:
     They are removed before validation because BaseSettings reads keyword arguments that
     start with an underscore as options of its own.
     """
-    sections = _section_models()
+    sections = section_models(Settings)
     problems = []
     for name in [name for name in data if name not in sections]:
         value = data.pop(name)
@@ -1001,185 +990,3 @@ def _secret_problems(data: Mapping[str, Any], *, require_secrets: bool = True) -
         elif secret.required and require_secrets:
             problems.append(secret.missing_problem())
     return problems
-
-
-# Keyed by the location without array indexes, e.g. "rules.exclude_ticket_custom_fields.key".
-_MISSING_HINTS = {
-    "heartland.base_url": (
-        "set it to your account's API address, e.g. https://mystore.retail.heartland.us/api"
-    ),
-    "rules.exclude_ticket_custom_fields.key": 'name the custom field, e.g. {key = "web_order_no"}',
-    "rules.exclude_customer_custom_fields.key": 'name the custom field, e.g. {key = "staff"}',
-}
-
-_TYPE_REASONS = {
-    "int_parsing": "must be a whole number",
-    "int_type": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "float_parsing": "must be a number",
-    "float_type": "must be a number",
-    "bool_parsing": "must be true or false",
-    "bool_type": "must be true or false",
-    "string_type": "must be a quoted string",
-    "string_too_short": "must not be empty",
-    "tuple_type": "must be an array, e.g. [1, 2]",
-    "list_type": "must be an array, e.g. [1, 2]",
-    "model_type": "must be a table",
-    "model_attributes_type": "must be a table",
-    "dict_type": "must be a table",
-    "path_type": "must be a file path",
-}
-
-_BOUND_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
-
-
-def _problem_line(error: ErrorDetails, environment_names: frozenset[str]) -> str:
-    """Convert one pydantic error to a line naming the key, its value and what is allowed."""
-    loc = error["loc"]
-    key = _format_loc(loc)
-    source = _environment_source(loc, environment_names)
-
-    if error["type"] == "extra_forbidden":
-        return _unknown_key_line(loc, source)
-    if error["type"] == "missing":
-        field_path = ".".join(str(part) for part in loc if isinstance(part, str))
-        hint = _MISSING_HINTS.get(field_path, "add it")
-        return f"{key} is missing{source}: {hint}"
-
-    reason = _reason(error)
-    if len(loc) < 2 or _is_secret(loc):
-        return f"{key}{source}: {reason}"
-    return f"{key} = {_format_value(error['input'])}{source}: {reason}"
-
-
-def _reason(error: ErrorDetails) -> str:
-    kind = error["type"]
-    context = error.get("ctx") or {}
-    if kind == "value_error" and "error" in context:
-        return str(context["error"])
-    if kind in _BOUND_ERRORS:
-        return _bounds_reason(error["loc"], context)
-    if kind == "literal_error":
-        return f"must be one of {context.get('expected', '')}"
-    known = _TYPE_REASONS.get(kind)
-    if known is not None:
-        return known
-    message = error["msg"]
-    return message[:1].lower() + message[1:]
-
-
-def _bounds_reason(loc: tuple[int | str, ...], context: Mapping[str, Any]) -> str:
-    """Describe the whole allowed range of a field, not only the bound that was crossed."""
-    bounds: dict[str, Any] = {}
-    model = _model_at(loc[:-1])
-    field = model.model_fields.get(str(loc[-1])) if model is not None else None
-    if field is not None:
-        for item in field.metadata:
-            if isinstance(item, annotated_types.Ge):
-                bounds["ge"] = item.ge
-            elif isinstance(item, annotated_types.Gt):
-                bounds["gt"] = item.gt
-            elif isinstance(item, annotated_types.Le):
-                bounds["le"] = item.le
-            elif isinstance(item, annotated_types.Lt):
-                bounds["lt"] = item.lt
-    if not bounds:
-        bounds = dict(context)
-
-    if "ge" in bounds and "le" in bounds:
-        return f"must be between {bounds['ge']} and {bounds['le']}"
-    parts = []
-    if "ge" in bounds:
-        parts.append(f"at least {bounds['ge']}")
-    if "gt" in bounds:
-        parts.append(f"greater than {bounds['gt']}")
-    if "le" in bounds:
-        parts.append(f"at most {bounds['le']}")
-    if "lt" in bounds:
-        parts.append(f"less than {bounds['lt']}")
-    return "must be " + " and ".join(parts)
-
-
-def _unknown_key_line(loc: tuple[int | str, ...], source: str) -> str:
-    key = _format_loc(loc)
-    name = str(loc[-1])
-    model = _model_at(loc[:-1])
-    allowed = list(model.model_fields) if model is not None else []
-
-    close = difflib.get_close_matches(name, allowed, n=1)
-    if close:
-        return f"unknown key {key}{source}; did you mean {close[0]}?"
-    if len(loc) == 2:
-        for section, section_model in _section_models().items():
-            if name in section_model.model_fields:
-                return f"unknown key {key}{source}; did you mean {section}.{name}?"
-    return f"unknown key {key}{source}: allowed keys are {', '.join(allowed)}"
-
-
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """Return the model that validates the table at `loc`, skipping array indexes."""
-    model: type[BaseModel] = Settings
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        inner = _model_in(field.annotation) if field is not None else None
-        if inner is None:
-            return None
-        model = inner
-    return model
-
-
-def _is_secret(loc: tuple[int | str, ...]) -> bool:
-    return any(loc[:2] == (secret.section, secret.key) for secret in _SECRET_KEYS)
-
-
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text
-
-
-def _environment_source(loc: tuple[int | str, ...], environment_names: frozenset[str]) -> str:
-    """Name the environment variable that set the value at `loc`, if one did."""
-    for length in (2, 1):
-        parts = loc[:length]
-        if len(parts) < length or not all(isinstance(part, str) for part in parts):
-            continue
-        name = ENV_PREFIX.lower() + "__".join(str(part) for part in parts)
-        if name in environment_names:
-            return f" (from {name.upper()})"
-    return ""
-
-
-def _format_value(value: Any) -> str:
-    """Show a value as it would be written in TOML, shortened to 80 characters."""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, int | float):
-        text = repr(value)
-    elif isinstance(value, datetime | date | time):
-        text = value.isoformat()
-    elif isinstance(value, str):
-        text = json.dumps(_hide_url_password(value))
-    else:
-        try:
-            text = json.dumps(value, default=str)
-        except ValueError:
-            text = repr(value)
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return text
-
-
-# Greedy up to the last "@", so that a password containing "/" or "@" is hidden whole.
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)\S*@")
-
-
-def _hide_url_password(text: str) -> str:
-    """Replace everything between a URL's scheme and its last `@` with `***`."""
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
