@@ -16,6 +16,7 @@ from yotposync.clients.http import RetryPolicy
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
 from yotposync.ledger import Ledger, LedgerLock
+from yotposync.ledger.store import INTERRUPTED_ERROR, RUN_INTERRUPTED
 from yotposync.sync.delivery import DeliveryJob, DeliverySummary
 from yotposync.sync.transactions import CURSOR_NAME, TransactionsJob, TransactionsSummary
 
@@ -63,6 +64,8 @@ class CatchUpResult:
     seconds: float
     # True when the ledger had no ticket cursor before the run, as on a new ledger.
     first_run: bool = False
+    # True when `should_stop` ended the run early; what it finished is kept in the ledger.
+    interrupted: bool = False
 
 
 # The outcomes a finished catch-up records in the ledger's runs, shown by `status`. They
@@ -90,12 +93,15 @@ def run_catch_up(
     on_page: Callable[[TransactionsSummary, int], None] | None = None,
     clock: Callable[[], datetime] = utc_now,
     force: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> CatchUpResult:
     """Walk tickets updated in [since, until], queue their pushes, then deliver them.
 
     A dry run works on an in-memory copy of the ledger and sends nothing to Yotpo; the
     planned pushes are in the result. `force` accepts a window in which Heartland lists no
     ticket although the ledger saw some (see `TransactionsJob.check_empty_window`).
+    Once `should_stop` returns True, the run ends after the page or delivery batch under way,
+    and is recorded as interrupted.
     """
     started = clock()
     if dry_run:
@@ -103,11 +109,15 @@ def run_catch_up(
         try:
             first_run = scratch.get_cursor(CURSOR_NAME) is None
             job = TransactionsJob(settings, scratch, heartland_client(settings), clock=clock)
-            transactions = job.run(since=since, until=until, on_page=on_page, force=force)
+            transactions = job.run(
+                since=since, until=until, on_page=on_page, force=force, should_stop=should_stop
+            )
         finally:
             scratch.close()
         seconds = (clock() - started).total_seconds()
-        return CatchUpResult(transactions, None, True, seconds, first_run)
+        return CatchUpResult(
+            transactions, None, True, seconds, first_run, interrupted=should_stop()
+        )
     with LedgerLock(settings.ledger.path):
         ledger = Ledger.open(settings.ledger.path)
         try:
@@ -115,25 +125,38 @@ def run_catch_up(
             first_run = ledger.get_cursor(CURSOR_NAME) is None
             try:
                 job = TransactionsJob(settings, ledger, heartland_client(settings), clock=clock)
-                transactions = job.run(since=since, until=until, on_page=on_page, force=force)
-                delivery = DeliveryJob(settings, ledger, yotpo_client(settings), clock=clock).run()
+                transactions = job.run(
+                    since=since, until=until, on_page=on_page, force=force, should_stop=should_stop
+                )
+                deliver = DeliveryJob(settings, ledger, yotpo_client(settings), clock=clock)
+                delivered = deliver.run(should_stop=should_stop)
             except Exception as exc:
                 # Keep the failure in the ledger so that `status` shows it later.
                 ledger.finish_run(run_id, "error", {}, clock(), error=str(exc))
                 raise
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: stopped at once
+                ledger.finish_run(
+                    run_id, RUN_INTERRUPTED, {}, clock(), error=f"{INTERRUPTED_ERROR} ({exc!r})"
+                )
+                raise
             seconds = (clock() - started).total_seconds()
-            summary = transactions.as_dict() | {"delivery": delivery.as_dict()}
-            ledger.finish_run(run_id, catch_up_outcome(delivery), summary, clock())
+            interrupted = should_stop()
+            summary = transactions.as_dict() | {"delivery": delivered.as_dict()}
+            outcome = RUN_INTERRUPTED if interrupted else catch_up_outcome(delivered)
+            ledger.finish_run(run_id, outcome, summary, clock())
             log.info(
                 "catch_up_finished",
                 tickets=transactions.tickets,
                 pushes_planned=len(transactions.planned),
-                confirmed=delivery.confirmed,
-                rejected=delivery.rejected,
-                failed=delivery.failed,
-                waiting=delivery.waiting,
+                confirmed=delivered.confirmed,
+                rejected=delivered.rejected,
+                failed=delivered.failed,
+                waiting=delivered.waiting,
                 seconds=round(seconds, 3),
+                interrupted=interrupted,
             )
-            return CatchUpResult(transactions, delivery, False, seconds, first_run)
+            return CatchUpResult(
+                transactions, delivered, False, seconds, first_run, interrupted=interrupted
+            )
         finally:
             ledger.close()

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
@@ -215,13 +218,27 @@ def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool, f
         bar.update(count)
 
     try:
-        result = run_catch_up(
-            settings, since=start, until=end, dry_run=dry_run, on_page=on_page, force=force
-        )
+        with StopOnSignal() as stop:
+            result = run_catch_up(
+                settings,
+                since=start,
+                until=end,
+                dry_run=dry_run,
+                on_page=on_page,
+                force=force,
+                should_stop=stop.requested,
+            )
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     click.echo(format_catch_up(result))
+    if result.interrupted and stop.signum is not None:
+        click.echo(
+            f"Stopped by {signal.Signals(stop.signum).name} before the catch-up finished. What "
+            "it read and sent is kept in the ledger; run the same command again to finish.",
+            err=True,
+        )
+        ctx.exit(128 + stop.signum)
     if result.first_run and result.transactions.tickets == 0:
         click.echo(empty_first_catch_up_warning(result.transactions), err=True)
     elif result.transactions.short_by:
@@ -231,6 +248,42 @@ def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool, f
         ctx.exit(EXIT_UNDELIVERED)
     if delivery is not None and delivery.waiting:
         ctx.exit(EXIT_WAITING)
+
+
+class StopOnSignal:
+    """Turn the first SIGINT or SIGTERM into a stop request; a second one stops at once.
+
+    A catch-up then ends after the page or delivery batch under way, and records what it
+    finished. Outside the main thread, where handlers cannot be set, signals keep their
+    usual effect.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        click.echo(
+            f"{signal.Signals(signum).name} received: stopping after the page or delivery "
+            "batch under way. Send it again to stop at once.",
+            err=True,
+        )
 
 
 def empty_first_catch_up_warning(transactions: TransactionsSummary) -> str:
@@ -308,9 +361,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
         ctx.exit(EXIT_FAILED)
     from yotposync.status import collect_status, format_status
 
+    try:
+        in_use = LedgerLock(path).is_held()
+    except OSError:
+        in_use = True  # unknown: runs marked running are shown as they are
     ledger = Ledger.open(path)
     try:
-        report = collect_status(ledger, utc_now())
+        report = collect_status(ledger, utc_now(), ledger_in_use=in_use)
     finally:
         ledger.close()
     click.echo(json.dumps(report, indent=2, default=str) if as_json else format_status(report))

@@ -13,24 +13,35 @@ from yotposync.app import RUN_WAITING
 from yotposync.ledger import Ledger
 from yotposync.ledger.customers import list_reviews
 from yotposync.ledger.offers import OfferLedger
+from yotposync.ledger.store import INTERRUPTED_ERROR, RUN_INTERRUPTED, RUN_RUNNING
 from yotposync.offers_cli import format_offer_status
 from yotposync.sync.transactions import CURSOR_NAME
 
 
-def collect_status(ledger: Ledger, now: datetime, problem_limit: int = 10) -> dict[str, Any]:
+def collect_status(
+    ledger: Ledger, now: datetime, problem_limit: int = 10, *, ledger_in_use: bool = True
+) -> dict[str, Any]:
+    """Gather the status report. `ledger_in_use` False means no process holds the lock.
+
+    A run still marked `running` when no process holds the ledger's lock was cut short by
+    a signal or a crash, and is reported as interrupted.
+    """
     cursor = ledger.get_cursor(CURSOR_NAME)
     oldest = ledger.oldest_unfinished_at()
     next_due = ledger.next_due_at()
     runs = []
     for run in ledger.last_runs():
+        outcome, error = run["outcome"], run["error"]
+        if outcome == RUN_RUNNING and not ledger_in_use:
+            outcome, error = RUN_INTERRUPTED, INTERRUPTED_ERROR
         runs.append(
             {
                 "job": run["job"],
                 "started_at": run["started_at"],
                 "finished_at": run["finished_at"],
-                "outcome": run["outcome"],
+                "outcome": outcome,
                 "summary": json.loads(run["summary"]) if run["summary"] else None,
-                "error": run["error"],
+                "error": error,
             }
         )
     return {

@@ -189,6 +189,19 @@ def test_lock_is_shared_through_a_symlinked_file(tmp_path: Path) -> None:
         LedgerLock(path).acquire()
 
 
+def test_new_run_closes_a_stale_run_of_its_job(ledger: Ledger) -> None:
+    stale = ledger.start_run("catch-up", NOW)
+    other = ledger.start_run("delivery", NOW)
+    ledger.start_run("catch-up", NOW + timedelta(minutes=5))
+    runs = {
+        row[0]: (row[1], row[2])
+        for row in ledger.db.execute("SELECT id, outcome, error FROM runs").fetchall()
+    }
+    assert runs[stale][0] == "interrupted"
+    assert "stopped before the run finished" in runs[stale][1]
+    assert runs[other] == ("running", None)
+
+
 def test_lock_released_after_exit(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     with LedgerLock(path):

@@ -30,6 +30,10 @@ from yotposync.sync.plan import OrderBalance, PlannedPush, PushRecord
 
 log = structlog.get_logger("yotposync.ledger")
 
+RUN_RUNNING = "running"
+RUN_INTERRUPTED = "interrupted"
+INTERRUPTED_ERROR = "the process stopped before the run finished (a signal or a crash)"
+
 PENDING = "pending"
 SENT = "sent"
 CONFIRMED = "confirmed"
@@ -718,8 +722,18 @@ class Ledger:
     # Runs
 
     def start_run(self, job: str, now: datetime) -> int:
+        """Record the start of a run of `job`; return its id for `finish_run`.
+
+        Only the process that holds the ledger lock starts runs, and it runs one of each
+        job at a time, so an earlier run of the same job still marked `running` belongs to
+        a process that was killed or stopped mid-run: it is closed as `interrupted`.
+        """
+        self.db.execute(
+            "UPDATE runs SET outcome = ?, error = ? WHERE job = ? AND outcome = 'running'",
+            [RUN_INTERRUPTED, INTERRUPTED_ERROR, job],
+        )
         table = self.db.table("runs")
-        table.insert({"job": job, "started_at": _iso(now), "outcome": "running"})
+        table.insert({"job": job, "started_at": _iso(now), "outcome": RUN_RUNNING})
         return int(table.last_pk or 0)
 
     def finish_run(

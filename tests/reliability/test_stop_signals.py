@@ -1,0 +1,86 @@
+"""Stopping a catch-up: SIGTERM or Ctrl-C ends it after the page or batch under way.
+
+The run is recorded as interrupted, the command says so and exits 128 + the signal number,
+and the next catch-up finishes the work with nothing lost or counted twice. A catch-up
+killed outright leaves a run marked `running`, which `status` reports as interrupted once no
+process holds the ledger, and which the next catch-up closes.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.support import Harness, Running, assert_settled, harness
+from yotposync.sandbox import Store, generate_store
+
+ANCHOR = datetime(2026, 8, 3, 18, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def store() -> Store:
+    return generate_store(seed=43, tickets=150, anchor=ANCHOR)
+
+
+@pytest.fixture
+def h(tmp_path: Path, store: Store) -> Iterator[Harness]:
+    # Small pages, so the walk is still under way when the signal arrives.
+    with harness(tmp_path, store, heartland={"page_size": 5}) as made:
+        yield made
+
+
+def started_walking(h: Harness, running: Running) -> bool:
+    """Wait until Heartland has served a few pages to the process; False if it ended first."""
+    deadline = time.monotonic() + 60
+    while running.returncode is None and time.monotonic() < deadline:
+        if h.sandbox.faults.requests_seen().get("heartland", 0) >= 4:
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def catch_up_outcomes(h: Harness) -> list[str]:
+    rows = h.ledger_rows("SELECT outcome FROM runs WHERE job = 'catch-up' ORDER BY id")
+    return [str(row[0]) for row in rows]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_catch_up_after_the_page(h: Harness, signum: signal.Signals) -> None:
+    running = h.popen("catch-up", "--since", h.since())
+    assert started_walking(h, running)
+
+    running.process.send_signal(signum)
+    running.process.wait(timeout=60)
+    _, stderr = running.output()
+
+    assert running.returncode == 128 + signum
+    assert f"Stopped by {signum.name} before the catch-up finished" in stderr
+    assert "Traceback" not in stderr
+    assert catch_up_outcomes(h) == ["interrupted"]
+    assert "Last catch-up run: interrupted" in h.cli_ok("status").stdout
+
+    h.cli_ok("catch-up", "--since", h.since())
+
+    assert catch_up_outcomes(h) == ["interrupted", "ok"]
+    assert_settled(h)
+
+
+def test_killed_catch_up_is_reported_interrupted(h: Harness) -> None:
+    running = h.popen("catch-up", "--since", h.since())
+    assert started_walking(h, running)
+    running.kill()
+
+    status = h.cli_ok("status").stdout
+
+    assert "Last catch-up run: interrupted, finished -: the process stopped" in status
+    assert catch_up_outcomes(h) == ["running"]  # status only reads the ledger
+
+    h.cli_ok("catch-up", "--since", h.since())
+
+    assert catch_up_outcomes(h) == ["interrupted", "ok"]
+    assert_settled(h)
