@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.customers.support import Shop, start_sandbox
-from tests.e2e.conftest import cli_environment, write_config
+from tests.e2e.conftest import API_KEY, TOKEN, cli_environment, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -210,6 +210,22 @@ def test_resolve_unknown_review_fails(cli: Cli) -> None:
 
     assert result.returncode == 1
     assert "no open review #42" in result.stdout
+
+
+def test_show_needs_no_heartland_token(cli: Cli) -> None:
+    pat = cli.shop.customer("pat@example.com")
+    cli.shop.sale(pat, 600)
+    cli.catch_up()
+    with_token = cli.config.read_text()
+    cli.config.write_text(with_token.replace(f'token = "{TOKEN}"\n', "", 1))
+
+    shown = cli.run("customer", "show", "pat@example.com").stdout
+    cli.config.write_text(with_token.replace(f'api_key = "{API_KEY}"\n', "", 1))
+    without_key = cli.run("customer", "show", "pat@example.com", check=False)
+
+    assert "Balance: 600 points" in shown
+    assert without_key.returncode == 2
+    assert "yotpo.api_key" in without_key.stderr
 
 
 @pytest.mark.slow
