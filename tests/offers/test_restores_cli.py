@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -122,3 +125,17 @@ def test_voided_return_takes_restore_back(tmp_path: Path) -> None:
         # The void also undoes the return's refund of earned points, so the customer is
         # back where the sale left them.
         assert store.balance(EMAIL) == before_return
+
+
+def test_report_counts_points_spent_and_restored(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        customer, sale = _sale(store)
+        _return(store, customer, sale, 1)
+        store.catch_up()
+        since = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+        output = store.cli("report", "--since", since, "--format", "csv").stdout
+        rows = list(csv.DictReader(io.StringIO(output)))
+        assert sum(int(row["spent_points"]) for row in rows) == 500
+        assert sum(int(row["restored_points"]) for row in rows) == 250
+        table = store.cli("report", "--since", since).stdout
+        assert "points spent" in table

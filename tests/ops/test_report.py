@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import subprocess
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.ops.scenario import BUSINESS_DAY, SECRETS, Scenario, run_cli
-from yotposync.ledger import Ledger
+from yotposync.ledger import Ledger, TicketAmountsRow
 from yotposync.ops.report import Report, ReportRow, build_report, format_table
+from yotposync.sync.model import Decision, Kind
+from yotposync.sync.plan import PlannedPush
 
 DAY = date.fromisoformat(BUSINESS_DAY)
 
@@ -53,8 +55,8 @@ def test_confirmed_refund_taken_back(report: Report) -> None:
     assert row(report, 202).taken_back_cents == 3000
 
 
-def test_spent_and_restored_zero(report: Report) -> None:
-    assert {(r.spent_cents, r.restored_cents) for r in report.rows} == {(0, 0)}
+def test_no_points_spent_without_loyalty_coupons(report: Report) -> None:
+    assert {(r.spent_points, r.restored_points) for r in report.rows} == {(0, 0)}
 
 
 def test_reasons_location_201(report: Report) -> None:
@@ -154,3 +156,37 @@ def test_cli_bad_date_error_matches_catch_up(scenario: Scenario, value: str) -> 
     assert report.returncode == 2
     assert report.stderr.splitlines()[-1] == catch_up.stderr.splitlines()[-1]
     assert repr(value) in report.stderr
+
+
+def test_ticket_without_business_day_counted_as_unknown(tmp_path: Path) -> None:
+    completed = datetime(2026, 3, 8, 23, 30, tzinfo=UTC)
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        for ticket_id, business_date in ((1, "2026-03-08"), (2, None)):
+            ledger.record_decision(
+                Decision(ticket_id, Kind.SALE, "sale", customer_id=3, earn_cents=4800),
+                public_id=str(ticket_id),
+                ticket_type="Ticket",
+                updated_at=completed,
+                completed_at=completed,
+                business_date=business_date,
+                location_id=201,
+                amounts=TicketAmountsRow(4800, 4800),
+                now=completed,
+            )
+            push = PlannedPush(
+                f"hl-{ticket_id}", "order", ticket_id, "a@example.com", 3, None, 4800
+            )
+            seq = ledger.add_push(push, {}, completed)
+            ledger.mark_confirmed(seq, 200, completed)
+        report = build_report(ledger, date(2026, 3, 8), date(2026, 3, 8))
+        later = build_report(ledger, date(2026, 3, 9), None)
+    finally:
+        ledger.close()
+
+    assert [(r.business_date, r.tickets, r.earned_cents) for r in report.rows] == [
+        ("2026-03-08", 1, 4800),
+        ("unknown", 1, 4800),
+    ]
+    assert later.rows == []
+    assert "Business day unknown: tickets whose local completion time" in format_table(report)

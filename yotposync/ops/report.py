@@ -5,8 +5,13 @@ of completion) and location of the ticket that caused them:
 - earned: orders for sold items, less the refunds that corrected them after an edit or void,
 - taken back: refunds for returned items, less the orders that gave them back after a return
   was voided or reduced,
-- spent and restored: points spent on loyalty discounts at the register and given back on
-  their returns. Both are 0 for now, because the ledger does not record redemptions yet.
+- points spent and restored: points deducted for loyalty coupons used at the register, and
+  points given back on returns of those sales. These two count points, not money. Codes
+  redeemed online spent their points in Yotpo, so they are not counted here.
+
+A ticket whose local completion time Heartland sent unreadable has no business day. Such
+tickets are not left out: they are counted on a row whose business day is `unknown`, when
+the date of their completion timestamp falls in the range.
 
 Tickets that earned nothing are counted by reason, so a manager can see which habits cost
 customers their points. The reasons are no customer on the ticket, a customer without an
@@ -28,6 +33,8 @@ NO_CUSTOMER = "no_customer"
 NO_EMAIL = "no_email"
 REJECTED = "rejected"
 EXCLUDED_PREFIX = "excluded:"
+# The business day of tickets whose local completion time could not be read.
+UNKNOWN_DAY = "unknown"
 
 _REASON_LABELS = {
     NO_CUSTOMER: "no customer",
@@ -47,8 +54,8 @@ class ReportRow:
     tickets: int = 0
     earned_cents: int = 0
     taken_back_cents: int = 0
-    spent_cents: int = 0
-    restored_cents: int = 0
+    spent_points: int = 0
+    restored_points: int = 0
     pushes_waiting: int = 0
     nothing_earned: Counter[str] = field(default_factory=Counter)
 
@@ -74,6 +81,15 @@ def reason_label(reason: str) -> str:
     return _REASON_LABELS.get(reason, reason)
 
 
+# Selects a ticket `t` by its business day in [?1, ?2], or, when it has none, by the date of
+# its completion timestamp; the day it is counted on is the column `day`.
+_TICKET_DAY = f"COALESCE(t.business_date, '{UNKNOWN_DAY}') AS day"
+_TICKET_IN_RANGE = (
+    "(t.business_date BETWEEN ?1 AND ?2 OR "
+    "(t.business_date IS NULL AND substr(t.completed_at, 1, 10) BETWEEN ?1 AND ?2))"
+)
+
+
 def build_report(ledger: Ledger, since: date, until: date | None) -> Report:
     """Sum the ledger's tickets whose business day is in [since, until], both included."""
     last = (until or date.max).isoformat()
@@ -88,9 +104,8 @@ def build_report(ledger: Ledger, since: date, until: date | None) -> Report:
 
     rejected_tickets: set[int] = set()
     for ticket_id, business_date, location_id, role, state, amount in ledger.db.execute(
-        "SELECT t.id, t.business_date, t.location_id, p.role, p.state, p.amount_cents "
-        "FROM pushes p JOIN tickets t ON t.id = p.ticket_id "
-        "WHERE t.business_date BETWEEN ? AND ?",
+        f"SELECT t.id, {_TICKET_DAY}, t.location_id, p.role, p.state, p.amount_cents "  # noqa: S608
+        f"FROM pushes p JOIN tickets t ON t.id = p.ticket_id WHERE {_TICKET_IN_RANGE}",
         window,
     ):
         row = row_for(business_date, location_id)
@@ -108,12 +123,26 @@ def build_report(ledger: Ledger, since: date, until: date | None) -> Report:
             row.taken_back_cents += amount
         elif role == "restore":
             row.taken_back_cents -= amount
-    # TODO: fill spent_cents and restored_cents from the ledger's redemptions once
-    # redemptions at the register are recorded there; until then both stay 0.
+
+    # Points moved at the register, by the day of the ticket that moved them, once Yotpo
+    # confirmed the adjustment: deductions for loyalty coupons, and restores on returns.
+    # Table names and the fragments are literals of this module.
+    moved = " UNION ALL ".join(
+        f"SELECT '{table}', {_TICKET_DAY}, t.location_id, m.points FROM {table} m "  # noqa: S608
+        "JOIN tickets t ON t.id = m.ticket_id JOIN pushes p ON p.push_id = m.push_id "
+        f"WHERE p.state = 'confirmed' AND {_TICKET_IN_RANGE}"
+        for table in ("redemptions", "point_restores")
+    )
+    for table, business_date, location_id, points in ledger.db.execute(moved, window):
+        row = row_for(business_date, location_id)
+        if table == "redemptions":
+            row.spent_points += int(points or 0)
+        else:
+            row.restored_points += int(points or 0)
 
     for ticket_id, business_date, location_id, kind, rule in ledger.db.execute(
-        "SELECT id, business_date, location_id, kind, rule FROM tickets "
-        "WHERE business_date BETWEEN ? AND ?",
+        f"SELECT t.id, {_TICKET_DAY}, t.location_id, t.kind, t.rule FROM tickets t "  # noqa: S608
+        f"WHERE {_TICKET_IN_RANGE}",
         window,
     ):
         row = row_for(business_date, location_id)
@@ -149,8 +178,8 @@ CSV_AMOUNT_COLUMNS = (
     "tickets",
     "earned_cents",
     "taken_back_cents",
-    "spent_cents",
-    "restored_cents",
+    "spent_points",
+    "restored_points",
     "pushes_waiting",
 )
 
@@ -170,8 +199,8 @@ def format_csv(report: Report) -> str:
                 row.tickets,
                 row.earned_cents,
                 row.taken_back_cents,
-                row.spent_cents,
-                row.restored_cents,
+                row.spent_points,
+                row.restored_points,
                 row.pushes_waiting,
                 *(row.nothing_earned.get(reason, 0) for reason in reasons),
             ]
@@ -185,8 +214,8 @@ def format_table(report: Report) -> str:
     if not report.rows:
         return f"No tickets with a business day from {period} in the ledger."
 
-    header = ["business day", "location", "tickets", "earned", "taken back", "spent"]
-    header += ["restored", "pushes waiting"]
+    header = ["business day", "location", "tickets", "earned", "taken back", "points spent"]
+    header += ["points restored", "pushes waiting"]
     amounts = [header]
     for row in report.rows:
         amounts.append(
@@ -196,8 +225,8 @@ def format_table(report: Report) -> str:
                 str(row.tickets),
                 format_cents(row.earned_cents),
                 format_cents(row.taken_back_cents),
-                format_cents(row.spent_cents),
-                format_cents(row.restored_cents),
+                str(row.spent_points),
+                str(row.restored_points),
                 str(row.pushes_waiting),
             ]
         )
@@ -208,8 +237,8 @@ def format_table(report: Report) -> str:
             str(sum(row.tickets for row in report.rows)),
             format_cents(sum(row.earned_cents for row in report.rows)),
             format_cents(sum(row.taken_back_cents for row in report.rows)),
-            format_cents(sum(row.spent_cents for row in report.rows)),
-            format_cents(sum(row.restored_cents for row in report.rows)),
+            str(sum(row.spent_points for row in report.rows)),
+            str(sum(row.restored_points for row in report.rows)),
             str(sum(row.pushes_waiting for row in report.rows)),
         ]
     )
@@ -219,6 +248,13 @@ def format_table(report: Report) -> str:
         *_align(amounts, numeric_from=2),
         "",
     ]
+    if any(row.business_date == UNKNOWN_DAY for row in report.rows):
+        lines += [
+            f"Business day {UNKNOWN_DAY}: tickets whose local completion time Heartland sent "
+            "unreadable, counted by the date of their completion timestamp. "
+            "`yotposync explain TICKET` shows each one.",
+            "",
+        ]
 
     reasons = [["business day", "location", "reason", "tickets"]]
     for row in report.rows:
