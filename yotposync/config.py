@@ -690,6 +690,14 @@ def _custom_field_rules(
     return tuple(CustomFieldRule(rule.key, rule.equals) for rule in rules)
 
 
+# A line break or another control character inside a secret: no HTTP header can carry it.
+_INSIDE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_REASON = (
+    "contains a line break or another control character, which no HTTP header can carry: "
+    "keep the secret on one line"
+)
+
+
 def _read_secret(secret: _SecretKey, value: SecretStr | None, path: Path | None) -> str:
     if value is not None and value.get_secret_value().strip():
         return value.get_secret_value().strip()
@@ -714,9 +722,12 @@ def _read_secret_file(secret: _SecretKey, path: Path) -> str:
     except OSError as exc:
         reason = f"cannot be read: {exc.strerror or type(exc).__name__}"
     else:
-        if text.strip():
+        if _INSIDE_CONTROL.search(text.strip()):
+            reason = _CONTROL_REASON
+        elif text.strip():
             return text.strip()
-        reason = "file is empty"
+        else:
+            reason = "file is empty"
     raise ConfigError([f"{secret.label}_file = {json.dumps(str(path))}: {reason}"])
 
 
@@ -853,7 +864,14 @@ def _environment_json_problem(
         return None
     parts = lower.removeprefix(ENV_PREFIX.lower()).split("__")
     if parts[0] not in sections:
-        return None
+        if len(parts) == 1:
+            return None  # not a setting, such as YOTPOSYNC_CONFIG
+        close = difflib.get_close_matches(parts[0], list(sections), n=1)
+        hint = f"did you mean {ENV_PREFIX}{close[0].upper()}__...?" if close else ""
+        known = ", ".join(sorted(sections))
+        return f"{name.upper()}: there is no section {parts[0]!r} (sections: {known}); " + (
+            hint or "remove the variable or fix its name"
+        )
 
     if len(parts) == 1 and not isinstance(_json_or_none(value), dict):
         # A whole section may contain secrets, so the value is not shown.
@@ -916,7 +934,7 @@ def _build_settings(
             )
             for error in exc.errors()
         )
-    problems.extend(_secret_problems(data, require_secrets=require_secrets))
+    problems.extend(_secret_problems(data, lower_names, require_secrets=require_secrets))
 
     if problems or settings is None:
         raise ConfigError(problems)
@@ -963,8 +981,17 @@ def _resolve_secret_files(data: dict[str, Any], credentials_directory: str | Non
             section[secret.file_key] = path if path.is_absolute() else base / path
 
 
-def _secret_problems(data: Mapping[str, Any], *, require_secrets: bool = True) -> list[str]:
-    """Check that each secret is given exactly one way and, for a file, can be read."""
+def _secret_problems(
+    data: Mapping[str, Any],
+    environment_names: frozenset[str] = frozenset(),
+    *,
+    require_secrets: bool = True,
+) -> list[str]:
+    """Check that each secret is given exactly one way and, for a file, can be read.
+
+    `environment_names` are the lower-case names of the variables that were set, so that a
+    problem names the variable a value came from.
+    """
     problems: list[str] = []
     for secret in _SECRET_KEYS:
         section = data.get(secret.section, {})
@@ -972,13 +999,25 @@ def _secret_problems(data: Mapping[str, Any], *, require_secrets: bool = True) -
             continue  # the section's own type error is reported by validation
         value = section.get(secret.key)
         path = section.get(secret.file_key)
+        variables = {
+            key: f"{ENV_PREFIX}{secret.section}__{key}".upper()
+            for key in (secret.key, secret.file_key)
+        }
+        origin = {
+            key: f" (from {name})" if name.lower() in environment_names else ""
+            for key, name in variables.items()
+        }
         if value is not None and path is not None:
             problems.append(
-                f"{secret.label} and {secret.label}_file are both set: keep only one of them"
+                f"{secret.label}{origin[secret.key]} and {secret.label}_file"
+                f"{origin[secret.file_key]} are both set: keep only one of them"
             )
         elif value is not None:
-            if isinstance(value, str) and not value.strip():
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if isinstance(text, str) and not text.strip():
                 problems.append(f"{secret.label} is empty: {secret.how_to_set()}")
+            elif isinstance(text, str) and _INSIDE_CONTROL.search(text.strip()):
+                problems.append(f"{secret.label}{origin[secret.key]} {_CONTROL_REASON}")
         elif path is not None:
             if isinstance(path, Path):
                 try:

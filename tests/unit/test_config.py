@@ -637,8 +637,43 @@ def test_secret_given_both_ways(tmp_path: Path) -> None:
     token_file.write_text(TOKEN, encoding="utf-8")
     path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
     assert problems_of(path) == [
+        "heartland.token (from YOTPOSYNC_HEARTLAND__TOKEN) and heartland.token_file are both "
+        "set: keep only one of them"
+    ]
+
+
+def test_secret_given_twice_in_the_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "heartland-token"
+    token_file.write_text(TOKEN, encoding="utf-8")
+    path = write(tmp_path, MINIMAL + f'token = "{TOKEN}"\ntoken_file = "{token_file}"\n')
+    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
+    assert problems_of(path, env) == [
         "heartland.token and heartland.token_file are both set: keep only one of them"
     ]
+
+
+def test_secret_file_with_two_lines(tmp_path: Path) -> None:
+    token_file = tmp_path / "heartland-token"
+    token_file.write_text(f"{TOKEN}\nsecond-line\n", encoding="utf-8")
+    path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
+    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
+    problems = problems_of(path, env)
+    assert problems == [
+        f'heartland.token_file = "{token_file}": contains a line break or another control '
+        "character, which no HTTP header can carry: keep the secret on one line"
+    ]
+    assert TOKEN not in str(problems)
+
+
+def test_secret_variable_with_control_character(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    env = {**SECRETS_ENV, "YOTPOSYNC_YOTPO__API_KEY": f"{API_KEY}\tx"}
+    problems = problems_of(path, env)
+    assert problems == [
+        "yotpo.api_key (from YOTPOSYNC_YOTPO__API_KEY) contains a line break or another "
+        "control character, which no HTTP header can carry: keep the secret on one line"
+    ]
+    assert API_KEY not in str(problems)
 
 
 def test_secrets_never_in_error_text(tmp_path: Path) -> None:
@@ -1069,3 +1104,11 @@ def test_ledger_only_load_skips_missing_secrets(tmp_path: Path) -> None:
         load_settings(path, environ={})
     settings = load_settings(path, environ={}, require_secrets=False)
     assert settings.heartland.base_url.startswith("https://mystore")
+
+
+def test_environment_variable_of_unknown_section(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    env = {**SECRETS_ENV, "YOTPOSYNC_SYNCC__OVERLAP_SECONDS": "300", "YOTPOSYNC_OTHER": "x"}
+    [problem] = problems_of(path, env)
+    assert problem.startswith("YOTPOSYNC_SYNCC__OVERLAP_SECONDS: there is no section 'syncc'")
+    assert problem.endswith("did you mean YOTPOSYNC_SYNC__...?")
