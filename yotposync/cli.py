@@ -323,6 +323,10 @@ def _count(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
 
 
+# How many unreadable tickets the catch-up summary names one by one.
+SKIPPED_SHOWN = 10
+
+
 def format_catch_up(result: CatchUpResult) -> str:
     t = result.transactions
     lines = [
@@ -342,8 +346,13 @@ def format_catch_up(result: CatchUpResult) -> str:
                 f"Delivered: {d.confirmed} confirmed, {d.rejected} rejected, "
                 f"{d.failed} failed, {d.waiting} waiting for a retry"
             )
-    for problem in t.invalid[:10]:
+    for problem in t.invalid[:SKIPPED_SHOWN]:
         lines.append(f"Skipped: {problem}")
+    if len(t.invalid) > SKIPPED_SHOWN:
+        lines.append(
+            f"Skipped: {len(t.invalid) - SKIPPED_SHOWN} more, each in the log as ticket_invalid; "
+            "`yotposync status` lists the latest ones with a ticket id."
+        )
     return "\n".join(lines)
 
 

@@ -60,6 +60,7 @@ def collect_status(
         "last_runs": runs,
         "problem_pushes": ledger.problem_pushes(problem_limit),
         "invalid_tickets": ledger.invalid_tickets(problem_limit),
+        "invalid_tickets_total": ledger.invalid_ticket_count(),
         "run_errors": ledger.recent_run_errors(problem_limit),
         "offers": OfferLedger(ledger).status(problem_limit),
         "open_customer_reviews": len(list_reviews(ledger)),
@@ -117,7 +118,9 @@ def format_status(status: dict[str, Any]) -> str:
             )
     invalid = status["invalid_tickets"]
     if invalid:
-        lines.append("Tickets that could not be read:")
+        total = status["invalid_tickets_total"]
+        latest = f" (the latest {len(invalid)} of {total})" if total > len(invalid) else ""
+        lines.append(f"Tickets that could not be read{latest}:")
         for ticket in invalid:
             # The parser's reason already starts with "ticket N: ".
             lines.append(f"  {ticket['reason']}")

@@ -710,6 +710,11 @@ class Ledger:
             )
         )
 
+    def invalid_ticket_count(self) -> int:
+        """Count the ticket versions that could not be read."""
+        row = self.db.execute("SELECT count(*) FROM ticket_versions WHERE kind = 'invalid'")
+        return int(row.fetchone()[0])
+
     def invalid_tickets(self, limit: int) -> list[dict[str, Any]]:
         return list(
             self.db.query(

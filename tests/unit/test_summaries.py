@@ -1,0 +1,48 @@
+"""The catch-up summary and `status` say how many unreadable tickets they leave unnamed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from yotposync.app import CatchUpResult
+from yotposync.cli import SKIPPED_SHOWN, format_catch_up
+from yotposync.ledger import Ledger
+from yotposync.status import collect_status, format_status
+from yotposync.sync.transactions import TransactionsSummary
+
+NOW = datetime(2026, 3, 8, 6, 30, tzinfo=UTC)
+
+
+def test_catch_up_counts_skipped_tickets_past_the_first_ten() -> None:
+    summary = TransactionsSummary(start=NOW, end=NOW)
+    summary.invalid = [f"ticket {n}: total is missing" for n in range(SKIPPED_SHOWN + 3)]
+
+    text = format_catch_up(CatchUpResult(summary, None, True, 1.0))
+
+    assert text.count("Skipped: ticket") == SKIPPED_SHOWN
+    assert "Skipped: 3 more, each in the log as ticket_invalid" in text
+
+
+def test_catch_up_lists_few_skipped_tickets_without_a_count() -> None:
+    summary = TransactionsSummary(start=NOW, end=NOW)
+    summary.invalid = ["ticket 7: total is missing"]
+
+    text = format_catch_up(CatchUpResult(summary, None, True, 1.0))
+
+    assert "Skipped: ticket 7: total is missing" in text
+    assert "more, each in the log" not in text
+
+
+def test_status_says_how_many_unreadable_tickets_it_leaves_out(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        for ticket_id in range(1, 5):
+            ledger.record_invalid(ticket_id, f"ticket {ticket_id}: total is missing", NOW)
+        shown = format_status(collect_status(ledger, NOW, problem_limit=3))
+        every = format_status(collect_status(ledger, NOW, problem_limit=10))
+    finally:
+        ledger.close()
+
+    assert "Tickets that could not be read (the latest 3 of 4):" in shown
+    assert "Tickets that could not be read:" in every
