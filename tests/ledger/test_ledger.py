@@ -13,7 +13,7 @@ import pytest
 from yotposync.errors import LedgerError, LockedError
 from yotposync.ledger import Cursor, Ledger, LedgerLock, TicketAmountsRow
 from yotposync.ledger.schema import SCHEMA_VERSION
-from yotposync.ledger.store import DUE_PUSHES_SQL, _iso
+from yotposync.ledger.store import DUE_PUSHES_SQL, _iso, read_only_open_error
 from yotposync.sync.model import Decision, Kind
 from yotposync.sync.plan import PlannedPush
 
@@ -89,6 +89,19 @@ def test_ledger_readable_by_others_is_reported(
     logged = capsys.readouterr()
     assert "ledger_file_shared" in logged.out + logged.err
     assert "chmod 600" in logged.out + logged.err
+
+
+def test_read_only_folder_explained(tmp_path: Path) -> None:
+    path = tmp_path / "backup" / "ledger.sqlite3"
+    error = read_only_open_error(
+        sqlite3.OperationalError("attempt to write a readonly database"), path
+    )
+    assert f"the ledger {path} is readable, but SQLite must also create ledger.sqlite3-shm" in str(
+        error
+    )
+    assert f"cannot write in {path.parent}" in str(error)
+    other = read_only_open_error(sqlite3.OperationalError("disk I/O error"), path)
+    assert str(other) == f"the ledger {path} cannot be read (disk I/O error)"
 
 
 def test_newer_schema_raises_ledger_error(tmp_path: Path) -> None:

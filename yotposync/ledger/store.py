@@ -171,6 +171,24 @@ def prepare_ledger_file(path: Path) -> None:
         )
 
 
+def read_only_open_error(exc: sqlite3.DatabaseError, path: Path) -> LedgerError:
+    """Explain why a ledger could not be opened for reading.
+
+    SQLite reads a ledger in WAL mode through a `-shm` file beside it, which a reader must
+    be able to create when no other process has it open. In a folder the reader cannot
+    write, that fails as "attempt to write a readonly database" although the file itself is
+    readable.
+    """
+    if "readonly" in str(exc).lower():
+        return LedgerError(
+            f"the ledger {path} is readable, but SQLite must also create {path.name}-shm "
+            f"beside it, and this user cannot write in {path.parent}: run the command as the "
+            "user that owns the ledger, or copy the ledger (with its -wal file, if any) to "
+            "a folder you can write in"
+        )
+    return LedgerError(f"the ledger {path} cannot be read ({exc})")
+
+
 def _table_names(conn: sqlite3.Connection) -> list[str]:
     """Return the names of the database's own tables, in name order."""
     rows = conn.execute(
@@ -265,9 +283,7 @@ class Ledger:
             db = sqlite_utils.Database(conn)
             version = schema_version(db)
         except sqlite3.DatabaseError as exc:
-            raise damaged_ledger_error(exc, path) or LedgerError(
-                f"the ledger {path} cannot be read ({exc})"
-            ) from exc
+            raise damaged_ledger_error(exc, path) or read_only_open_error(exc, path) from exc
         if version != SCHEMA_VERSION:
             conn.close()
             if version > SCHEMA_VERSION:
