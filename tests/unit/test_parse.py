@@ -159,6 +159,12 @@ def test_parse_ticket_reference_return() -> None:
     assert ticket.lines[0].value_cents == -2700
 
 
+def test_parse_ticket_rejects_itself_as_parent() -> None:
+    raw = {**RETURN, "parent_transaction_id": RETURN["id"]}
+    with pytest.raises(InvalidRecordError, match="cannot be its own parent sale"):
+        parse_ticket(raw)
+
+
 def test_parse_ticket_lines_argument_wins() -> None:
     raw = sale(lines=[line(id=1, value=99)])
     ticket = parse_ticket(raw, SALE_LINES)

@@ -257,6 +257,17 @@ def parse_ticket(
     parsed_lines = tuple(
         parse_line(raw_line, ticket_record=record) for raw_line in _line_source(raw, lines, record)
     )
+    parent_id = _optional_id(
+        raw.get("parent_transaction_id"), record=record, field="parent_transaction_id"
+    )
+    if parent_id == ticket_id:
+        raise InvalidRecordError(
+            record,
+            "parent_transaction_id",
+            parent_id,
+            "a ticket cannot be its own parent sale: correct the return's original sale in "
+            "Heartland",
+        )
 
     return Ticket(
         id=ticket_id,
@@ -271,9 +282,7 @@ def parse_ticket(
             raw.get("source_location_id"), record=record, field="source_location_id"
         ),
         sales_rep=_text(raw, "sales_rep", record),
-        parent_id=_optional_id(
-            raw.get("parent_transaction_id"), record=record, field="parent_transaction_id"
-        ),
+        parent_id=parent_id,
         total_cents=total_cents or 0,
         subtotal_cents=optional_cents(raw.get("subtotal"), record=record, field="subtotal"),
         tax_cents=tax_cents or 0,

@@ -406,7 +406,8 @@ class TransactionsJob:
             if isinstance(parsed, Ticket):
                 fetched[parent_id] = _Version(parsed, None, False)
             else:
-                log.warning("parent_ticket_invalid", ticket_id=parent_id, error=str(parsed))
+                reason = parsed[1] if isinstance(parsed, tuple) else "no usable id"
+                log.warning("parent_ticket_invalid", ticket_id=parent_id, error=reason)
         return self._attach_customers(fetched)
 
     # One ticket
