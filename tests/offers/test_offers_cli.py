@@ -163,3 +163,14 @@ def test_skipped_option_that_yotpo_drops_is_marked_removed(store: LoyaltyStore) 
     assert "option 3102 'Points for cash': inactive" in listing
     assert "no longer offered by Yotpo (removed or disabled)" in listing
     assert "switched off" not in listing
+
+
+def test_explain_shows_points_of_a_deduction(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    store.cli("offers", "sync")
+    customer = store.customer(EMAIL)
+    ticket = store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(2, 20.0)])
+    store.catch_up()
+    explained = store.cli("explain", str(ticket), "--no-balance").stdout
+    assert f"points_adjust hl-redeem-{ticket} (redeem): -500 points, confirmed" in explained

@@ -24,7 +24,10 @@ _TICKET_QUERY = (
 )
 _PUSH_SELECT = (
     "SELECT seq, push_id, kind, role, ticket_id, target_order_id, amount_cents, state, "
-    "attempts, last_status, last_error, created_at, updated_at, confirmed_at, next_attempt_at "
+    "attempts, last_status, last_error, created_at, updated_at, confirmed_at, next_attempt_at, "
+    # 'points_adjust' is POINTS_ADJUST of yotposync.ledger.offers.
+    "CASE WHEN kind = 'points_adjust' "
+    "THEN json_extract(payload, '$.point_adjustment_amount') END AS adjust_points "
     "FROM pushes "
 )
 
@@ -57,6 +60,8 @@ class PushLine:
     updated_at: str | None
     confirmed_at: str | None
     next_attempt_at: str | None
+    # The points a points adjustment moves; such a push moves no money.
+    adjust_points: int | None = None
     points: int | None = None
     balance_after: int | None = None
 
@@ -260,6 +265,7 @@ def _push_line(row: dict[str, Any]) -> PushLine:
         updated_at=row["updated_at"],
         confirmed_at=row["confirmed_at"],
         next_attempt_at=row["next_attempt_at"],
+        adjust_points=row["adjust_points"],
     )
 
 
@@ -321,8 +327,13 @@ def format_explanation(explanation: Explanation) -> str:
 def _format_push(push: PushLine) -> str:
     role = f" ({push.role})" if push.role != push.kind else ""
     target = f" against {push.target_order_id}" if push.target_order_id else ""
+    moved = (
+        f"{push.adjust_points:+d} points"
+        if push.adjust_points is not None
+        else format_cents(push.amount_cents)
+    )
     text = (
-        f"{push.kind} {push.push_id}{role}{target}: {format_cents(push.amount_cents)}, "
+        f"{push.kind} {push.push_id}{role}{target}: {moved}, "
         f"{push.state} after {push.attempts} attempt{'s' if push.attempts != 1 else ''}"
     )
     if push.last_status is not None:
