@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import signal
 import sqlite3
 import sys
@@ -72,6 +73,9 @@ def _settings(
     return settings_obj
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def parse_when(value: str, option: str) -> datetime:
     """Parse a date (midnight UTC) or an ISO 8601 timestamp with an offset, returned in UTC."""
     return parse_timestamp(value, option).astimezone(UTC)
@@ -84,15 +88,20 @@ def parse_timestamp(value: str, option: str) -> datetime:
     or when a timestamp has no UTC offset.
     """
     text = value.strip()
+    not_a_date = click.BadParameter(
+        f"{value!r} is not a date: use YYYY-MM-DD or 2026-12-01T09:00:00-05:00",
+        param_hint=option,
+    )
+    # A date alone is taken only in the one form the help shows: Python would also read
+    # 20261201 or 2026-W49, which are easy to mistype and hard to check by eye.
+    if ":" not in text and not _DATE.fullmatch(text):
+        raise not_a_date
     try:
         if len(text) == 10:
             return datetime.fromisoformat(text).replace(tzinfo=UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not a date: use YYYY-MM-DD or 2026-12-01T09:00:00-05:00",
-            param_hint=option,
-        ) from None
+        raise not_a_date from None
     if parsed.tzinfo is None:
         raise click.BadParameter(
             f"{value!r} has no UTC offset: add one, e.g. {text}-05:00 or {text}Z",
@@ -337,10 +346,11 @@ def format_catch_up(result: CatchUpResult) -> str:
         "Decisions: " + (", ".join(f"{k} {v}" for k, v in sorted(t.decisions.items())) or "none"),
     ]
     if result.dry_run:
-        lines.append(f"Would send {len(t.planned)} pushes, listed above.")
+        planned = _count(len(t.planned), "order or refund", "orders and refunds")
+        lines.append(f"Would send {planned}, listed above.")
     else:
         d = result.delivery
-        lines.append(f"Queued {len(t.planned)} pushes.")
+        lines.append(f"Queued {_count(len(t.planned), 'order or refund', 'orders and refunds')}.")
         if d is not None:
             lines.append(
                 f"Delivered: {d.confirmed} confirmed, {d.rejected} rejected, "

@@ -46,3 +46,9 @@ def test_status_says_how_many_unreadable_tickets_it_leaves_out(tmp_path: Path) -
 
     assert "Tickets that could not be read (the latest 3 of 4):" in shown
     assert "Tickets that could not be read:" in every
+
+
+def test_catch_up_counts_orders_and_refunds_in_words() -> None:
+    summary = TransactionsSummary(start=NOW, end=NOW)
+    one = format_catch_up(CatchUpResult(summary, None, True, 1.0))
+    assert "Would send 0 orders and refunds, listed above." in one
