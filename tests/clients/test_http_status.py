@@ -101,6 +101,24 @@ def test_reason_joins_error_and_message(
     assert caught.value.reason == "validation_error: Qty must be non-zero"
 
 
+def test_reason_adds_text_details_by_field(
+    mocked: responses.RequestsMock, make_service: ServiceFactory
+) -> None:
+    body = {
+        "error": "validation_error",
+        "message": "invalid webhook",
+        "details": {"url": "must be\nhttps", "events": ["unknown event", 3], "count": 2},
+    }
+    mocked.add(responses.POST, TICKETS, status=422, json=body)
+
+    with pytest.raises(RejectedError) as caught:
+        make_service().request("POST", "/sales/tickets", json={})
+
+    assert caught.value.reason == (
+        "validation_error: invalid webhook: url: must be https; events: unknown event"
+    )
+
+
 def test_reason_truncated_to_200_chars(
     mocked: responses.RequestsMock, make_service: ServiceFactory
 ) -> None:

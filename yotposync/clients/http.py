@@ -547,7 +547,11 @@ def _parse_number(value: str | None) -> float | None:
 
 
 def _reason_from_body(response: requests.Response) -> str:
-    """Join the `error` and `message` strings of a JSON error body, in one line."""
+    """Join the `error` and `message` strings of a JSON error body, in one line.
+
+    Heartland's validation errors may add `details`, an object from field name to what is
+    wrong with it; its text entries follow, as `field: problem`.
+    """
     try:
         body = response.json()
     except ValueError:
@@ -561,6 +565,16 @@ def _reason_from_body(response: requests.Response) -> str:
             cleaned = _CONTROL_CHARS.sub(" ", value).strip()
             if cleaned and cleaned not in parts:
                 parts.append(cleaned)
+    details = body.get("details")
+    fields: list[str] = []
+    if isinstance(details, dict):
+        for field_name, problem in details.items():
+            texts = problem if isinstance(problem, list) else [problem]
+            shown = ", ".join(text for text in texts if isinstance(text, str))
+            if isinstance(field_name, str) and shown:
+                fields.append(_CONTROL_CHARS.sub(" ", f"{field_name}: {shown}").strip())
+    if fields:
+        parts.append("; ".join(fields))
     return ": ".join(parts)
 
 
