@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,6 +124,37 @@ def test_unreachable_heartland_is_problem(tmp_path: Path) -> None:
     assert findings[0].message.startswith("cannot reach http://127.0.0.1:1/api")
     assert findings[0].fix is not None
     assert findings[0].fix.startswith("check heartland.base_url")
+
+
+class _Redirect(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", "https://127.0.0.1/api")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_redirecting_heartland_is_problem(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/api"
+    try:
+        settings = sandbox_settings(base, "http://127.0.0.1:1/api/v2", tmp_path)
+        client = HeartlandClient(base, "token", retry=NO_RETRY)
+        _, findings = check_heartland(settings, client)
+    finally:
+        server.shutdown()
+        server.server_close()
+    problem = next(f for f in findings if f.status == PROBLEM)
+    assert problem.message == (
+        f"{base} answered with a redirect (HTTP 302), which yotposync does not follow"
+    )
+    assert problem.fix is not None
+    assert problem.fix.startswith("set heartland.base_url to the address it redirects to")
 
 
 def test_ledger_under_file_is_problem(tmp_path: Path) -> None:

@@ -494,6 +494,15 @@ def _api_problem(subject: str, exc: ApiError, base_url: str, what: str, permissi
             f"{base_url} has no {exc.path} (HTTP 404): it does not look like the right API",
             f"check {key}",
         )
+    if exc.status is not None and 300 <= exc.status < 400:
+        return Finding(
+            PROBLEM,
+            subject,
+            f"{base_url} answered with a redirect (HTTP {exc.status}), which yotposync does "
+            "not follow",
+            f"set {key} to the address it redirects to (often https instead of http, or a "
+            "different path)",
+        )
     return Finding(
         PROBLEM,
         subject,
