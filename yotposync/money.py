@@ -88,7 +88,10 @@ def to_cents(value: object, *, record: str, field: str) -> int:
     # "1e999999999" is rejected here instead of raising decimal.Overflow.
     if amount.copy_abs() > MAX_DOLLARS:
         raise InvalidRecordError(
-            record, field, value, f"amounts above {MAX_DOLLARS} dollars are not accepted"
+            record,
+            field,
+            value,
+            f"amounts beyond {MAX_DOLLARS:,} dollars, positive or negative, are not accepted",
         )
     cents = amount.quantize(_CENT, rounding=ROUND_HALF_UP) * 100
     return int(cents)
