@@ -55,7 +55,7 @@ def test_corrupt_ledger_raises_ledger_error(tmp_path: Path) -> None:
         Ledger.open(path)
 
 
-def test_database_of_something_else_is_refused(tmp_path: Path) -> None:
+def test_foreign_database_rejected(tmp_path: Path) -> None:
     path = tmp_path / "inventory.sqlite3"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE products (sku TEXT)")
@@ -74,7 +74,7 @@ def test_empty_existing_file_becomes_a_ledger(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     path.touch(mode=0o600)
     Ledger.open(path).close()
-    Ledger.open(path).close()  # a second open finds its own tables and accepts them
+    Ledger.open(path).close()  # a second open finds the ledger's own tables
 
 
 def test_ledger_readable_by_others_is_reported(
@@ -202,7 +202,7 @@ def test_lock_is_shared_through_a_symlinked_file(tmp_path: Path) -> None:
         LedgerLock(path).acquire()
 
 
-def test_new_run_closes_a_stale_run_of_its_job(ledger: Ledger) -> None:
+def test_new_run_closes_stale_run(ledger: Ledger) -> None:
     stale = ledger.start_run("catch-up", NOW)
     other = ledger.start_run("delivery", NOW)
     ledger.start_run("catch-up", NOW + timedelta(minutes=5))

@@ -151,7 +151,7 @@ def test_offers_list_shows_skipped(store: LoyaltyStore) -> None:
     assert "option 3102 'Points for cash': skipped, no coupon: variable-points" in listing
 
 
-def test_skipped_option_that_yotpo_drops_is_marked_removed(store: LoyaltyStore) -> None:
+def test_dropped_skipped_offer_inactive(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF, POINTS_FOR_CASH)
     store.cli("offers", "sync")
     store.set_options(FIVE_OFF)
@@ -165,7 +165,7 @@ def test_skipped_option_that_yotpo_drops_is_marked_removed(store: LoyaltyStore) 
     assert "switched off" not in listing
 
 
-def test_explain_shows_points_of_a_deduction(store: LoyaltyStore) -> None:
+def test_explain_deduction_points(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)
     store.cli("offers", "sync")

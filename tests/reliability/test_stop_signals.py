@@ -1,6 +1,6 @@
 """Stopping a catch-up: SIGTERM or Ctrl-C ends it after the page or batch under way.
 
-The run is recorded as interrupted, the command says so and exits 128 + the signal number,
+The run is recorded as interrupted, the command prints that and exits 128 + the signal number,
 and the next catch-up finishes the work with nothing lost or counted twice. A catch-up
 killed outright leaves a run marked `running`, which `status` reports as interrupted once no
 process holds the ledger, and which the next catch-up closes.

@@ -21,11 +21,11 @@ def test_timestamp_keeps_its_offset() -> None:
 
 
 @pytest.mark.parametrize("value", ["20261201", "2026-W49", "2026-12", "12/01/2026", "2026-13-01"])
-def test_other_date_forms_are_refused(value: str) -> None:
+def test_other_date_forms_rejected(value: str) -> None:
     with pytest.raises(click.BadParameter, match="is not a date: use YYYY-MM-DD"):
         parse_when(value, "--since")
 
 
-def test_timestamp_without_offset_is_refused() -> None:
+def test_timestamp_without_offset_rejected() -> None:
     with pytest.raises(click.BadParameter, match="has no UTC offset"):
         parse_when("2026-12-01T09:00:00", "--since")

@@ -44,7 +44,7 @@ def test_lazy_command_has_its_own_name(name: str) -> None:
     assert command.name == name
 
 
-def test_starting_a_catch_up_does_not_import_the_other_tools() -> None:
+def test_cli_import_skips_other_tools() -> None:
     code = (
         "import sys, yotposync.cli; "
         "print(sorted(m for m in sys.modules if m.startswith(('yotposync.sandbox', "

@@ -1,4 +1,4 @@
-"""The catch-up summary and `status` say how many unreadable tickets they leave unnamed."""
+"""The catch-up summary and `status` give the number of unreadable tickets they leave out."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from yotposync.sync.transactions import TransactionsSummary
 NOW = datetime(2026, 3, 8, 6, 30, tzinfo=UTC)
 
 
-def test_catch_up_counts_skipped_tickets_past_the_first_ten() -> None:
+def test_catch_up_counts_unnamed_skips() -> None:
     summary = TransactionsSummary(start=NOW, end=NOW)
     summary.invalid = [f"ticket {n}: total is missing" for n in range(SKIPPED_SHOWN + 3)]
 
@@ -24,7 +24,7 @@ def test_catch_up_counts_skipped_tickets_past_the_first_ten() -> None:
     assert "Skipped: 3 more, each in the log as ticket_invalid" in text
 
 
-def test_catch_up_lists_few_skipped_tickets_without_a_count() -> None:
+def test_catch_up_names_few_skips() -> None:
     summary = TransactionsSummary(start=NOW, end=NOW)
     summary.invalid = ["ticket 7: total is missing"]
 
@@ -34,7 +34,7 @@ def test_catch_up_lists_few_skipped_tickets_without_a_count() -> None:
     assert "more, each in the log" not in text
 
 
-def test_status_says_how_many_unreadable_tickets_it_leaves_out(tmp_path: Path) -> None:
+def test_status_counts_unnamed_invalid(tmp_path: Path) -> None:
     ledger = Ledger.open(tmp_path / "ledger.sqlite3")
     try:
         for ticket_id in range(1, 5):
