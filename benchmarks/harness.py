@@ -26,10 +26,10 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 # The interpreter that runs the measured processes: the daemon, the sandbox and the wire
-# client. `make bench` points it at the project's .venv, which holds what an installation of
-# yotposync holds. The benchmark tools live in a venv of their own because matplotlib brings
-# numpy, and sqlite-utils imports numpy whenever it can: about 0.15 s of CPU at every start
-# that an installed daemon does not spend.
+# client. `make bench` points it at the project's .venv, which contains what an installation
+# of yotposync contains. The benchmark tools live in a venv of their own because matplotlib
+# brings numpy, and sqlite-utils imports numpy whenever it can. That costs about 0.15 s of
+# CPU at every start, which an installed daemon does not spend.
 PYTHON = os.environ.get("BENCH_PYTHON") or sys.executable
 
 TOKEN = "sandbox-heartland-token"

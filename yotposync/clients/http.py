@@ -570,9 +570,9 @@ def _reason_from_body(response: requests.Response) -> str:
     if isinstance(details, dict):
         for field_name, problem in details.items():
             texts = problem if isinstance(problem, list) else [problem]
-            shown = ", ".join(text for text in texts if isinstance(text, str))
-            if isinstance(field_name, str) and shown:
-                fields.append(_CONTROL_CHARS.sub(" ", f"{field_name}: {shown}").strip())
+            joined = ", ".join(text for text in texts if isinstance(text, str))
+            if isinstance(field_name, str) and joined:
+                fields.append(_CONTROL_CHARS.sub(" ", f"{field_name}: {joined}").strip())
     if fields:
         parts.append("; ".join(fields))
     return ": ".join(parts)

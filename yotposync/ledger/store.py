@@ -746,8 +746,9 @@ class Ledger:
         """Record the start of a run of `job`; return its id for `finish_run`.
 
         Only the process that holds the ledger lock starts runs, and it runs one of each
-        job at a time, so an earlier run of the same job still marked `running` belongs to
-        a process that was killed or stopped mid-run: it is closed as `interrupted`.
+        job at a time. So an earlier run of the same job that is still marked `running`
+        belongs to a process that was killed or stopped mid-run, and it is closed as
+        `interrupted`.
         """
         self.db.execute(
             "UPDATE runs SET outcome = ?, error = ? WHERE job = ? AND outcome = 'running'",

@@ -81,8 +81,8 @@ def reason_label(reason: str) -> str:
     return _REASON_LABELS.get(reason, reason)
 
 
-# Selects a ticket `t` by its business day in [?1, ?2], or, when it has none, by the date of
-# its completion timestamp; the day it is counted on is the column `day`.
+# Select a ticket `t` by its business day in [?1, ?2], or by the date of its completion
+# timestamp when it has none. The column `day` is the day it is counted on.
 _TICKET_DAY = f"COALESCE(t.business_date, '{UNKNOWN_DAY}') AS day"
 _TICKET_IN_RANGE = (
     "(t.business_date BETWEEN ?1 AND ?2 OR "

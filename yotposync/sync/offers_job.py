@@ -170,8 +170,8 @@ class OffersJob:
     ) -> None:
         """Mark skipped options that Yotpo no longer lists as removed.
 
-        A skipped option has no coupon switched on, so there is nothing to deactivate; only
-        its state changes, so that `offers list` stops giving the old reason.
+        A skipped option has no coupon switched on, so there is nothing to deactivate. Only
+        its state changes, and `offers list` stops giving the old reason.
         """
         listed = {offer.option_id for offer in offers} | {s.option_id for s in skipped}
         for mapping in mappings:
