@@ -69,11 +69,12 @@ HEARTLAND_READS = (
 
 
 def configuration_problems(error: ConfigError) -> list[Finding]:
-    """Turn an invalid configuration into findings, one per problem."""
-    return [
-        Finding(PROBLEM, "configuration", problem, "edit the configuration file or variable")
-        for problem in error.problems
-    ]
+    """Turn an invalid configuration into findings, one per problem.
+
+    Each problem already names the key, the value and what is allowed, so no separate fix
+    line is added.
+    """
+    return [Finding(PROBLEM, "configuration", problem) for problem in error.problems]
 
 
 def check_installation(
