@@ -435,12 +435,20 @@ def test_unreadable_customer_keeps_earlier_decision(store: Store, ledger: Ledger
     assert all("unusable customer record" in problem for problem in summary.invalid)
 
 
-def test_unreadable_customer_on_first_sight_is_no_customer(store: Store, ledger: Ledger) -> None:
+def test_unreadable_customer_first_seen_is_invalid(store: Store, ledger: Ledger) -> None:
     sales = five_sales(store)
     client = HeartlandClient(
         store.sandbox.heartland_url, store.sandbox.heartland_token, requests_per_second=0
     )
-    make_job(store, ledger, JobClock(after_anchor(60)), UnreadableCustomers(client)).run()
+    summary = make_job(store, ledger, JobClock(after_anchor(60)), UnreadableCustomers(client)).run()
 
     assert push_ids(ledger) == []
-    assert all(decided_kind(ledger, sale) == "no_customer" for sale in sales)
+    assert all(decided_kind(ledger, sale) == "invalid" for sale in sales)
+    assert len(summary.invalid) == 5
+    assert all("unusable customer record" in problem for problem in summary.invalid)
+
+    # Once the customer can be read again, the next walk over the same tickets earns them.
+    make_job(store, ledger, JobClock(after_anchor(120))).run()
+
+    assert all(decided_kind(ledger, sale) == "sale" for sale in sales)
+    assert len(push_ids(ledger)) == 5

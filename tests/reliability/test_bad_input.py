@@ -157,18 +157,10 @@ CASES = [
     ),
     earns("name placeholder", customer=setting(first_name="?", last_name="?")),
     earns("customer deleted later", customer=setting(deleted_at="2026-08-30T10:00:00+00:00")),
-    skipped(
-        "customer custom not an object",
-        "no_customer",
-        "unusable customer record",
-        customer=setting(custom=[]),
+    invalid(
+        "customer custom not an object", "unusable customer record", customer=setting(custom=[])
     ),
-    skipped(
-        "customer id text",
-        "no_customer",
-        "unusable customer record",
-        customer=setting(id="C-x"),
-    ),
+    invalid("customer id text", "unusable customer record", customer=setting(id="C-x")),
 ]
 
 

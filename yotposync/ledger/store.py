@@ -400,11 +400,6 @@ class Ledger:
             item_net_cents=row[6] or 0,
         )
 
-    def decided_kind(self, ticket_id: int) -> Kind | None:
-        """Return the kind of the ticket's latest decision, or None for an unknown ticket."""
-        row = self.db.execute("SELECT kind FROM tickets WHERE id = ?", [ticket_id]).fetchone()
-        return None if row is None else Kind(row[0])
-
     def known_ticket_ids(self, ids: Sequence[int]) -> set[int]:
         if not ids:
             return set()

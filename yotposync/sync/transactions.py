@@ -432,14 +432,15 @@ class TransactionsJob:
 
         decision = decide(ticket, version.customer, parent, self.rules, self.basis)
         if version.customer_missing and decision.kind is Kind.NO_CUSTOMER:
-            reason = f"customer {ticket.customer_id} not found in Heartland"
             if version.customer_problem is not None:
+                # A customer record that cannot be read is no evidence about the sale. The
+                # version is recorded as unreadable, so that status lists it and a later read
+                # of the ticket decides it again, and an earlier decision and its pushes
+                # remain, as for an unreadable ticket.
                 reason = f"unusable customer record: {version.customer_problem}"
-                if self.ledger.decided_kind(ticket.id) not in _UNDECIDED:
-                    # A customer record that cannot be read is no evidence about the sale, so
-                    # an earlier decision and its pushes remain, as for an unreadable ticket.
-                    self._record_invalid(ticket.id, reason, summary, now)
-                    return
+                self._record_invalid(ticket.id, reason, summary, now)
+                return
+            reason = f"customer {ticket.customer_id} not found in Heartland"
             decision = dataclasses.replace(decision, reason=reason)
         amounts = ticket_amounts(ticket, self.basis)
         changed = self.ledger.record_decision(
@@ -495,10 +496,6 @@ class TransactionsJob:
         summary.decisions[Kind.INVALID.value] += 1
         summary.invalid.append(reason)
         log.warning("ticket_invalid", ticket_id=ticket_id, error=reason)
-
-
-# Decisions that an unreadable customer record may replace: none yet, or none usable.
-_UNDECIDED = frozenset({None, Kind.NO_CUSTOMER, Kind.INVALID})
 
 
 def _ticket_id(raw: Mapping[str, Any]) -> int | None:
