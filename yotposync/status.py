@@ -73,8 +73,9 @@ def _outcome_text(run: dict[str, Any]) -> str:
     delivery = (run["summary"] or {}).get("delivery") or {}
     waiting = delivery.get("waiting")
     if outcome == RUN_WAITING and isinstance(waiting, int) and waiting > 0:
-        noun = "push waits" if waiting == 1 else "pushes wait"
-        return f"{outcome} ({waiting} {noun} for a retry by the next run or the daemon)"
+        # Past tense: the outbox counts above give the pushes that wait now.
+        noun = "push was" if waiting == 1 else "pushes were"
+        return f"{outcome} ({waiting} {noun} left for a retry by the next run or the daemon)"
     return outcome
 
 

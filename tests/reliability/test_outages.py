@@ -173,7 +173,7 @@ def test_catch_up_with_yotpo_down_records_waiting(tmp_path: Path, store: Store) 
     waiting = pushes_in(h, "pending") + pushes_in(h, "sent")
     assert catch_up.exit_code == 3
     assert waiting > 0
-    assert f"Last catch-up run: waiting ({waiting} pushes wait for a retry" in status.stdout
+    assert f"Last catch-up run: waiting ({waiting} pushes were left for a retry" in status.stdout
     assert [run["outcome"] for run in report["last_runs"]] == ["waiting"]
     # The catch-up itself finished, so the metrics still count it as the job's last success.
     assert "catch-up" in facts.last_success
