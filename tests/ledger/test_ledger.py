@@ -215,6 +215,27 @@ def test_new_run_closes_stale_run(ledger: Ledger) -> None:
     assert runs[other] == ("running", None)
 
 
+def test_lock_covers_a_hard_link(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    Ledger.open(path).close()
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    alias = other / "same-ledger.sqlite3"
+    os.link(path, alias)
+    with LedgerLock(path), pytest.raises(LockedError, match="under another name"):
+        LedgerLock(alias).acquire()
+    # The refused lock left nothing held: the alias can be locked once the first is gone.
+    with LedgerLock(alias):
+        pass
+
+
+def test_lock_creates_a_private_ledger_file(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "ledger.sqlite3"
+    with LedgerLock(path):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        Ledger.open(path).close()
+
+
 def test_lock_released_after_exit(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     with LedgerLock(path):

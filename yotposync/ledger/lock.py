@@ -13,8 +13,14 @@ from yotposync.errors import LedgerError, LockedError
 class LedgerLock:
     """A `flock` on `<ledger>.lock`, released when the process ends, even on SIGKILL.
 
-    The lock file sits beside the ledger's real path, after symlinks are resolved. A hard
-    link to the ledger under another name is not detected.
+    The lock file sits beside the ledger's real path, after symlinks are resolved. The ledger
+    file itself is locked too, so a process that reaches it through a hard link under another
+    name, with a lock file of its own, is turned away as well. That second lock is a `flock`,
+    which Linux keeps apart from the POSIX locks SQLite takes on the same file, except on NFS,
+    where SQLite's WAL mode does not work anyway.
+
+    Closing a file releases every POSIX lock the process holds on it, SQLite's included, so
+    the ledger must be closed before the lock is released.
     """
 
     def __init__(self, ledger_path: Path) -> None:
@@ -26,8 +32,10 @@ class LedgerLock:
         # Named after the real path: a symlink to the ledger, or a path through a symlinked
         # folder, must find the same lock file as the ledger's own path.
         real_path = Path(os.path.realpath(ledger_path.expanduser()))
+        self.ledger_path = real_path
         self.path = real_path.with_name(real_path.name + ".lock")
         self._fd: int | None = None
+        self._ledger_fd: int | None = None
 
     def acquire(self) -> None:
         # The lock is taken before the ledger is opened, so it may be first to need the folder.
@@ -53,8 +61,40 @@ class LedgerLock:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
+        try:
+            self._ledger_fd = self._lock_ledger_file()
+        except BaseException:
+            self.release()
+            raise
+
+    def _lock_ledger_file(self) -> int:
+        """Lock the ledger file itself, creating it (0600) when it does not exist yet.
+
+        SQLite takes an empty file for a new database.
+        """
+        try:
+            fd = os.open(self.ledger_path, os.O_RDONLY | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot open the ledger {self.ledger_path}: {exc.strerror}: make it and its "
+                "folder readable and writable by the user that runs yotposync"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockedError(
+                f"another yotposync process is using the ledger file {self.ledger_path} under "
+                "another name (a hard link to it): stop that process first, or give each "
+                "process a ledger file of its own"
+            ) from None
+        return fd
 
     def release(self) -> None:
+        if self._ledger_fd is not None:
+            fcntl.flock(self._ledger_fd, fcntl.LOCK_UN)
+            os.close(self._ledger_fd)
+            self._ledger_fd = None
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
