@@ -865,7 +865,7 @@ def _environment_json_problem(
     parts = lower.removeprefix(ENV_PREFIX.lower()).split("__")
     if parts[0] not in sections:
         if len(parts) == 1:
-            return None  # not a setting, such as YOTPOSYNC_CONFIG
+            return _single_underscore_problem(name, parts[0], sections)
         close = difflib.get_close_matches(parts[0], list(sections), n=1)
         hint = f"did you mean {ENV_PREFIX}{close[0].upper()}__...?" if close else ""
         known = ", ".join(sorted(sections))
@@ -880,6 +880,29 @@ def _environment_json_problem(
     if is_array and not isinstance(_json_or_none(value), list):
         return f"{name.upper()} = {format_value(value)}: must be a JSON array, e.g. [1, 2]"
     return None
+
+
+def _single_underscore_problem(
+    name: str, rest: str, sections: Mapping[str, type[BaseModel]]
+) -> str | None:
+    """Report a `YOTPOSYNC_` variable without `__` that is neither a section nor the config path.
+
+    Such a variable would be ignored, and with it a go-live date or an exclusion rule.
+    """
+    if name.upper() == CONFIG_PATH_VARIABLE:
+        return None
+    section = next(
+        (s for s in sorted(sections, key=len, reverse=True) if rest.startswith(s + "_")), None
+    )
+    if section is not None:
+        key = rest.removeprefix(section + "_")
+        hint = f"did you mean {ENV_PREFIX}{section.upper()}__{key.upper()}?"
+    else:
+        hint = f"name a setting {ENV_PREFIX}<SECTION>__<KEY>, e.g. {ENV_PREFIX}SYNC__GO_LIVE"
+    return (
+        f"{name.upper()} is not a setting: a section and its key are joined by two "
+        f"underscores; {hint}"
+    )
 
 
 def _json_or_none(text: str) -> Any:

@@ -1108,7 +1108,25 @@ def test_ledger_only_load_skips_missing_secrets(tmp_path: Path) -> None:
 
 def test_environment_variable_of_unknown_section(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL)
-    env = {**SECRETS_ENV, "YOTPOSYNC_SYNCC__OVERLAP_SECONDS": "300", "YOTPOSYNC_OTHER": "x"}
+    env = {**SECRETS_ENV, "YOTPOSYNC_SYNCC__OVERLAP_SECONDS": "300"}
     [problem] = problems_of(path, env)
     assert problem.startswith("YOTPOSYNC_SYNCC__OVERLAP_SECONDS: there is no section 'syncc'")
     assert problem.endswith("did you mean YOTPOSYNC_SYNC__...?")
+
+
+def test_environment_variable_with_one_underscore(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    env = {**SECRETS_ENV, "YOTPOSYNC_SYNC_GO_LIVE": "2030-01-01", "YOTPOSYNC_CONFIGG": "x"}
+    problems = problems_of(path, env)
+    assert problems == [
+        "YOTPOSYNC_SYNC_GO_LIVE is not a setting: a section and its key are joined by two "
+        "underscores; did you mean YOTPOSYNC_SYNC__GO_LIVE?",
+        "YOTPOSYNC_CONFIGG is not a setting: a section and its key are joined by two "
+        "underscores; name a setting YOTPOSYNC_<SECTION>__<KEY>, e.g. YOTPOSYNC_SYNC__GO_LIVE",
+    ]
+
+
+def test_config_path_variable_is_no_setting_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    settings = load(path, {**SECRETS_ENV, "YOTPOSYNC_CONFIG": str(path)})
+    assert settings.heartland.base_url == "https://mystore.retail.heartland.us/api"
