@@ -692,10 +692,27 @@ def _custom_field_rules(
 
 # A line break or another control character inside a secret: no HTTP header can carry it.
 _INSIDE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_REASON = (
-    "contains a line break or another control character, which no HTTP header can carry: "
-    "keep the secret on one line"
-)
+
+
+def _header_problem(text: str) -> str | None:
+    """Return why a secret cannot be sent as an HTTP header value, or None when it can.
+
+    http.client encodes header values as Latin-1, so any other character fails every request.
+    The reason never quotes the secret.
+    """
+    if _INSIDE_CONTROL.search(text):
+        return (
+            "contains a line break or another control character, which no HTTP header can "
+            "carry: keep the secret on one line"
+        )
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return (
+            "contains a character outside Latin-1, which no HTTP header can carry: copy the "
+            "secret again from where it was issued"
+        )
+    return None
 
 
 def _read_secret(secret: _SecretKey, value: SecretStr | None, path: Path | None) -> str:
@@ -722,8 +739,9 @@ def _read_secret_file(secret: _SecretKey, path: Path) -> str:
     except OSError as exc:
         reason = f"cannot be read: {exc.strerror or type(exc).__name__}"
     else:
-        if _INSIDE_CONTROL.search(text.strip()):
-            reason = _CONTROL_REASON
+        problem = _header_problem(text.strip())
+        if problem is not None:
+            reason = problem
         elif text.strip():
             return text.strip()
         else:
@@ -1039,8 +1057,8 @@ def _secret_problems(
             text = value.get_secret_value() if isinstance(value, SecretStr) else value
             if isinstance(text, str) and not text.strip():
                 problems.append(f"{secret.label} is empty: {secret.how_to_set()}")
-            elif isinstance(text, str) and _INSIDE_CONTROL.search(text.strip()):
-                problems.append(f"{secret.label}{origin[secret.key]} {_CONTROL_REASON}")
+            elif isinstance(text, str) and (problem := _header_problem(text.strip())):
+                problems.append(f"{secret.label}{origin[secret.key]} {problem}")
         elif path is not None:
             if isinstance(path, Path):
                 try:

@@ -665,6 +665,24 @@ def test_secret_file_with_two_lines(tmp_path: Path) -> None:
     assert TOKEN not in str(problems)
 
 
+@pytest.mark.parametrize("where", ["file", "environment"])
+def test_secret_outside_latin1(tmp_path: Path, where: str) -> None:
+    secret = f"{TOKEN}\u20ac"
+    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
+    if where == "file":
+        token_file = tmp_path / "heartland-token"
+        token_file.write_text(secret + "\n", encoding="utf-8")
+        path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
+        label = f'heartland.token_file = "{token_file}":'
+    else:
+        path = write(tmp_path, MINIMAL)
+        env["YOTPOSYNC_HEARTLAND__TOKEN"] = secret
+        label = "heartland.token (from YOTPOSYNC_HEARTLAND__TOKEN)"
+    [problem] = problems_of(path, env)
+    assert problem.startswith(f"{label} contains a character outside Latin-1")
+    assert TOKEN not in problem
+
+
 def test_secret_variable_with_control_character(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL)
     env = {**SECRETS_ENV, "YOTPOSYNC_YOTPO__API_KEY": f"{API_KEY}\tx"}
