@@ -61,6 +61,11 @@ def register_secret(value: str) -> None:
             _secrets = tuple(sorted({*_secrets, value}, key=len, reverse=True))
 
 
+def redact_text(text: str, replacement: str = REDACTED) -> str:
+    """Replace every registered secret in `text`, for messages that do not pass the logger."""
+    return _replace_secrets(text, _secrets, replacement)
+
+
 def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
     """Replace registered secrets in every field value, including nested ones.
 
@@ -90,10 +95,10 @@ def _redact(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
-def _replace_secrets(text: str, secrets: tuple[str, ...]) -> str:
+def _replace_secrets(text: str, secrets: tuple[str, ...], replacement: str = REDACTED) -> str:
     for secret in secrets:
         if secret in text:
-            text = text.replace(secret, REDACTED)
+            text = text.replace(secret, replacement)
     return text
 
 

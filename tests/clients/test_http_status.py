@@ -17,6 +17,7 @@ from yotposync.errors import (
     RejectedError,
     RetriableError,
 )
+from yotposync.logs import register_secret
 
 BASE_URL = "http://127.0.0.1:8799/api"  # the base URL of the conftest `make_service`
 ONE_TRY = RetryPolicy(max_tries=1)
@@ -152,6 +153,20 @@ def test_reason_redacts_credentials(
         make_service().get_json("/sales/tickets")
 
     assert "test-token-0123456789" not in str(caught.value)
+
+
+def test_reason_redacts_registered_secrets(
+    mocked: responses.RequestsMock, make_service: ServiceFactory
+) -> None:
+    register_secret("other-service-key-5d1e")
+    echoed = {"error": "boom echo other-service-key-5d1e"}
+    mocked.add(responses.GET, TICKETS, status=500, json=echoed)
+
+    with pytest.raises(RetriableError) as caught:
+        make_service(retry=RetryPolicy(max_tries=1)).get_json("/sales/tickets")
+
+    assert "other-service-key-5d1e" not in str(caught.value)
+    assert "boom echo [redacted]" in str(caught.value)
 
 
 def test_error_message_has_no_query_string(

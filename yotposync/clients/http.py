@@ -36,6 +36,7 @@ from yotposync.errors import (
     RejectedError,
     RetriableError,
 )
+from yotposync.logs import redact_text
 
 _log = structlog.get_logger(__name__)
 
@@ -487,6 +488,9 @@ class HttpService:
                 text = "unexpected status"
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
+        # The other service's secrets too, when the command registered them: an error body
+        # may echo anything the server has seen.
+        text = redact_text(text, "[redacted]")
         if len(text) > MAX_REASON_CHARS:
             text = text[: MAX_REASON_CHARS - 3] + "..."
         return text
