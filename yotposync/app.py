@@ -134,9 +134,10 @@ def run_catch_up(
                 # Keep the failure in the ledger so that `status` shows it later.
                 ledger.finish_run(run_id, "error", {}, clock(), error=str(exc))
                 raise
-            except BaseException as exc:  # KeyboardInterrupt, SystemExit: stopped at once
+            except BaseException as exc:  # a signal or SystemExit that stops at once
+                detail = str(exc) or type(exc).__name__
                 ledger.finish_run(
-                    run_id, RUN_INTERRUPTED, {}, clock(), error=f"{INTERRUPTED_ERROR} ({exc!r})"
+                    run_id, RUN_INTERRUPTED, {}, clock(), error=f"{INTERRUPTED_ERROR} ({detail})"
                 )
                 raise
             seconds = (clock() - started).total_seconds()

@@ -237,6 +237,13 @@ def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool, f
                 force=force,
                 should_stop=stop.requested,
             )
+    except StoppedAtOnce as stopped:
+        click.echo(
+            f"Stopped at once by a second {signal.Signals(stopped.signum).name}. What was "
+            "committed is kept in the ledger; run the same command again to finish.",
+            err=True,
+        )
+        ctx.exit(128 + stopped.signum)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -257,6 +264,14 @@ def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool, f
         ctx.exit(EXIT_UNDELIVERED)
     if delivery is not None and delivery.waiting:
         ctx.exit(EXIT_WAITING)
+
+
+class StoppedAtOnce(BaseException):
+    """A second SIGINT or SIGTERM during a catch-up: stop where it is."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped at once by a second {signal.Signals(signum).name}")
 
 
 class StopOnSignal:
@@ -286,7 +301,7 @@ class StopOnSignal:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:
-            raise KeyboardInterrupt
+            raise StoppedAtOnce(signum)
         self.signum = signum
         click.echo(
             f"{signal.Signals(signum).name} received: stopping after the page or delivery "

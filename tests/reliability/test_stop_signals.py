@@ -18,6 +18,7 @@ import pytest
 
 from tests.reliability.support import Harness, Running, assert_settled, harness
 from yotposync.sandbox import Store, generate_store
+from yotposync.sandbox.faults import FaultKind, FaultPlan, FaultRule
 
 ANCHOR = datetime(2026, 8, 3, 18, 0, tzinfo=UTC)
 
@@ -68,6 +69,33 @@ def test_signal_stops_catch_up_after_the_page(h: Harness, signum: signal.Signals
 
     assert catch_up_outcomes(h) == ["interrupted", "ok"]
     assert_settled(h)
+
+
+def test_second_signal_stops_catch_up_at_once(tmp_path: Path, store: Store) -> None:
+    # Every push takes a second, so the delivery batch under way after the first signal is
+    # still running when the second arrives.
+    slow = FaultRule(
+        name="slow-pushes", service="yotpo", kind=FaultKind.SLOW, path="*", delay_seconds=1.0
+    )
+    with harness(tmp_path, store, faults=FaultPlan(rules=(slow,))) as h:
+        running = h.popen("catch-up", "--since", h.since())
+        deadline = time.monotonic() + 60
+        while not h.sandbox.faults.requests_seen().get("yotpo") and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert running.returncode is None
+
+        running.process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        running.process.send_signal(signal.SIGTERM)
+        running.process.wait(timeout=60)
+        _, stderr = running.output()
+        status = h.cli_ok("status").stdout
+
+        assert running.returncode == 128 + signal.SIGTERM
+        assert "Stopped at once by a second SIGTERM" in stderr
+        assert "Traceback" not in stderr
+        assert catch_up_outcomes(h) == ["interrupted"]
+        assert "(stopped at once by a second SIGTERM)" in status
 
 
 def test_killed_catch_up_is_reported_interrupted(h: Harness) -> None:
