@@ -29,12 +29,24 @@ class Webhook:
 def receiver_url(public_base_url: str, secret: str) -> str:
     """Return the URL to register: the receiver's public address plus `/heartland/<secret>`.
 
-    Raises ValueError for a URL that is not http(s), carries a query, or uses plain http to a
-    host other than loopback, since the secret travels in the URL.
+    Raises ValueError for a URL that is not http(s), contains whitespace or a control
+    character, names a port outside 1 to 65535, carries a query, or uses plain http to a host
+    other than loopback, since the secret travels in the URL.
     """
-    parts = urlsplit(public_base_url.strip())
+    text = public_base_url.strip()
+    if any(character.isspace() or not character.isprintable() for character in text):
+        raise ValueError(
+            f"{public_base_url!r} contains a space, a line break or another control character"
+        )
+    parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{public_base_url!r} is not an http or https URL")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"{public_base_url!r} names a port outside 1 to 65535")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ValueError("give the receiver's address without a query, fragment or password")
     if parts.scheme == "http" and not is_loopback_url(public_base_url):
