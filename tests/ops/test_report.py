@@ -12,6 +12,7 @@ import pytest
 
 from tests.ops.scenario import BUSINESS_DAY, SECRETS, Scenario, run_cli
 from yotposync.ledger import Ledger, TicketAmountsRow
+from yotposync.ops.explain import explain_ticket, format_explanation
 from yotposync.ops.report import Report, ReportRow, build_report, format_table
 from yotposync.sync.model import Decision, Kind
 from yotposync.sync.plan import PlannedPush
@@ -181,6 +182,7 @@ def test_ticket_without_business_day_counted_as_unknown(tmp_path: Path) -> None:
             ledger.mark_confirmed(seq, 200, completed)
         report = build_report(ledger, date(2026, 3, 8), date(2026, 3, 8))
         later = build_report(ledger, date(2026, 3, 9), None)
+        explained = format_explanation(explain_ticket(ledger, 2))
     finally:
         ledger.close()
 
@@ -190,3 +192,4 @@ def test_ticket_without_business_day_counted_as_unknown(tmp_path: Path) -> None:
     ]
     assert later.rows == []
     assert "Business day unknown: tickets whose local completion time" in format_table(report)
+    assert "business day unknown (Heartland's local_completed_at could not be read)" in explained

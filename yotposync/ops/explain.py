@@ -274,7 +274,7 @@ def format_explanation(explanation: Explanation) -> str:
     t = explanation.ticket
     lines = [
         f"Ticket {t['id']} (public id {t['public_id'] or '-'}): {t['type'] or 'unknown type'}, "
-        f"location {_or_dash(t['location_id'])}, business day {_or_dash(t['business_date'])}",
+        f"location {_or_dash(t['location_id'])}, business day {_business_day(t)}",
         f"  completed {_time(t['completed_at'])}, last updated {_time(t['updated_at'])}",
     ]
     if t["customer_id"] is not None:
@@ -322,6 +322,15 @@ def format_explanation(explanation: Explanation) -> str:
 
     lines += _format_balance(explanation)
     return "\n".join(lines)
+
+
+def _business_day(ticket: dict[str, Any]) -> str:
+    """Return the ticket's business day, or why a completed ticket has none."""
+    if ticket["business_date"]:
+        return str(ticket["business_date"])
+    if ticket["completed_at"]:
+        return "unknown (Heartland's local_completed_at could not be read)"
+    return "-"
 
 
 def _format_push(push: PushLine) -> str:
