@@ -137,8 +137,21 @@ class _Redirect(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_redirecting_heartland_is_problem(tmp_path: Path) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Redirect)
+class _WebPage(_Redirect):
+    def do_GET(self) -> None:
+        body = b"<html>Welcome</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def heartland_findings_from(
+    handler: type[http.server.BaseHTTPRequestHandler], tmp_path: Path
+) -> tuple[str, Finding]:
+    """Run check_heartland against a loopback server; return its base URL and first problem."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}/api"
@@ -149,12 +162,24 @@ def test_redirecting_heartland_is_problem(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
-    problem = next(f for f in findings if f.status == PROBLEM)
+    return base, next(f for f in findings if f.status == PROBLEM)
+
+
+def test_redirecting_heartland_is_problem(tmp_path: Path) -> None:
+    base, problem = heartland_findings_from(_Redirect, tmp_path)
     assert problem.message == (
         f"{base} answered with a redirect (HTTP 302), which yotposync does not follow"
     )
     assert problem.fix is not None
     assert problem.fix.startswith("set heartland.base_url to the address it redirects to")
+
+
+def test_web_page_instead_of_heartland_is_problem(tmp_path: Path) -> None:
+    base, problem = heartland_findings_from(_WebPage, tmp_path)
+    assert problem.message.startswith(f"{base} answered the request for")
+    assert "with HTTP 200, but not with the API's response (invalid JSON" in problem.message
+    assert problem.fix is not None
+    assert problem.fix.startswith("check heartland.base_url: it must be the API's address")
 
 
 def test_ledger_under_file_is_problem(tmp_path: Path) -> None:

@@ -495,6 +495,14 @@ def _api_problem(subject: str, exc: ApiError, base_url: str, what: str, permissi
             f"{base_url} has no {exc.path} (HTTP 404): it does not look like the right API",
             f"check {key}",
         )
+    if exc.status is not None and 200 <= exc.status < 300:
+        return Finding(
+            PROBLEM,
+            subject,
+            f"{base_url} answered the request for {what} with HTTP {exc.status}, but not with "
+            f"the API's response ({exc.reason})",
+            f"check {key}: it must be the API's address, not a website or a proxy page",
+        )
     if exc.status is not None and 300 <= exc.status < 400:
         return Finding(
             PROBLEM,
