@@ -29,6 +29,7 @@ from yotposync.customer_service import customers_job
 from yotposync.errors import FatalError
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.integrity import damaged_ledger_error
+from yotposync.ledger.store import RUN_INTERRUPTED
 from yotposync.offers_runtime import JOB_NAMES as OFFER_JOB_NAMES
 from yotposync.offers_runtime import OffersRuntime
 from yotposync.ops.runtime import OpsRuntime
@@ -249,7 +250,10 @@ class Daemon:
             ledger.finish_run(run_id, "error", {}, self.clock(), error=str(exc))
             raise
         else:
-            ledger.finish_run(run_id, "ok", summary, self.clock())
+            # A stop request during the run may have ended it early: jobs stop after the page
+            # or batch under way.
+            outcome = RUN_INTERRUPTED if self.stopping.is_set() else "ok"
+            ledger.finish_run(run_id, outcome, summary, self.clock())
         finally:
             ledger.close()
         return summary
