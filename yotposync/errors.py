@@ -10,6 +10,8 @@ Messages never contain secrets, query strings or response bodies beyond a short 
 
 from __future__ import annotations
 
+from yotposync.logs import redact_text
+
 
 class YotposyncError(Exception):
     """Base class for every error this package raises on purpose."""
@@ -100,7 +102,8 @@ class InvalidRecordError(YotposyncError):
         self.field = field
         self.value = value
         self.hint = hint
-        shown = repr(value)
+        # A record may echo anything, a credential too: the message is printed and stored.
+        shown = redact_text(repr(value), "[redacted]")
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"{record}: invalid {field} {shown}: {hint}")

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from yotposync.errors import InvalidRecordError
+from yotposync.logs import register_secret
 from yotposync.sync.parse import check_email, parse_customer, parse_line, parse_ticket
 
 # A completed sale as GET /api/sales/tickets/5001 returns it with subtotal and tax_total.
@@ -527,3 +528,18 @@ def test_parse_customer_needs_id() -> None:
     with pytest.raises(InvalidRecordError) as caught:
         parse_customer(customer(id=None))
     assert caught.value.record == "customer with public_id C-9100"
+
+
+def test_invalid_value_hides_registered_secret() -> None:
+    register_secret("echoed-credential-7c41")
+    with pytest.raises(InvalidRecordError) as caught:
+        parse_ticket(sale(total="echoed-credential-7c41"))
+    assert "echoed-credential-7c41" not in str(caught.value)
+    assert "invalid total '[redacted]'" in str(caught.value)
+
+
+def test_email_problem_hides_registered_secret() -> None:
+    register_secret("echoed-credential-7c41")
+    email, problem = check_email("pat@echoed-credential-7c41")
+    assert email is None
+    assert problem == "the e-mail domain '[redacted]' has no dot"

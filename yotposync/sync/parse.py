@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from yotposync.errors import InvalidRecordError
+from yotposync.logs import redact_text
 from yotposync.money import optional_cents, to_cents, to_decimal
 from yotposync.sync.model import Customer, Line, Ticket
 from yotposync.timeutil import local_date, optional_timestamp, parse_timestamp
@@ -328,10 +329,11 @@ def check_email(value: object) -> tuple[str | None, str | None]:
         return None, "the e-mail address has nothing before the @"
     if not domain:
         return None, "the e-mail address has no domain after the @"
+    shown = redact_text(repr(domain), "[redacted]")
     if "." not in domain:
-        return None, f"the e-mail domain {domain!r} has no dot"
+        return None, f"the e-mail domain {shown} has no dot"
     if any(not label for label in domain.split(".")):
-        return None, f"the e-mail domain {domain!r} has an empty label"
+        return None, f"the e-mail domain {shown} has an empty label"
     return email, None
 
 
