@@ -70,6 +70,9 @@ def sync_offers(ctx: click.Context, allow_empty: bool) -> None:
         ctx.exit(1)
     for problem in summary.failed:
         click.echo(f"Failed: {problem}")
+    if summary.failed:
+        # A coupon that Heartland rejected is missing at the register: a timer must notice.
+        ctx.exit(1)
 
 
 @offers_command.command("codes")

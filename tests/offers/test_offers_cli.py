@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.offers.helpers import FIVE_OFF, POINTS_FOR_CASH, TEN_PERCENT, LoyaltyStore
+from yotposync.sandbox.faults import FaultKind, FaultPlan, FaultRule
 
 pytestmark = pytest.mark.e2e
 
@@ -174,3 +175,18 @@ def test_explain_deduction_points(store: LoyaltyStore) -> None:
     store.catch_up()
     explained = store.cli("explain", str(ticket), "--no-balance").stdout
     assert f"points_adjust hl-redeem-{ticket} (redeem): -500 points, confirmed" in explained
+
+
+def test_rejected_coupon_writes_exit_1(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF, TEN_PERCENT)
+    rejected = FaultRule(
+        name="coupons-400",
+        service="heartland",
+        kind=FaultKind.CLIENT_ERROR,
+        path="/api/coupons*",
+        status=400,
+    )
+    store.sandbox.faults.set_plan(FaultPlan(rules=(rejected,)))
+    result = store.cli("offers", "sync", check=False)
+    assert result.returncode == 1
+    assert result.stdout.count("Failed: option") == 2
