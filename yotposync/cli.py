@@ -144,6 +144,10 @@ class YotposyncGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Ctrl-C outside a catch-up's own handling, such as while the settings load.
+            click.echo("Stopped by SIGINT.", err=True)
+            ctx.exit(128 + signal.SIGINT)
         except ConfigError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(EXIT_CONFIG)

@@ -112,3 +112,18 @@ def test_killed_catch_up_is_reported_interrupted(h: Harness) -> None:
 
     assert catch_up_outcomes(h) == ["interrupted", "ok"]
     assert_settled(h)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2])
+def test_ctrl_c_while_starting_exits_130(h: Harness, delay: float) -> None:
+    running = h.popen("status")
+    time.sleep(delay)
+    running.process.send_signal(signal.SIGINT)
+    running.process.wait(timeout=60)
+    _, stderr = running.output()
+
+    assert "Traceback" not in stderr
+    if running.returncode == 0:
+        return  # status finished before the signal came
+    assert running.returncode == 128 + signal.SIGINT
+    assert "Stopped by SIGINT" in stderr
