@@ -724,10 +724,13 @@ def _read_secret(secret: _SecretKey, value: SecretStr | None, path: Path | None)
 
 
 def _read_secret_file(secret: _SecretKey, path: Path) -> str:
-    """Read a secret file, stripped of surrounding whitespace such as the final newline."""
+    """Read a secret file, stripped of surrounding whitespace such as the final newline.
+
+    A UTF-8 byte order mark, which some Windows editors write, is dropped too.
+    """
     reason: str
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         reason = "file not found"
     except IsADirectoryError:

@@ -665,6 +665,14 @@ def test_secret_file_with_two_lines(tmp_path: Path) -> None:
     assert TOKEN not in str(problems)
 
 
+def test_secret_file_with_byte_order_mark(tmp_path: Path) -> None:
+    token_file = tmp_path / "heartland-token"
+    token_file.write_text(f"\ufeff{TOKEN}\r\n", encoding="utf-8")
+    path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
+    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
+    assert load(path, env).heartland_token() == TOKEN
+
+
 @pytest.mark.parametrize("where", ["file", "environment"])
 def test_secret_outside_latin1(tmp_path: Path, where: str) -> None:
     secret = f"{TOKEN}\u20ac"
