@@ -14,6 +14,11 @@ def test_receiver_url_adds_secret_path() -> None:
     assert url == f"https://hooks.example.com/yotposync/heartland/{SECRET}"
 
 
+def test_receiver_url_given_whole_is_kept() -> None:
+    whole = f"https://hooks.example.com/heartland/{SECRET}"
+    assert receiver_url(whole + "/", SECRET) == whole
+
+
 def test_receiver_url_plain_http_on_loopback() -> None:
     assert receiver_url("http://127.0.0.1:8703", SECRET).startswith("http://127.0.0.1:8703/")
 

@@ -53,7 +53,10 @@ def receiver_url(public_base_url: str, secret: str) -> str:
         raise ValueError(
             "use https: the webhook secret is part of the URL, and plain http would expose it"
         )
-    return public_base_url.strip().rstrip("/") + webhook_path(secret)
+    base = text.rstrip("/")
+    if base.endswith(webhook_path(secret)):
+        return base  # the address was given with the receiver's path already
+    return base + webhook_path(secret)
 
 
 def hide_secret(url: str, secret: str) -> str:
