@@ -165,6 +165,24 @@ def heartland_findings_from(
     return base, next(f for f in findings if f.status == PROBLEM)
 
 
+class _BadRequest(_Redirect):
+    def do_GET(self) -> None:
+        body = b'{"error": "invalid_request", "message": "unknown parameter"}'
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_rejecting_heartland_is_problem(tmp_path: Path) -> None:
+    _, problem = heartland_findings_from(_BadRequest, tmp_path)
+    assert "HTTP 400: invalid_request: unknown parameter" in problem.message
+    assert problem.fix == (
+        "check heartland.base_url: this server does not accept the API's requests there"
+    )
+
+
 def test_redirecting_heartland_is_problem(tmp_path: Path) -> None:
     base, problem = heartland_findings_from(_Redirect, tmp_path)
     assert problem.message == (

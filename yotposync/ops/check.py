@@ -512,6 +512,14 @@ def _api_problem(subject: str, exc: ApiError, base_url: str, what: str, permissi
             f"set {key} to the address it redirects to (often https instead of http, or a "
             "different path)",
         )
+    if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+        # Waiting does not change a 4xx: the request or the address is wrong for this server.
+        return Finding(
+            PROBLEM,
+            subject,
+            f"reading {what} failed: {exc}",
+            f"check {key}: this server does not accept the API's requests there",
+        )
     return Finding(
         PROBLEM,
         subject,

@@ -251,8 +251,8 @@ def format_table(report: Report) -> str:
     if any(row.business_date == UNKNOWN_DAY for row in report.rows):
         lines += [
             f"Business day {UNKNOWN_DAY}: tickets whose local completion time Heartland sent "
-            "unreadable, counted by the date of their completion timestamp. "
-            "`yotposync explain TICKET` shows each one.",
+            "unreadable. They are in the range when the date of their completion timestamp "
+            "is. `yotposync explain TICKET` shows each one.",
             "",
         ]
 
