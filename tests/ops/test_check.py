@@ -126,25 +126,39 @@ def test_unreachable_heartland_is_problem(tmp_path: Path) -> None:
     assert findings[0].fix.startswith("check heartland.base_url")
 
 
-class _Redirect(http.server.BaseHTTPRequestHandler):
+class _Answer(http.server.BaseHTTPRequestHandler):
+    """Answer every GET with the same status, headers and body."""
+
+    status = 302
+    headers_sent: tuple[tuple[str, str], ...] = (("Location", "https://127.0.0.1/api"),)
+    body = b""
+
     def do_GET(self) -> None:
-        self.send_response(302)
-        self.send_header("Location", "https://127.0.0.1/api")
-        self.send_header("Content-Length", "0")
+        self.send_response(self.status)
+        for name, value in self.headers_sent:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
+        self.wfile.write(self.body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
-class _WebPage(_Redirect):
-    def do_GET(self) -> None:
-        body = b"<html>Welcome</html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class _Redirect(_Answer):
+    pass
+
+
+class _WebPage(_Answer):
+    status = 200
+    headers_sent = (("Content-Type", "text/html"),)
+    body = b"<html>Welcome</html>"
+
+
+class _BadRequest(_Answer):
+    status = 400
+    headers_sent = (("Content-Type", "application/json"),)
+    body = b'{"error": "invalid_request", "message": "unknown parameter"}'
 
 
 def heartland_findings_from(
@@ -163,16 +177,6 @@ def heartland_findings_from(
         server.shutdown()
         server.server_close()
     return base, next(f for f in findings if f.status == PROBLEM)
-
-
-class _BadRequest(_Redirect):
-    def do_GET(self) -> None:
-        body = b'{"error": "invalid_request", "message": "unknown parameter"}'
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def test_rejecting_heartland_is_problem(tmp_path: Path) -> None:
