@@ -16,6 +16,7 @@ from yotposync.clients.http import RetryPolicy
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
 from yotposync.ledger import Ledger, LedgerLock
+from yotposync.ledger.offers import POINTS_ADJUST
 from yotposync.ledger.store import INTERRUPTED_ERROR, RUN_INTERRUPTED
 from yotposync.sync.delivery import DeliveryJob, DeliverySummary
 from yotposync.sync.transactions import CURSOR_NAME, TransactionsJob, TransactionsSummary
@@ -66,6 +67,9 @@ class CatchUpResult:
     first_run: bool = False
     # True when `should_stop` ended the run early; what it finished is kept in the ledger.
     interrupted: bool = False
+    # Points adjustments (register deductions and restores) the run queued, besides the
+    # orders and refunds that `transactions.planned` counts.
+    points_adjustments: int = 0
 
 
 # The outcomes a finished catch-up records in the ledger's runs, shown by `status`. They
@@ -108,26 +112,36 @@ def run_catch_up(
         scratch = Ledger.scratch_copy(settings.ledger.path)
         try:
             first_run = scratch.get_cursor(CURSOR_NAME) is None
+            before = scratch.last_push_seq()
             job = TransactionsJob(settings, scratch, heartland_client(settings), clock=clock)
             transactions = job.run(
                 since=since, until=until, on_page=on_page, force=force, should_stop=should_stop
             )
+            adjustments = scratch.count_pushes_after(before, POINTS_ADJUST)
         finally:
             scratch.close()
         seconds = (clock() - started).total_seconds()
         return CatchUpResult(
-            transactions, None, True, seconds, first_run, interrupted=should_stop()
+            transactions,
+            None,
+            True,
+            seconds,
+            first_run,
+            interrupted=should_stop(),
+            points_adjustments=adjustments,
         )
     with LedgerLock(settings.ledger.path):
         ledger = Ledger.open(settings.ledger.path)
         try:
             run_id = ledger.start_run("catch-up", started)
             first_run = ledger.get_cursor(CURSOR_NAME) is None
+            before = ledger.last_push_seq()
             try:
                 job = TransactionsJob(settings, ledger, heartland_client(settings), clock=clock)
                 transactions = job.run(
                     since=since, until=until, on_page=on_page, force=force, should_stop=should_stop
                 )
+                adjustments = ledger.count_pushes_after(before, POINTS_ADJUST)
                 deliver = DeliveryJob(settings, ledger, yotpo_client(settings), clock=clock)
                 delivered = deliver.run(should_stop=should_stop)
             except Exception as exc:
@@ -157,7 +171,13 @@ def run_catch_up(
                 interrupted=interrupted,
             )
             return CatchUpResult(
-                transactions, delivered, False, seconds, first_run, interrupted=interrupted
+                transactions,
+                delivered,
+                False,
+                seconds,
+                first_run,
+                interrupted=interrupted,
+                points_adjustments=adjustments,
             )
         finally:
             ledger.close()

@@ -364,12 +364,15 @@ def format_catch_up(result: CatchUpResult) -> str:
         f"{result.seconds:.1f}s",
         "Decisions: " + (", ".join(f"{k} {v}" for k, v in sorted(t.decisions.items())) or "none"),
     ]
+    planned = _count(len(t.planned), "order or refund", "orders and refunds")
+    adjustments = ""
+    if result.points_adjustments:
+        adjustments = f" and {_count(result.points_adjustments, 'points adjustment')}"
     if result.dry_run:
-        planned = _count(len(t.planned), "order or refund", "orders and refunds")
-        lines.append(f"Would send {planned}, listed above.")
+        lines.append(f"Would send {planned}{adjustments}. The orders and refunds are listed above.")
     else:
         d = result.delivery
-        lines.append(f"Queued {_count(len(t.planned), 'order or refund', 'orders and refunds')}.")
+        lines.append(f"Queued {planned}{adjustments}.")
         if d is not None:
             lines.append(
                 f"Delivered: {d.confirmed} confirmed, {d.rejected} rejected, "

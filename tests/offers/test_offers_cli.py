@@ -39,6 +39,17 @@ def test_offers_rerun_changes_and_removals(store: LoyaltyStore) -> None:
     assert coupons["LOYALTY3103"]["active"] is False
 
 
+def test_catch_up_counts_deduction_as_queued(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    store.cli("offers", "sync")
+    customer = store.customer(EMAIL)
+    store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(2, 20.0)])
+    summary = store.catch_up().stdout
+    assert "Queued 1 order or refund and 1 points adjustment." in summary
+    assert "Delivered: 2 confirmed" in summary
+
+
 def test_paid_ticket_deducts_once(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)

@@ -577,6 +577,17 @@ class Ledger:
             },
         )
 
+    def last_push_seq(self) -> int:
+        """Return the sequence number of the newest push, or 0 for an empty outbox."""
+        return int(self.db.execute("SELECT COALESCE(max(seq), 0) FROM pushes").fetchone()[0])
+
+    def count_pushes_after(self, seq: int, kind: str) -> int:
+        """Count the pushes of `kind` queued after the push with sequence number `seq`."""
+        row = self.db.execute(
+            "SELECT count(*) FROM pushes WHERE seq > ? AND kind = ?", [seq, kind]
+        ).fetchone()
+        return int(row[0])
+
     def due_pushes(self, now: datetime, limit: int) -> list[Push]:
         """Pushes to try now, in delivery order: pending ones that are due, and sent ones.
 
