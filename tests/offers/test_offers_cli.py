@@ -39,23 +39,24 @@ def test_offers_rerun_changes_and_removals(store: LoyaltyStore) -> None:
     assert coupons["LOYALTY3103"]["active"] is False
 
 
-def test_catch_up_counts_deduction_as_queued(store: LoyaltyStore) -> None:
+def coupon_sale(store: LoyaltyStore) -> int:
+    """Give EMAIL 1000 points, sync FIVE_OFF, and ring up a $40 sale with its coupon."""
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)
     store.cli("offers", "sync")
     customer = store.customer(EMAIL)
-    store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(2, 20.0)])
+    return store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(2, 20.0)])
+
+
+def test_catch_up_counts_deduction_as_queued(store: LoyaltyStore) -> None:
+    coupon_sale(store)
     summary = store.catch_up().stdout
     assert "Queued 1 order or refund and 1 points adjustment." in summary
     assert "Delivered: 2 confirmed" in summary
 
 
 def test_paid_ticket_deducts_once(store: LoyaltyStore) -> None:
-    store.set_options(FIVE_OFF)
-    store.member(EMAIL, 1000)
-    store.cli("offers", "sync")
-    customer = store.customer(EMAIL)
-    store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(2, 20.0)])
+    coupon_sale(store)
     store.catch_up()
     store.catch_up()
     deductions = store.adjustments("hl-redeem-")
@@ -178,11 +179,7 @@ def test_dropped_skipped_offer_inactive(store: LoyaltyStore) -> None:
 
 
 def test_explain_deduction_points(store: LoyaltyStore) -> None:
-    store.set_options(FIVE_OFF)
-    store.member(EMAIL, 1000)
-    store.cli("offers", "sync")
-    customer = store.customer(EMAIL)
-    ticket = store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(2, 20.0)])
+    ticket = coupon_sale(store)
     store.catch_up()
     explained = store.cli("explain", str(ticket), "--no-balance").stdout
     assert f"points_adjust hl-redeem-{ticket} (redeem): -500 points, confirmed" in explained
