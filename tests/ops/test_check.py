@@ -127,7 +127,7 @@ def test_unreachable_heartland_is_problem(tmp_path: Path) -> None:
 
 
 class _Answer(http.server.BaseHTTPRequestHandler):
-    """Answer every GET with the same status, headers and body."""
+    """Respond to every GET with the same status, headers and body."""
 
     status = 302
     headers_sent: tuple[tuple[str, str], ...] = (("Location", "https://127.0.0.1/api"),)
