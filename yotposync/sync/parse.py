@@ -329,12 +329,16 @@ def check_email(value: object) -> tuple[str | None, str | None]:
         return None, "the e-mail address has nothing before the @"
     if not domain:
         return None, "the e-mail address has no domain after the @"
-    shown = redact_text(repr(domain), "[redacted]")
     if "." not in domain:
-        return None, f"the e-mail domain {shown} has no dot"
+        return None, f"the e-mail domain {_quoted(domain)} has no dot"
     if any(not label for label in domain.split(".")):
-        return None, f"the e-mail domain {shown} has an empty label"
+        return None, f"the e-mail domain {_quoted(domain)} has an empty label"
     return email, None
+
+
+def _quoted(value: str) -> str:
+    """Quote a value from a record for a message, masking any registered secret in it."""
+    return redact_text(repr(value), "[redacted]")
 
 
 def _name(raw: Mapping[str, Any], key: str) -> str:
