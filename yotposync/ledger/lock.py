@@ -47,17 +47,14 @@ class LedgerLock:
                 f"cannot create the lock file {self.path}: {exc.strerror}: make the ledger's "
                 "folder writable by the user that runs yotposync, or set ledger.path"
             ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        if not _try_flock(fd):
             holder = self._read_holder()
             ledger = self.path.with_suffix("")
             raise LockedError(
                 f"another yotposync process{holder} is using the ledger {ledger}: stop it "
                 "first (for the service: systemctl stop yotposync), or point this one at "
                 "another ledger.path"
-            ) from None
+            )
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
@@ -79,25 +76,20 @@ class LedgerLock:
                 f"cannot open the ledger {self.ledger_path}: {exc.strerror}: make it and its "
                 "folder readable and writable by the user that runs yotposync"
             ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        if not _try_flock(fd):
             raise LockedError(
                 f"another yotposync process is using the ledger file {self.ledger_path} under "
                 "another name (a hard link to it): stop that process first, or give each "
                 "process a ledger file of its own"
-            ) from None
+            )
         return fd
 
     def release(self) -> None:
         if self._ledger_fd is not None:
-            fcntl.flock(self._ledger_fd, fcntl.LOCK_UN)
-            os.close(self._ledger_fd)
+            _unlock(self._ledger_fd)
             self._ledger_fd = None
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
+            _unlock(self._fd)
             self._fd = None
 
     def is_held(self) -> bool:
@@ -142,3 +134,21 @@ class LedgerLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _try_flock(fd: int) -> bool:
+    """Take an exclusive flock on `fd` without waiting.
+
+    Returns False, and closes `fd`, when another open file already holds the lock.
+    """
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    return True
+
+
+def _unlock(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
