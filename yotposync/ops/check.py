@@ -514,18 +514,10 @@ def _api_problem(subject: str, exc: ApiError, base_url: str, what: str, permissi
         )
     if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
         # Waiting does not change a 4xx: the request or the address is wrong for this server.
-        return Finding(
-            PROBLEM,
-            subject,
-            f"reading {what} failed: {exc}",
-            f"check {key}: this server does not accept the API's requests there",
-        )
-    return Finding(
-        PROBLEM,
-        subject,
-        f"reading {what} failed: {exc}",
-        f"try again later; if it persists, check {exc.service}'s service status",
-    )
+        fix = f"check {key}: this server does not accept the API's requests there"
+    else:
+        fix = f"try again later; if it persists, check {exc.service}'s service status"
+    return Finding(PROBLEM, subject, f"reading {what} failed: {exc}", fix)
 
 
 def _results(body: Any) -> list[dict[str, Any]]:
