@@ -912,17 +912,16 @@ def _single_underscore_problem(
     """
     if name.upper() == CONFIG_PATH_VARIABLE:
         return None
-    section = next(
-        (s for s in sorted(sections, key=len, reverse=True) if rest.startswith(s + "_")), None
-    )
+    longest_first = sorted(sections, key=len, reverse=True)
+    section = next((known for known in longest_first if rest.startswith(known + "_")), None)
     if section is not None:
         key = rest.removeprefix(section + "_")
-        hint = f"did you mean {ENV_PREFIX}{section.upper()}__{key.upper()}?"
+        hint = f"Did you mean {ENV_PREFIX}{section.upper()}__{key.upper()}?"
     else:
-        hint = f"name a setting {ENV_PREFIX}<SECTION>__<KEY>, e.g. {ENV_PREFIX}SYNC__GO_LIVE"
+        hint = f"Name a setting {ENV_PREFIX}<SECTION>__<KEY>, e.g. {ENV_PREFIX}SYNC__GO_LIVE."
     return (
-        f"{name.upper()} is not a setting: a section and its key are joined by two "
-        f"underscores; {hint}"
+        f"{name.upper()} is not a setting, because a section and its key are joined by two "
+        f"underscores. {hint}"
     )
 
 

@@ -219,11 +219,11 @@ def test_show_needs_no_heartland_token(cli: Cli) -> None:
     with_token = cli.config.read_text()
     cli.config.write_text(with_token.replace(f'token = "{TOKEN}"\n', "", 1))
 
-    shown = cli.run("customer", "show", "pat@example.com").stdout
+    without_token = cli.run("customer", "show", "pat@example.com").stdout
     cli.config.write_text(with_token.replace(f'api_key = "{API_KEY}"\n', "", 1))
     without_key = cli.run("customer", "show", "pat@example.com", check=False)
 
-    assert "Balance: 600 points" in shown
+    assert "Balance: 600 points" in without_token
     assert without_key.returncode == 2
     assert "yotpo.api_key" in without_key.stderr
 

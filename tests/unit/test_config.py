@@ -1145,10 +1145,10 @@ def test_environment_variable_with_one_underscore(tmp_path: Path) -> None:
     env = {**SECRETS_ENV, "YOTPOSYNC_SYNC_GO_LIVE": "2030-01-01", "YOTPOSYNC_CONFIGG": "x"}
     problems = problems_of(path, env)
     assert problems == [
-        "YOTPOSYNC_SYNC_GO_LIVE is not a setting: a section and its key are joined by two "
-        "underscores; did you mean YOTPOSYNC_SYNC__GO_LIVE?",
-        "YOTPOSYNC_CONFIGG is not a setting: a section and its key are joined by two "
-        "underscores; name a setting YOTPOSYNC_<SECTION>__<KEY>, e.g. YOTPOSYNC_SYNC__GO_LIVE",
+        "YOTPOSYNC_SYNC_GO_LIVE is not a setting, because a section and its key are joined by "
+        "two underscores. Did you mean YOTPOSYNC_SYNC__GO_LIVE?",
+        "YOTPOSYNC_CONFIGG is not a setting, because a section and its key are joined by two "
+        "underscores. Name a setting YOTPOSYNC_<SECTION>__<KEY>, e.g. YOTPOSYNC_SYNC__GO_LIVE.",
     ]
 
 

@@ -39,12 +39,12 @@ def test_status_counts_unnamed_invalid(tmp_path: Path) -> None:
     try:
         for ticket_id in range(1, 5):
             ledger.record_invalid(ticket_id, f"ticket {ticket_id}: total is missing", NOW)
-        shown = format_status(collect_status(ledger, NOW, problem_limit=3))
+        limited = format_status(collect_status(ledger, NOW, problem_limit=3))
         every = format_status(collect_status(ledger, NOW, problem_limit=10))
     finally:
         ledger.close()
 
-    assert "Tickets that could not be read (the latest 3 of 4):" in shown
+    assert "Tickets that could not be read (the latest 3 of 4):" in limited
     assert "Tickets that could not be read:" in every
 
 
