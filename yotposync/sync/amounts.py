@@ -7,8 +7,7 @@ exchange has both. Voided lines and zero-quantity item lines never count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from yotposync.immutable import immutable
 from yotposync.sync.model import Line, ParentInfo, Ticket
 
 ITEM_LINE = "ItemLine"
@@ -16,7 +15,7 @@ SHIPPING_LINE = "ShippingLine"
 GIFT_CARD_LINE = "GiftCardLine"
 
 
-@dataclass(frozen=True)
+@immutable
 class AmountBasis:
     """Choice of the amounts besides items that earn points. Refunds use the same basis."""
 
@@ -25,7 +24,7 @@ class AmountBasis:
     include_gift_cards: bool = False
 
 
-@dataclass(frozen=True)
+@immutable
 class TicketAmounts:
     """A ticket's amounts in cents, each zero or positive.
 

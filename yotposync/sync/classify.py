@@ -7,9 +7,9 @@ Any parsed ticket gets a Decision, because nothing here raises on odd data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from yotposync.immutable import immutable
 from yotposync.money import format_cents
 from yotposync.sync.amounts import (
     AmountBasis,
@@ -28,7 +28,7 @@ from yotposync.timeutil import format_utc
 _EARNING_PARENT_KINDS = frozenset({Kind.SALE, Kind.EXCHANGE})
 
 
-@dataclass(frozen=True)
+@immutable
 class _Part:
     """The outcome of the sold part or the returned part of a ticket."""
 

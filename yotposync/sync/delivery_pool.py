@@ -15,16 +15,16 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from yotposync.immutable import immutable
 from yotposync.ledger import Ledger, Push
 
 Sender = Callable[[Ledger, Push], None]
 
 
-@dataclass(frozen=True)
+@immutable
 class Outcome:
     """How sending one push ended: `error` is None when the API accepted it."""
 

@@ -1,17 +1,19 @@
 """Plain data for Heartland records after parsing, and for the decisions made on them.
 
-Everything here is immutable and free of I/O. Money is integer cents, times are
-timezone-aware UTC datetimes.
+Everything here is immutable (mypy rejects assignments, see `yotposync.immutable`) and free
+of I/O. Money is integer cents, times are timezone-aware UTC datetimes.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 
+from yotposync.immutable import immutable
 
-@dataclass(frozen=True)
+
+@immutable
 class Line:
     """One ticket line. `value_cents` is the line amount after line markdowns (qty x price)."""
 
@@ -25,7 +27,7 @@ class Line:
     unit_price_cents: int | None = None
 
 
-@dataclass(frozen=True)
+@immutable
 class Ticket:
     """One version of a Heartland sales ticket (sale, return or exchange)."""
 
@@ -52,7 +54,7 @@ class Ticket:
     coupon_id: int | None = None
 
 
-@dataclass(frozen=True)
+@immutable
 class Customer:
     """A Heartland customer. `email` is trimmed and lower-cased, or None when unusable."""
 
@@ -87,7 +89,7 @@ class Kind(enum.StrEnum):
 NON_EARNING = frozenset(Kind) - {Kind.SALE, Kind.RETURN, Kind.EXCHANGE}
 
 
-@dataclass(frozen=True)
+@immutable
 class Decision:
     """What one ticket version should do to points, before looking at what was already sent.
 
@@ -108,7 +110,7 @@ class Decision:
     parent_id: int | None = None
 
 
-@dataclass(frozen=True)
+@immutable
 class ParentInfo:
     """What the ledger knows about a return's parent sale, for deciding the return."""
 

@@ -17,8 +17,8 @@ Roles of a push:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from yotposync.immutable import immutable
 from yotposync.sync.model import Decision, Kind
 
 ORDER = "order"
@@ -26,7 +26,7 @@ REFUND = "refund"
 ROLE_KIND = {"order": ORDER, "adjust": REFUND, "return": REFUND, "restore": ORDER}
 
 
-@dataclass(frozen=True)
+@immutable
 class PushRecord:
     """A push already in the ledger, in any state."""
 
@@ -39,7 +39,7 @@ class PushRecord:
     amount_cents: int
 
 
-@dataclass(frozen=True)
+@immutable
 class OrderBalance:
     """One order in the ledger and how much of it has been refunded so far, by any ticket."""
 
@@ -54,7 +54,7 @@ class OrderBalance:
         return max(0, self.amount_cents - self.refunded_cents)
 
 
-@dataclass(frozen=True)
+@immutable
 class PlannedPush:
     """A push to add to the outbox."""
 

@@ -20,6 +20,7 @@ import structlog
 from yotposync.clients.heartland import TicketPage
 from yotposync.config import Settings
 from yotposync.errors import GuardError, InvalidRecordError
+from yotposync.immutable import immutable
 from yotposync.ledger import Cursor, Ledger, TicketAmountsRow
 from yotposync.logs import debug_enabled
 from yotposync.sync.amounts import AmountBasis, TicketAmounts, ticket_amounts
@@ -95,7 +96,7 @@ class TransactionsSummary:
         }
 
 
-@dataclass(frozen=True)
+@immutable
 class _Version:
     """A parsed ticket version and the customer it names (None when it names none or it is gone)."""
 
@@ -105,7 +106,7 @@ class _Version:
     customer_problem: str | None = None  # why the named customer could not be read
 
 
-@dataclass(frozen=True)
+@immutable
 class _ReadPage:
     """A page of tickets and the raw customers it names, read before the page is decided."""
 
@@ -316,10 +317,11 @@ class TransactionsJob:
         now = self.clock()
         with self.ledger.transaction():
             done: set[int] = set()
+            known = versions | parents
             for version in parents.values():
-                self._decide_and_plan(version, versions | parents, done, summary, now)
+                self._decide_and_plan(version, known, done, summary, now)
             for version in versions.values():
-                self._decide_and_plan(version, versions | parents, done, summary, now)
+                self._decide_and_plan(version, known, done, summary, now)
             for ticket_id, reason in invalid:
                 self._record_invalid(ticket_id, reason, summary, now)
             last = _last_key(raws)
