@@ -53,25 +53,22 @@ def _plain_cents(value: object) -> int | None:
     """Return the cents of an int, or of a float written with at most two decimals, else None.
 
     These are nearly all of Heartland's amounts (`20`, `158.03`, `-4.5`), and converting them
-    needs no Decimal: the float's shortest text (`repr`) is split at the dot. Anything else
-    (more decimals, an exponent, NaN, an amount beyond MAX_DOLLARS) returns None, and the
-    caller takes the Decimal path, which rounds or raises.
+    needs no Decimal. A float within the limit is multiplied by 100 and rounded. The result is
+    its cents exactly when dividing it by 100 gives the same float back, and that holds only
+    when the float's shortest text (`repr`) has at most two decimals. Anything else (more
+    decimals, an exponent, NaN, an amount beyond MAX_DOLLARS) returns None, and the caller
+    takes the Decimal path, which rounds or raises.
     """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    # `type(...) is` rather than isinstance: True and False are ints too, and are rejected.
+    if type(value) is int:
         return value * 100 if -_MAX_WHOLE_DOLLARS <= value <= _MAX_WHOLE_DOLLARS else None
-    if not isinstance(value, float):
+    if type(value) is not float:
         return None
-    whole, dot, fraction = repr(value).partition(".")
-    negative = whole.startswith("-")
-    digits = whole[1:] if negative else whole
-    if not dot or len(fraction) > 2 or not fraction.isdigit() or not digits.isdigit():
+    # The bounds also leave out NaN and the infinities, which compare false.
+    if not -_MAX_WHOLE_DOLLARS <= value <= _MAX_WHOLE_DOLLARS:
         return None
-    magnitude = int(digits) * 100 + int(fraction.ljust(2, "0"))
-    if magnitude > _MAX_WHOLE_DOLLARS * 100:
-        return None
-    return -magnitude if negative else magnitude
+    cents = round(value * 100)
+    return cents if cents / 100 == value else None
 
 
 def to_cents(value: object, *, record: str, field: str) -> int:
@@ -101,6 +98,9 @@ def optional_cents(value: object, *, record: str, field: str) -> int | None:
     """Convert like `to_cents`, but return None when the value is null or absent."""
     if value is None:
         return None
+    plain = _plain_cents(value)
+    if plain is not None:
+        return plain
     return to_cents(value, record=record, field=field)
 
 
