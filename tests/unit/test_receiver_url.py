@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from yotposync.ops.heartland_webhooks import receiver_url
+from yotposync.ops.heartland_webhooks import normalize_url, receiver_url, same_url
 
 SECRET = "receiver-secret-0123456789abcdef"
 
@@ -38,3 +38,31 @@ def test_receiver_url_plain_http_on_loopback() -> None:
 def test_receiver_url_rejects(url: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         receiver_url(url, SECRET)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://127.0.0.1:018751", f"https://127.0.0.1:18751/heartland/{SECRET}"),
+        ("https://hooks.example.com:0443/", f"https://hooks.example.com/heartland/{SECRET}"),
+        (
+            "HTTPS://Hooks.Example.com:8443/x",
+            f"https://hooks.example.com:8443/x/heartland/{SECRET}",
+        ),
+        ("http://[::1]:080", f"http://[::1]/heartland/{SECRET}"),
+        ("http://[::1]:08703", f"http://[::1]:8703/heartland/{SECRET}"),
+    ],
+)
+def test_receiver_url_normalises_host_and_port(url: str, expected: str) -> None:
+    assert receiver_url(url, SECRET) == expected
+
+
+def test_same_url_ignores_port_spelling() -> None:
+    assert same_url("https://127.0.0.1:018751/heartland/s", "https://127.0.0.1:18751/heartland/s/")
+    assert not same_url(
+        "https://127.0.0.1:18751/heartland/s", "https://127.0.0.1:18752/heartland/s"
+    )
+
+
+def test_normalize_url_keeps_unreadable_port() -> None:
+    assert normalize_url("https://hooks.example.com:x/y") == "https://hooks.example.com:x/y"

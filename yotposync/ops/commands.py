@@ -7,6 +7,7 @@ group, which prints one message and exits non-zero.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 
 import click
@@ -29,6 +30,7 @@ from yotposync.ops.heartland_webhooks import (
     list_webhooks,
     receiver_url,
     register_webhook,
+    same_url,
 )
 from yotposync.ops.report import build_report, format_csv, format_table
 from yotposync.ops.webhook import EVENT
@@ -208,7 +210,8 @@ def register_command(ctx: click.Context, url: str) -> None:
         raise click.BadParameter(str(exc), param_hint="--url") from None
     heartland = command_heartland(settings)
     try:
-        existing = [hook for hook in list_webhooks(heartland.http) if hook.url == target]
+        hooks = list_webhooks(heartland.http)
+        existing = [hook for hook in hooks if same_url(hook.url, target)]
         if any(EVENT in hook.events for hook in existing):
             click.echo(
                 f"Already registered: webhook {existing[0].id} posts {EVENT} to "
@@ -241,15 +244,34 @@ def list_command(ctx: click.Context) -> None:
         click.echo(f"{hook.id}: {url} ({', '.join(hook.events) or 'no events'})")
 
 
+_WEBHOOK_ID = re.compile(r"[0-9]+")
+
+
+def _parse_webhook_id(value: str) -> int:
+    """Parse a Heartland webhook id, a whole number from 1 up.
+
+    Raises click.BadParameter naming the value, so that nothing is sent for a typo.
+    """
+    text = value.strip()
+    if _WEBHOOK_ID.fullmatch(text) is None or int(text) == 0:
+        raise click.BadParameter(
+            f"{value!r} is not a webhook id. Give the whole number from 1 up, such as 12, "
+            "that `yotposync webhooks list` shows before the colon.",
+            param_hint="WEBHOOK_ID",
+        )
+    return int(text)
+
+
 @webhooks_group.command("delete")
 @click.argument("webhook_id")
 @click.pass_context
 def delete_command(ctx: click.Context, webhook_id: str) -> None:
     """Remove one webhook registration from Heartland, by the id `webhooks list` shows."""
+    hook_id = _parse_webhook_id(webhook_id)
     settings = _configured(ctx)
     heartland = command_heartland(settings)
     try:
-        delete_webhook(heartland.http, webhook_id)
+        delete_webhook(heartland.http, hook_id)
     finally:
         heartland.close()
-    click.echo(f"Deleted webhook {webhook_id}.")
+    click.echo(f"Deleted webhook {hook_id}.")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from yotposync.clients.http import HttpService, is_loopback_url
 from yotposync.ops.webhook import EVENT, webhook_path
 
 _WEBHOOKS = "/webhooks"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Webhook:
 
 def receiver_url(public_base_url: str, secret: str) -> str:
     """Return the URL to register: the receiver's public address plus `/heartland/<secret>`.
+
+    The address is normalised by `normalize_url`, so that two spellings of one receiver,
+    such as ports 8443 and 08443, register the same URL.
 
     Raises ValueError for a URL that is not http(s), contains whitespace or a control
     character, names a port outside 1 to 65535, carries a query, or uses plain http to a host
@@ -53,10 +57,41 @@ def receiver_url(public_base_url: str, secret: str) -> str:
         raise ValueError(
             "use https: the webhook secret is part of the URL, and plain http would expose it"
         )
-    base = text.rstrip("/")
+    base = normalize_url(text).rstrip("/")
     if base.endswith(webhook_path(secret)):
         return base  # the address was given with the receiver's path already
     return base + webhook_path(secret)
+
+
+def normalize_url(url: str) -> str:
+    """Return the URL with its scheme and host in lower case and its port as a plain number.
+
+    A port loses its leading zeros, and is dropped when it is the scheme's default (80 for
+    http, 443 for https), because both spellings reach the same server. The path, query and
+    fragment are kept as they are. A URL whose port is not a number from 0 to 65535 is
+    returned unchanged.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return url
+    host = parts.hostname
+    if host is None:
+        return url
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
+        host = f"{host}:{port}"
+    user_info, at, _ = parts.netloc.rpartition("@")
+    return urlunsplit(
+        (parts.scheme, user_info + at + host, parts.path, parts.query, parts.fragment)
+    )
+
+
+def same_url(first: str, second: str) -> bool:
+    """Tell whether two URLs name the same address once normalised, ignoring a final `/`."""
+    return normalize_url(first).rstrip("/") == normalize_url(second).rstrip("/")
 
 
 def hide_secret(url: str, secret: str) -> str:
@@ -89,7 +124,7 @@ def register_webhook(http: HttpService, url: str) -> Webhook:
     return _webhook(record)
 
 
-def delete_webhook(http: HttpService, webhook_id: int | str) -> None:
+def delete_webhook(http: HttpService, webhook_id: int) -> None:
     http.request("DELETE", f"{_WEBHOOKS}/{webhook_id}")
 
 
