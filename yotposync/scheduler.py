@@ -11,6 +11,7 @@ decision is lost and no half-written one is kept.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -38,6 +39,10 @@ from yotposync.sync.refresh_job import RefreshJob
 from yotposync.sync.transactions import TransactionsJob
 
 log = structlog.get_logger("yotposync.scheduler")
+
+# APScheduler 3.x logs every exception a job raises, with its traceback, on the logger of the
+# executor that ran it. The daemon's jobs run on the default thread pool executor.
+EXECUTOR_LOGGER = "apscheduler.executors.default"
 
 
 class Daemon:
@@ -68,11 +73,21 @@ class Daemon:
         self._job_locks |= {name: threading.Lock() for name in OFFER_JOB_NAMES}
         self.offers = OffersRuntime(settings, clock=clock, should_stop=self.stopping.is_set)
         self._job_locks.update(customers=threading.Lock(), refresh=threading.Lock())
+        # The job functions that `_guarded` made, to tell their errors from other jobs' errors.
+        self._guarded_functions: set[Callable[[], None]] = set()
         # systemd notifications, health, metrics, pings and the webhook trigger.
         self.ops = OpsRuntime(settings, self.scheduler, clock=clock)
 
     def run(self) -> int:
         """Run until stopped; return the process exit code."""
+        executor_log = logging.getLogger(EXECUTOR_LOGGER)
+        executor_log.addFilter(self._filter_executor_record)
+        try:
+            return self._run_locked()
+        finally:
+            executor_log.removeFilter(self._filter_executor_record)
+
+    def _run_locked(self) -> int:
         with LedgerLock(self.settings.ledger.path):
             # Open once in the main thread so that a bad ledger stops the daemon before any job.
             Ledger.open(self.settings.ledger.path).close()
@@ -170,6 +185,7 @@ class Daemon:
                 self.ops.tracker.acquired(name)
                 job()
 
+        self._guarded_functions.add(run)
         return run
 
     def run_transactions(self) -> None:
@@ -263,13 +279,36 @@ class Daemon:
             log.warning("job_missed", job=event.job_id)
             return
         exc = event.exception
-        exc = damaged_ledger_error(exc, self.settings.ledger.path) or exc
-        if isinstance(exc, FatalError):
-            log.error("job_fatal", job=event.job_id, error=str(exc))
-            self.fatal = exc
+        fatal = self._fatal_error(exc)
+        if fatal is not None:
+            log.error("job_fatal", job=event.job_id, error=str(fatal))
+            self.fatal = fatal
             self.stop()
         else:
             log.error("job_failed", job=event.job_id, error=str(exc), error_type=type(exc).__name__)
+
+    def _fatal_error(self, exc: BaseException) -> FatalError | None:
+        """Return the error as a FatalError if it stops the daemon, such as a damaged ledger."""
+        exc = damaged_ledger_error(exc, self.settings.ledger.path) or exc
+        return exc if isinstance(exc, FatalError) else None
+
+    def _filter_executor_record(self, record: logging.LogRecord) -> bool:
+        """Demote APScheduler's traceback of a fatal error in one of our jobs to debug.
+
+        `_on_event` logs that error as one `job_fatal` line, so the record is dropped unless
+        the executor's logger writes debug records. Any other error, and any error of a job
+        that `_guarded` did not wrap, keeps APScheduler's error record with its traceback.
+        """
+        error = record.exc_info[1] if record.exc_info else None
+        job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        if error is None or getattr(job, "func", None) not in self._guarded_functions:
+            return True
+        if self._fatal_error(error) is None:
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
 
     def _install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:
