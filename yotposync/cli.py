@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 import click
+import structlog
 
 from yotposync import __version__
 from yotposync.app import CatchUpResult, run_catch_up, utc_now
@@ -40,6 +41,8 @@ EXIT_UNDELIVERED = 4
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+log = structlog.get_logger("yotposync.config")
+
 
 def _settings(
     ctx: click.Context, log_stream: Any = None, *, require_secrets: bool = True
@@ -49,7 +52,8 @@ def _settings(
     Logs go to stderr by default, so a command's own output on stdout stays clean. The
     daemon passes stdout, where the service manager collects them. Commands that read only
     the ledger pass `require_secrets=False`, and a secret that is not set is then skipped
-    here and raises ConfigError only where a client needs it.
+    here and raises ConfigError only where a client needs it. Each of the settings'
+    warnings, such as a secret written in the configuration file, is logged once here.
     """
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "settings" not in obj:
@@ -68,6 +72,8 @@ def _settings(
                 if require_secrets:
                     raise
         register_secret(settings.webhook_secret() or "")
+        for warning in settings.warnings:
+            log.warning("config_warning", detail=warning)
         obj["settings"] = settings
     settings_obj: Settings = obj["settings"]
     return settings_obj
@@ -394,8 +400,11 @@ def format_catch_up(result: CatchUpResult) -> str:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show the cursor, lag, outbox counts and recent problems (never secrets)."""
     obj = ctx.ensure_object(dict)
-    # status reads only the ledger, so it works from a shell without the API credentials.
-    settings = load_settings(obj.get("config_path"), require_secrets=False)
+    # status reads only the ledger, so it works from a shell without the API credentials,
+    # and a secret given in a bad way is only a warning.
+    settings = load_settings(obj.get("config_path"), require_secrets=False, check_secrets=False)
+    for warning in settings.warnings:
+        click.echo(f"warning: {warning}", err=True)
     path = settings.ledger.path
     if not path.exists():
         click.echo(f"No ledger at {path} yet: run `yotposync catch-up` or `yotposync run`.")

@@ -32,6 +32,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -60,6 +61,9 @@ CREDENTIALS_DIRECTORY_VARIABLE = "CREDENTIALS_DIRECTORY"
 SANDBOX_HEARTLAND_TOKEN = "sandbox-heartland-token"  # noqa: S105
 SANDBOX_YOTPO_GUID = "sandbox-guid"
 SANDBOX_YOTPO_API_KEY = "sandbox-api-key"
+_SANDBOX_CREDENTIALS = frozenset(
+    {SANDBOX_HEARTLAND_TOKEN, SANDBOX_YOTPO_GUID, SANDBOX_YOTPO_API_KEY}
+)
 
 _SECTION_CONFIG = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 _ID_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,19}")
@@ -581,6 +585,16 @@ class Settings(BaseSettings):
     offers: OffersSettings = Field(default_factory=OffersSettings)
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
 
+    _warnings: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Problems found by `load_settings()` that do not stop a command, one sentence each.
+
+        They never contain a secret value.
+        """
+        return self._warnings
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -757,6 +771,7 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     require_secrets: bool = True,
+    check_secrets: bool = True,
 ) -> Settings:
     """Load the settings from a TOML file and `YOTPOSYNC_...` environment variables.
 
@@ -764,7 +779,9 @@ def load_settings(
     `os.environ` when given. Raises ConfigError listing every problem found, one per line,
     each naming the key, the value (never for a secret) and what is allowed. Commands that
     read only the ledger pass `require_secrets=False`, so a missing secret is not a problem
-    for them (a secret given in a bad way still is).
+    for them (a secret given in a bad way still is). A command that never reads a secret
+    also passes `check_secrets=False`, and then a secret given in a bad way becomes one of
+    the settings' `warnings`. A secret value written in the file is always a warning.
     """
     environment = os.environ if environ is None else environ
     config_path = _config_path(path, environment)
@@ -777,7 +794,13 @@ def load_settings(
     credentials_directory = environment.get(CREDENTIALS_DIRECTORY_VARIABLE) or None
     used_names = frozenset(name for name, value in clean_environment.items() if value)
     return _build_settings(
-        data, problems, used_names, credentials_directory, require_secrets=require_secrets
+        data,
+        problems,
+        used_names,
+        credentials_directory,
+        require_secrets=require_secrets,
+        check_secrets=check_secrets,
+        warnings=_secrets_in_file(file_data),
     )
 
 
@@ -859,7 +882,7 @@ class _EnvironmentSource(EnvSettingsSource):
 
 
 def _check_environment(environment: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Drop `YOTPOSYNC_...` variables whose JSON value cannot be parsed, reporting each.
+    """Drop and report `YOTPOSYNC_...` variables that name no setting or carry invalid JSON.
 
     pydantic-settings parses array and section variables as JSON and stops at the first
     failure with a message that names only the section. Checking first lets every other
@@ -894,6 +917,8 @@ def _environment_json_problem(
             hint or "remove the variable or fix its name"
         )
 
+    if len(parts) > 2:
+        return _nested_key_problem(name, parts, sections[parts[0]])
     if len(parts) == 1 and not isinstance(_json_or_none(value), dict):
         # A whole section may contain secrets, so the value is not shown.
         return f"{name.upper()} must be a JSON object of {parts[0]} keys"
@@ -922,6 +947,29 @@ def _single_underscore_problem(
     return (
         f"{name.upper()} is not a setting, because a section and its key are joined by two "
         f"underscores. {hint}"
+    )
+
+
+def _nested_key_problem(name: str, parts: list[str], model: type[BaseModel]) -> str:
+    """Report a `YOTPOSYNC_` variable with a second `__`, such as `..._SYNC__OVERLAP__SECONDS`.
+
+    No key of a section is a table (arrays of tables are given whole, as JSON), so
+    pydantic-settings would read such a variable as an unknown table, and its error would
+    name the key `sync.overlap` but not the variable.
+    """
+    section = parts[0]
+    key = "_".join(part for part in parts[1:] if part)
+    close = key if key in model.model_fields else None
+    if close is None:
+        matches = difflib.get_close_matches(key, list(model.model_fields), n=1)
+        close = matches[0] if matches else None
+    if close is not None:
+        hint = f"Did you mean {ENV_PREFIX}{section.upper()}__{close.upper()}?"
+    else:
+        hint = f"The {section} keys are {', '.join(model.model_fields)}."
+    return (
+        f"{name.upper()} is not a setting, because two underscores separate only the section "
+        f"from its key, and the key itself has single underscores. {hint}"
     )
 
 
@@ -956,8 +1004,15 @@ def _build_settings(
     credentials_directory: str | None,
     *,
     require_secrets: bool = True,
+    check_secrets: bool = True,
+    warnings: list[str] | None = None,
 ) -> Settings:
-    """Validate merged raw settings, raising one ConfigError with every problem found."""
+    """Validate merged raw settings, raising one ConfigError with every problem found.
+
+    `warnings` and, when `check_secrets` is False, the problems with how secrets are given
+    become the settings' `warnings`.
+    """
+    warnings = list(warnings or [])
     problems = problems + _pop_unknown_sections(data)
     data.setdefault("heartland", {})
     _resolve_secret_files(data, credentials_directory)
@@ -977,10 +1032,17 @@ def _build_settings(
             )
             for error in exc.errors()
         )
-    problems.extend(_secret_problems(data, lower_names, require_secrets=require_secrets))
+    secret_problems = _secret_problems(
+        data, lower_names, require_secrets=require_secrets and check_secrets
+    )
+    if check_secrets:
+        problems.extend(secret_problems)
+    else:
+        warnings.extend(secret_problems)
 
     if problems or settings is None:
         raise ConfigError(problems)
+    settings._warnings = tuple(warnings)
     return settings
 
 
@@ -1009,6 +1071,26 @@ def _pop_unknown_sections(data: dict[str, Any]) -> list[str]:
         else:
             problems.append(f"unknown key {name}: every key belongs in a section such as heartland")
     return problems
+
+
+def _secrets_in_file(file_data: Mapping[str, Any]) -> list[str]:
+    """Warn about each secret whose value is written in the configuration file itself.
+
+    The sandbox's public test credentials protect nothing, so they are not reported.
+    """
+    warnings = []
+    for secret in _SECRET_KEYS:
+        section = file_data.get(secret.section)
+        value = section.get(secret.key) if isinstance(section, Mapping) else None
+        if not isinstance(value, str) or value.strip() in ("", *_SANDBOX_CREDENTIALS):
+            continue
+        warnings.append(
+            f"{secret.label} is written in the configuration file, which should contain no "
+            f"secrets. It still works, but move it to the environment variable "
+            f"{secret.variable} or to a file named by {secret.label}_file, then delete it "
+            "from the configuration file."
+        )
+    return warnings
 
 
 def _resolve_secret_files(data: dict[str, Any], credentials_directory: str | None) -> None:

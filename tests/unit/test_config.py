@@ -1156,3 +1156,94 @@ def test_config_path_variable_is_no_setting_problem(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL)
     settings = load(path, {**SECRETS_ENV, "YOTPOSYNC_CONFIG": str(path)})
     assert settings.heartland.base_url == "https://mystore.retail.heartland.us/api"
+
+
+def test_environment_variable_nested_too_deep(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    env = {
+        **SECRETS_ENV,
+        "YOTPOSYNC_SYNC__OVERLAP__SECONDS": "300",
+        "yotposync_schedule__delivery__secs": "5",
+        "YOTPOSYNC_LEDGER__FILE__NAME": "x",
+    }
+    problems = problems_of(path, env)
+    assert problems == [
+        "YOTPOSYNC_SYNC__OVERLAP__SECONDS is not a setting, because two underscores separate "
+        "only the section from its key, and the key itself has single underscores. "
+        "Did you mean YOTPOSYNC_SYNC__OVERLAP_SECONDS?",
+        "YOTPOSYNC_SCHEDULE__DELIVERY__SECS is not a setting, because two underscores separate "
+        "only the section from its key, and the key itself has single underscores. "
+        "Did you mean YOTPOSYNC_SCHEDULE__DELIVERY_SECONDS?",
+        "YOTPOSYNC_LEDGER__FILE__NAME is not a setting, because two underscores separate "
+        "only the section from its key, and the key itself has single underscores. "
+        "The ledger keys are path.",
+    ]
+
+
+def test_no_section_key_is_a_table() -> None:
+    # A `YOTPOSYNC_<SECTION>__<KEY>__<NAME>` variable is rejected because no key is a table.
+    for section, model in SECTIONS.items():
+        for key, field in model.model_fields.items():
+            annotation = field.annotation
+            is_table = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            assert not is_table, f"{section}.{key}"
+
+
+# --- warnings ----------------------------------------------------------------------------
+
+
+def test_secrets_in_file_warn_by_name(tmp_path: Path) -> None:
+    webhook_secret = "file-webhook-secret-0123456789abcdef"
+    path = write(
+        tmp_path,
+        f"""
+[heartland]
+base_url = "https://mystore.retail.heartland.us/api"
+token = "{TOKEN}"
+
+[yotpo]
+api_key = "{API_KEY}"
+
+[ops]
+webhook_secret = "{webhook_secret}"
+""",
+    )
+    settings = load(path, {"YOTPOSYNC_YOTPO__GUID": GUID, "YOTPOSYNC_YOTPO__API_KEY": API_KEY})
+    assert settings.warnings == (
+        "heartland.token is written in the configuration file, which should contain no "
+        "secrets. It still works, but move it to the environment variable "
+        "YOTPOSYNC_HEARTLAND__TOKEN or to a file named by heartland.token_file, then delete "
+        "it from the configuration file.",
+        "yotpo.api_key is written in the configuration file, which should contain no "
+        "secrets. It still works, but move it to the environment variable "
+        "YOTPOSYNC_YOTPO__API_KEY or to a file named by yotpo.api_key_file, then delete it "
+        "from the configuration file.",
+        "ops.webhook_secret is written in the configuration file, which should contain no "
+        "secrets. It still works, but move it to the environment variable "
+        "YOTPOSYNC_OPS__WEBHOOK_SECRET or to a file named by ops.webhook_secret_file, then "
+        "delete it from the configuration file.",
+    )
+    for secret in (TOKEN, API_KEY, webhook_secret):
+        assert secret not in str(settings.warnings)
+
+
+def test_secrets_from_environment_no_warning(tmp_path: Path) -> None:
+    assert load(write(tmp_path, MINIMAL)).warnings == ()
+
+
+def test_sandbox_credentials_in_file_no_warning() -> None:
+    settings = load_settings(Path(__file__).parents[2] / "config" / "sandbox.toml", environ={})
+    assert settings.warnings == ()
+
+
+def test_unchecked_secrets_load_with_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    env = {"YOTPOSYNC_YOTPO__API_KEY": f"{API_KEY}\nx"}
+    settings = load_settings(path, environ=env, require_secrets=False, check_secrets=False)
+    assert settings.warnings == (
+        "yotpo.api_key (from YOTPOSYNC_YOTPO__API_KEY) contains a line break or another "
+        "control character, which no HTTP header can carry: keep the secret on one line",
+    )
+    assert API_KEY not in str(settings.warnings)
+    with pytest.raises(ConfigError):
+        load_settings(path, environ=env, require_secrets=False)

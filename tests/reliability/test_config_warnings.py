@@ -1,0 +1,134 @@
+"""Warnings about how secrets are given, through the real command line and a real ledger.
+
+`status` reads only the ledger, so a malformed secret is a warning there, not an error.
+A secret written in the configuration file works but is logged once at start-up by name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.reliability.support import invoke
+from yotposync.ledger import Ledger, LedgerLock
+
+TOKEN = "file-token-4a7c19e2"
+GUID = "file-guid-0d5b33f1"
+API_KEY = "file-apikey-9c21aa07"
+WEBHOOK_SECRET = "file-webhook-secret-0123456789abcdef"
+# Nothing listens here, and the commands below send no request.
+BASE_URL = "http://127.0.0.1:9/api"
+
+
+def write_config(tmp_path: Path, secrets: str = "") -> Path:
+    config = tmp_path / "yotposync.toml"
+    config.write_text(
+        f"""
+[heartland]
+base_url = "{BASE_URL}"
+
+[yotpo]
+base_url = "{BASE_URL}/v2"
+
+[ledger]
+path = "{tmp_path / "ledger.sqlite3"}"
+
+[logging]
+format = "json"
+
+{secrets}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def create_ledger(config: Path) -> None:
+    Ledger.open(config.parent / "ledger.sqlite3").close()
+
+
+def log_events(output: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_status_runs_with_malformed_secret(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    create_ledger(config)
+
+    result = invoke(
+        "--config", str(config), "status", env={"YOTPOSYNC_YOTPO__API_KEY": f"{API_KEY}\nx"}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Ledger: {tmp_path / 'ledger.sqlite3'}\n")
+    assert result.stderr == (
+        "warning: yotpo.api_key (from YOTPOSYNC_YOTPO__API_KEY) contains a line break or "
+        "another control character, which no HTTP header can carry: keep the secret on one "
+        "line\n"
+    )
+    assert API_KEY not in result.output
+
+
+def test_status_json_keeps_warning_on_stderr(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    create_ledger(config)
+
+    result = invoke(
+        "--config",
+        str(config),
+        "status",
+        "--json",
+        env={"YOTPOSYNC_HEARTLAND__TOKEN": f"{TOKEN}\u20ac"},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ledger"] == str(tmp_path / "ledger.sqlite3")
+    assert result.stderr.startswith("warning: heartland.token (from YOTPOSYNC_HEARTLAND__TOKEN)")
+    assert TOKEN not in result.output
+
+
+def test_daemon_logs_secrets_in_file_once(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        f"""
+[ops]
+webhook_secret = "{WEBHOOK_SECRET}"
+""",
+    )
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        .replace("[heartland]\n", f'[heartland]\ntoken = "{TOKEN}"\n')
+        .replace("[yotpo]\n", f'[yotpo]\nguid = "{GUID}"\napi_key = "{API_KEY}"\n'),
+        encoding="utf-8",
+    )
+    create_ledger(config)
+
+    # The test locks the ledger, so the daemon stops right after start-up, as when another
+    # daemon runs.
+    with LedgerLock(tmp_path / "ledger.sqlite3"):
+        result = invoke("--config", str(config), "run")
+
+    warnings = [event for event in log_events(result.stdout) if event["event"] == "config_warning"]
+    assert result.exit_code == 1
+    assert [event["level"] for event in warnings] == ["warning"] * 4
+    named = [str(event["detail"]).split(" ", 1)[0] for event in warnings]
+    assert named == ["heartland.token", "yotpo.guid", "yotpo.api_key", "ops.webhook_secret"]
+    assert "YOTPOSYNC_YOTPO__API_KEY or to a file named by yotpo.api_key_file" in str(warnings)
+    for secret in (TOKEN, GUID, API_KEY, WEBHOOK_SECRET):
+        assert secret not in result.output
+
+
+def test_secrets_from_environment_log_nothing(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    create_ledger(config)
+    env = {
+        "YOTPOSYNC_HEARTLAND__TOKEN": TOKEN,
+        "YOTPOSYNC_YOTPO__GUID": GUID,
+        "YOTPOSYNC_YOTPO__API_KEY": API_KEY,
+    }
+
+    with LedgerLock(tmp_path / "ledger.sqlite3"):
+        result = invoke("--config", str(config), "run", env=env)
+
+    assert result.exit_code == 1
+    assert "config_warning" not in result.output
