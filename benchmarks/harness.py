@@ -218,7 +218,13 @@ def clean_environment() -> dict[str, str]:
 def run_measured(
     args: Sequence[str], *, stdout: Path, stderr: Path, timeout: float = 7200
 ) -> ProcessFigures:
-    """Run a child process to its end; return its wall time and its own CPU and peak RSS."""
+    """Run a child process to its end; return its wall time and its own CPU and peak RSS.
+
+    Linux reports a child's peak RSS (`ru_maxrss`) as at least the RSS of the process that
+    started it, so a peak no larger than this harness's own RSS is the harness's figure, not
+    the child's, and is reported as such on stderr.
+    """
+    harness_rss_mib = psutil.Process().memory_info().rss / 2**20
     started = time.monotonic()
     with stdout.open("w") as out, stderr.open("w") as err:
         process = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=err, env=clean_environment())
@@ -234,11 +240,18 @@ def run_measured(
             time.sleep(0.02)
     wall = time.monotonic() - started
     process.returncode = os.waitstatus_to_exitcode(status)
+    # Linux reports ru_maxrss in KiB.
+    peak_rss_mib = usage.ru_maxrss / 1024
+    if peak_rss_mib <= harness_rss_mib + 1:
+        print(
+            f"warning: the peak RSS of {args[0]} ({peak_rss_mib:.1f} MiB) is not above the "
+            f"benchmark harness's own ({harness_rss_mib:.1f} MiB), so it measures the harness",
+            file=sys.stderr,
+        )
     return ProcessFigures(
         wall_seconds=wall,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
-        # Linux reports ru_maxrss in KiB.
-        peak_rss_mib=usage.ru_maxrss / 1024,
+        peak_rss_mib=peak_rss_mib,
         exit_code=process.returncode,
     )
 
