@@ -45,19 +45,27 @@ log = structlog.get_logger("yotposync.config")
 
 
 def _settings(
-    ctx: click.Context, log_stream: Any = None, *, require_secrets: bool = True
+    ctx: click.Context,
+    log_stream: Any = None,
+    *,
+    require_secrets: bool = True,
+    check_secrets: bool = True,
 ) -> Settings:
     """Load the settings once per command, set up logging and register the secrets.
 
     Logs go to stderr by default, so a command's own output on stdout stays clean. The
     daemon passes stdout, where the service manager collects them. Commands that read only
     the ledger pass `require_secrets=False`, and a secret that is not set is then skipped
-    here and raises ConfigError only where a client needs it. Each of the settings'
-    warnings, such as a secret written in the configuration file, is logged once here.
+    here and raises ConfigError only where a client needs it. Commands that never read a
+    secret also pass `check_secrets=False`, so a secret given in a bad way is only a warning.
+    Each of the settings' warnings, such as a secret written in the configuration file, is
+    logged once here.
     """
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "settings" not in obj:
-        settings = load_settings(obj.get("config_path"), require_secrets=require_secrets)
+        settings = load_settings(
+            obj.get("config_path"), require_secrets=require_secrets, check_secrets=check_secrets
+        )
         configure_logging(
             settings.logging.level, settings.logging.format, stream=log_stream or sys.stderr
         )
@@ -77,6 +85,20 @@ def _settings(
         obj["settings"] = settings
     settings_obj: Settings = obj["settings"]
     return settings_obj
+
+
+def ledger_only_settings(ctx: click.Context) -> Settings:
+    """Load the settings for a command that reads no secret, without setting up logging.
+
+    A missing or malformed secret does not stop such a command. Each of the settings'
+    warnings is printed to stderr instead, so that stdout holds only the command's output.
+    """
+    settings = load_settings(
+        ctx.ensure_object(dict).get("config_path"), require_secrets=False, check_secrets=False
+    )
+    for warning in settings.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return settings
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -399,12 +421,9 @@ def format_catch_up(result: CatchUpResult) -> str:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show the cursor, lag, outbox counts and recent problems (never secrets)."""
-    obj = ctx.ensure_object(dict)
     # status reads only the ledger, so it works from a shell without the API credentials,
     # and a secret given in a bad way is only a warning.
-    settings = load_settings(obj.get("config_path"), require_secrets=False, check_secrets=False)
-    for warning in settings.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    settings = ledger_only_settings(ctx)
     path = settings.ledger.path
     if not path.exists():
         click.echo(f"No ledger at {path} yet: run `yotposync catch-up` or `yotposync run`.")
@@ -428,7 +447,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 def retry_failed(ctx: click.Context) -> None:
     """Queue every push that ran out of attempts again, due now."""
     # Only the ledger changes, so it works from a shell without the API credentials.
-    settings = _settings(ctx, require_secrets=False)
+    settings = _settings(ctx, require_secrets=False, check_secrets=False)
     path = settings.ledger.path
     if not path.exists():
         # Opening the ledger would create an empty one, which has no failed pushes anyway.

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from yotposync.app import utc_now, yotpo_client
-from yotposync.config import Settings, load_settings
+from yotposync.config import Settings
 from yotposync.customer_service import (
     CustomerReport,
     CustomerSyncResult,
@@ -37,6 +37,12 @@ def _configured(ctx: click.Context, *, require_secrets: bool = True) -> Settings
     from yotposync.cli import _settings
 
     return _settings(ctx, require_secrets=require_secrets)
+
+
+def _ledger_only_settings(ctx: click.Context) -> Settings:
+    from yotposync.cli import ledger_only_settings
+
+    return ledger_only_settings(ctx)
 
 
 def _open_ledger(ctx: click.Context, settings: Settings) -> Ledger:
@@ -102,7 +108,7 @@ def format_sync(result: CustomerSyncResult) -> str:
 @click.pass_context
 def review_command(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     """List the customer conflicts that wait for staff, oldest first."""
-    settings = load_settings(ctx.ensure_object(dict).get("config_path"), require_secrets=False)
+    settings = _ledger_only_settings(ctx)
     ledger = _open_ledger(ctx, settings)
     try:
         reviews = book.list_reviews(ledger, include_resolved=show_all)
@@ -139,7 +145,7 @@ def format_reviews(reviews: list[book.Review], show_all: bool) -> str:
 @click.pass_context
 def resolve_command(ctx: click.Context, review_id: int, note: str) -> None:
     """Close a review after fixing its cause; the customer is checked again at the next run."""
-    settings = load_settings(ctx.ensure_object(dict).get("config_path"), require_secrets=False)
+    settings = _ledger_only_settings(ctx)
     ledger = _open_ledger(ctx, settings)
     try:
         now = utc_now()

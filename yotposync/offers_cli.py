@@ -98,8 +98,10 @@ def sync_codes(ctx: click.Context) -> None:
 @click.pass_context
 def list_offers(ctx: click.Context, as_json: bool) -> None:
     """List the offers in the ledger with their coupons, and the latest deduction problems."""
-    obj = ctx.ensure_object(dict)
-    settings = load_settings(obj.get("config_path"), require_secrets=False)
+    # Imported here because cli.py imports this module to register the commands.
+    from yotposync.cli import ledger_only_settings
+
+    settings = ledger_only_settings(ctx)
     if not settings.ledger.path.exists():
         click.echo(f"No ledger at {settings.ledger.path} yet: run `yotposync offers sync`.")
         ctx.exit(1)

@@ -1,6 +1,7 @@
 """Warnings about how secrets are given, through the real command line and a real ledger.
 
-`status` reads only the ledger, so a malformed secret is a warning there, not an error.
+`status` and the other commands that read only the ledger treat a malformed secret as a
+warning, not an error.
 A secret written in the configuration file works but is logged once at start-up by name.
 """
 
@@ -132,3 +133,40 @@ def test_secrets_from_environment_log_nothing(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "config_warning" not in result.output
+
+
+LEDGER_ONLY_COMMANDS = [
+    ("report", "--since", "2026-01-01"),
+    ("explain", "1", "--no-balance"),
+    ("retry-failed",),
+    ("customers", "review"),
+    ("offers", "list"),
+]
+
+
+def test_ledger_only_commands_run_with_malformed_secret(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    create_ledger(config)
+    env = {"YOTPOSYNC_YOTPO__API_KEY": f"{API_KEY}\nx"}
+
+    for command in LEDGER_ONLY_COMMANDS:
+        result = invoke("--config", str(config), *command, env=env)
+
+        # explain exits 1 because ticket 1 is not in the empty ledger; the rest succeed.
+        expected = 1 if command[0] == "explain" else 0
+        assert result.exit_code == expected, (command, result.output)
+        assert "contains a line break" in result.stderr, command
+        assert API_KEY not in result.output, command
+
+
+def test_explain_with_balance_rejects_malformed_secret(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    create_ledger(config)
+
+    result = invoke(
+        "--config", str(config), "explain", "1", env={"YOTPOSYNC_YOTPO__API_KEY": f"{API_KEY}\nx"}
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "contains a line break" in result.output
+    assert API_KEY not in result.output

@@ -39,16 +39,19 @@ EXIT_PROBLEMS = 1
 EXIT_CONFIG = 2
 
 
-def _configured(ctx: click.Context, *, require_secrets: bool = True) -> Settings:
+def _configured(
+    ctx: click.Context, *, require_secrets: bool = True, check_secrets: bool = True
+) -> Settings:
     """Load the settings and set up logging the way every other command does.
 
     Commands that read only the ledger pass `require_secrets=False`, so they run from a
-    shell without the API secrets.
+    shell without the API secrets, and `check_secrets=False` when they read no secret at
+    all, so a secret given in a bad way is only a warning.
     """
     # Imported here because cli.py imports this module to register the commands.
     from yotposync.cli import _settings
 
-    return _settings(ctx, require_secrets=require_secrets)
+    return _settings(ctx, require_secrets=require_secrets, check_secrets=check_secrets)
 
 
 def _parse_day(value: str, option: str) -> date:
@@ -105,7 +108,7 @@ def explain_command(ctx: click.Context, ticket: str, as_json: bool, no_balance: 
     so with --no-balance no API secret is needed.
     """
     # The Yotpo secrets are read only when the balance is requested, by command_yotpo below.
-    settings = _configured(ctx, require_secrets=False)
+    settings = _configured(ctx, require_secrets=False, check_secrets=not no_balance)
     ledger = Ledger.open_read_only(settings.ledger.path)
     try:
         ticket_id, note = find_ticket(ledger, ticket)
@@ -164,7 +167,7 @@ def report_command(ctx: click.Context, since: str, until: str | None, output_for
         raise click.BadParameter(
             f"{since!r} is in the future: nothing has been sold on it yet", param_hint="--since"
         )
-    settings = _configured(ctx, require_secrets=False)
+    settings = _configured(ctx, require_secrets=False, check_secrets=False)
     ledger = Ledger.open_read_only(settings.ledger.path)
     try:
         report = build_report(ledger, first, last)
