@@ -185,6 +185,9 @@ class Daemon:
                 self.ops.tracker.acquired(name)
                 job()
 
+        # APScheduler names a job after its function in its own log lines ("Added job ...",
+        # "Running job ..."), and every guarded job's function would be `_guarded.<locals>.run`.
+        run.__name__ = run.__qualname__ = name
         self._guarded_functions.add(run)
         return run
 

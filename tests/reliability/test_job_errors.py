@@ -99,3 +99,16 @@ def test_other_job_keeps_apscheduler_error(h: Harness, caplog: pytest.LogCapture
     assert records[0].exc_info is not None
     assert isinstance(records[0].exc_info[1], FatalError)
     assert "not_ours" in records[0].getMessage()
+
+
+def test_scheduler_log_names_each_job(h: Harness) -> None:
+    result = h.invoke("run")
+
+    added = [
+        str(event["event"])
+        for event in log_events(result.stdout)
+        if str(event["event"]).startswith("Added job")
+    ]
+    assert 'Added job "transactions" to job store "default"' in added
+    assert 'Added job "delivery" to job store "default"' in added
+    assert not [line for line in added if "<locals>" in line]
