@@ -560,6 +560,49 @@ def test_partial_returns_never_exceed_earned(shop: Shop) -> None:
     assert shop.rejected() == []
 
 
+def test_sale_moved_after_return_credits_only_rest(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sam = shop.customer("sam@example.com")
+    sale = shop.ring_up(item(60), item(40, name="Mug"), customer=pat)
+    shop.sync()
+    shop.advance_clock()
+    shop.ring_up(
+        item(40, qty=-1, name="Mug"), customer=pat, type="Return", parent_transaction_id=sale
+    )
+    shop.sync()
+    assert shop.balance("pat@example.com") == points_for(6000)
+
+    # The sale is moved to another customer: only the 60.00 not returned moves with it.
+    shop.advance_clock()
+    shop.edit(sale, customer_id=sam)
+    shop.sync()
+
+    assert shop.balance("pat@example.com") == 0
+    assert shop.balance("sam@example.com") == points_for(6000)
+    assert [o for o in shop.orders() if o[1] == "sam@example.com"] == [
+        (f"hl-{sale}-2", "sam@example.com", 6000)
+    ]
+    assert shop.rejected() == []
+
+
+def test_fully_returned_sale_moved_credits_nothing(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sam = shop.customer("sam@example.com")
+    sale = shop.ring_up(item(50), customer=pat)
+    shop.sync()
+    shop.advance_clock()
+    shop.ring_up(item(50, qty=-1), customer=pat, type="Return", parent_transaction_id=sale)
+    shop.sync()
+
+    shop.advance_clock()
+    shop.edit(sale, customer_id=sam)
+    shop.sync()
+
+    assert shop.balance("pat@example.com") == 0
+    assert shop.balance("sam@example.com") == 0
+    assert [o for o in shop.orders() if o[1] == "sam@example.com"] == []
+
+
 def test_void_after_partial_return_nets_zero(shop: Shop) -> None:
     pat = shop.customer("pat@example.com")
     sale = shop.ring_up(item(20, qty=2), customer=pat)

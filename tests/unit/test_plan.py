@@ -73,6 +73,41 @@ def test_customer_change_moves_credit() -> None:
     ]
 
 
+def test_customer_change_after_return_moves_only_rest() -> None:
+    # A return already took 2000 of the 5000 back from the old customer's order.
+    own = [PushRecord("hl-10", "order", 10, "old@example.com", 6, None, 5000)]
+    balances = [OrderBalance("hl-10", "old@example.com", 6, 5000, 2000)]
+    pushes = plan_pushes(sale(), own, balances, [], "hl")
+    assert [(p.push_id, p.email, p.amount_cents) for p in pushes] == [
+        ("hl-adj-10-1", "old@example.com", 3000),
+        ("hl-10-2", EMAIL, 3000),
+    ]
+
+
+def test_customer_change_after_full_return_moves_nothing() -> None:
+    own = [PushRecord("hl-10", "order", 10, "old@example.com", 6, None, 5000)]
+    balances = [OrderBalance("hl-10", "old@example.com", 6, 5000, 5000)]
+    assert plan_pushes(sale(), own, balances, [], "hl") == []
+
+
+def test_sale_after_return_seen_again_plans_nothing() -> None:
+    own = [order("hl-10", 10, 5000)]
+    balances = [OrderBalance("hl-10", EMAIL, 7, 5000, 2000)]
+    assert plan_pushes(sale(), own, balances, [], "hl") == []
+
+
+def test_edit_after_return_and_adjust_plans_difference() -> None:
+    # The sale was edited down by 500 (own adjustment) and a return took 2000; an edit up to
+    # 6000 then owes the customer 6000 - 2000 - (5000 - 500 - 2000) = 1500.
+    own = [
+        order("hl-10", 10, 5000),
+        PushRecord("hl-adj-10-1", "adjust", 10, EMAIL, 7, "hl-10", 500),
+    ]
+    balances = [OrderBalance("hl-10", EMAIL, 7, 5000, 2500)]
+    pushes = plan_pushes(sale(earn=6000), own, balances, [], "hl")
+    assert [(p.push_id, p.kind, p.amount_cents) for p in pushes] == [("hl-10-2", "order", 1500)]
+
+
 def test_customer_attached_later_plans_first_order() -> None:
     earlier_without_customer: list[PushRecord] = []
     pushes = plan_pushes(sale(), earlier_without_customer, [], [], "hl")

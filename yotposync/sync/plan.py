@@ -101,6 +101,7 @@ def _plan_sold_part(
     # the e-mail address.
     credited: dict[_CustomerKey, int] = {}
     pushed_as: dict[_CustomerKey, tuple[str | None, int | None]] = {}
+    adjusted: dict[str, int] = {}  # by order id, this ticket's own adjustments
     for push in own:
         key = _customer_key(push.customer_id, push.email)
         if push.role == "order":
@@ -108,10 +109,28 @@ def _plan_sold_part(
             pushed_as[key] = (push.email, push.customer_id)
         elif push.role == "adjust":
             credited[key] = credited.get(key, 0) - push.amount_cents
+            if push.target_order_id is not None:
+                order_id = push.target_order_id
+                adjusted[order_id] = adjusted.get(order_id, 0) + push.amount_cents
+
+    # The rest of what was refunded against this ticket's orders came from its returns. That
+    # part of the credit is already taken back, so it counts on both sides: the customer who
+    # was credited has less, and a customer the sale moves to gets its earnings less what
+    # was returned, not the whole sale again.
+    # NOTE: a return voided after it refunded gave the refund back as an order of the return
+    # ticket, which these balances do not see; moving such a sale to another customer later
+    # leaves that part with the first customer.
+    returned = 0
+    for order in own_orders:
+        by_returns = max(0, order.refunded_cents - adjusted.get(order.order_id, 0))
+        key = _customer_key(order.customer_id, order.email)
+        credited[key] = credited.get(key, 0) - by_returns
+        returned += by_returns
 
     desired: dict[_CustomerKey, int] = {}
-    if decision.earn_cents > 0 and decision.email is not None:
-        desired[_customer_key(decision.customer_id, decision.email)] = decision.earn_cents
+    earn_left = decision.earn_cents - returned
+    if earn_left > 0 and decision.email is not None:
+        desired[_customer_key(decision.customer_id, decision.email)] = earn_left
 
     planned: list[PlannedPush] = []
     # Take back first, so a change of customer never credits both customers at once.
