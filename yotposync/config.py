@@ -451,18 +451,6 @@ class OpsSettings(_Section):
             return None
         return _check_base_url(value, "https://hc-ping.com/<check uuid>")
 
-    @model_validator(mode="after")
-    def _check_webhook_secret_given(self) -> OpsSettings:
-        if (
-            self.webhook_listen is not None
-            and self.webhook_secret is None
-            and self.webhook_secret_file is None
-        ):
-            raise ValueError(
-                f"webhook_listen is set but no webhook secret is: {_WEBHOOK_SECRET.how_to_set()}"
-            )
-        return self
-
 
 class PerformanceSettings(_Section):
     """The `[performance]` section: how much of the work runs at once."""
@@ -499,17 +487,6 @@ class OffersSettings(_Section):
             parse_listen_address(value)
         return value
 
-    @model_validator(mode="after")
-    def _check_offers_secret_given(self) -> OffersSettings:
-        if self.webhook_listen is not None and (
-            self.webhook_secret is None and self.webhook_secret_file is None
-        ):
-            raise ValueError(
-                "webhook_listen is set but no webhook secret is: "
-                f"{_OFFERS_WEBHOOK_SECRET.how_to_set()}"
-            )
-        return self
-
 
 @dataclass(frozen=True)
 class _SecretKey:
@@ -518,6 +495,8 @@ class _SecretKey:
     section: str
     key: str
     required: bool = True
+    # The setting of the same section that makes an optional secret required when it is set.
+    required_by: str | None = None
 
     @property
     def label(self) -> str:
@@ -537,15 +516,30 @@ class _SecretKey:
             f"or {self.label}_file to the path of a file that contains it"
         )
 
+    def is_required(self, section: Mapping[str, Any]) -> bool:
+        """Tell whether this secret must be given, from its section's raw settings."""
+        if self.required_by is None:
+            return self.required
+        switch = section.get(self.required_by)
+        # An empty listen address turns the receiver off, as its own validator reads it.
+        return switch is not None and not (isinstance(switch, str) and not switch.strip())
+
     def missing_problem(self) -> str:
+        if self.required_by is not None:
+            return (
+                f"{self.section}: {self.required_by} is set but no webhook secret is: "
+                f"{self.how_to_set()}"
+            )
         return f"{self.label} is missing: {self.how_to_set()}"
 
 
 _HEARTLAND_TOKEN = _SecretKey("heartland", "token")
 _YOTPO_GUID = _SecretKey("yotpo", "guid")
 _YOTPO_API_KEY = _SecretKey("yotpo", "api_key")
-_WEBHOOK_SECRET = _SecretKey("ops", "webhook_secret", required=False)
-_OFFERS_WEBHOOK_SECRET = _SecretKey("offers", "webhook_secret", required=False)
+_WEBHOOK_SECRET = _SecretKey("ops", "webhook_secret", required=False, required_by="webhook_listen")
+_OFFERS_WEBHOOK_SECRET = _SecretKey(
+    "offers", "webhook_secret", required=False, required_by="webhook_listen"
+)
 _SECRET_KEYS = (
     _HEARTLAND_TOKEN,
     _YOTPO_GUID,
@@ -1151,6 +1145,6 @@ def _secret_problems(
                     problems.extend(exc.problems)
             elif path == "":
                 problems.append(f"{secret.label}_file is empty: give the path of a file")
-        elif secret.required and require_secrets:
+        elif require_secrets and secret.is_required(section):
             problems.append(secret.missing_problem())
     return problems

@@ -170,3 +170,29 @@ def test_explain_with_balance_rejects_malformed_secret(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "contains a line break" in result.output
     assert API_KEY not in result.output
+
+
+def test_ledger_only_commands_need_no_webhook_secret(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[ops]\nwebhook_listen = "127.0.0.1:18751"\n')
+    create_ledger(config)
+
+    for command in [("status",), *LEDGER_ONLY_COMMANDS]:
+        result = invoke("--config", str(config), *command)
+
+        expected = 1 if command[0] == "explain" else 0
+        assert result.exit_code == expected, (command, result.output)
+        assert "webhook secret" not in result.output, command
+
+
+def test_daemon_requires_webhook_secret_when_listening(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[ops]\nwebhook_listen = "127.0.0.1:18751"\n')
+    env = {
+        "YOTPOSYNC_HEARTLAND__TOKEN": TOKEN,
+        "YOTPOSYNC_YOTPO__GUID": GUID,
+        "YOTPOSYNC_YOTPO__API_KEY": API_KEY,
+    }
+
+    result = invoke("--config", str(config), "run", env=env)
+
+    assert result.exit_code == 2, result.output
+    assert "ops: webhook_listen is set but no webhook secret is" in result.output
