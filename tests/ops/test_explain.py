@@ -17,6 +17,7 @@ from yotposync.errors import ApiError
 from yotposync.ledger import Ledger
 from yotposync.ops.explain import (
     Explanation,
+    PushLine,
     TicketNotFoundError,
     add_balance,
     explain_ticket,
@@ -206,3 +207,56 @@ def test_cli_explain_balance_without_heartland_token(scenario: Scenario, tmp_pat
     result = run_cli(config, "explain", str(scenario.ids["T6"]), check=False)
     assert result.returncode == 0, result.stderr
     assert "-30 points, balance after 50" in result.stdout
+
+
+class HistoryYotpo:
+    """A Yotpo customer whose history lists the sale's order, then a return, then an adjustment."""
+
+    def get_customer(self, *, email: str, with_history: bool) -> dict[str, object]:
+        return {
+            "points_balance": 0,
+            "history_items": [  # newest first, as Yotpo lists them
+                {"points": -60, "order_ids": ["hl-10"]},
+                {"points": -40, "order_ids": ["hl-10"]},
+                {"points": 100, "order_ids": ["hl-10"]},
+            ],
+        }
+
+
+def push_line(push_id: str, kind: str, role: str, target: str | None, confirmed: str) -> PushLine:
+    return PushLine(
+        push_id=push_id,
+        kind=kind,
+        role=role,
+        ticket_id=10,
+        target_order_id=target,
+        amount_cents=0,
+        state="confirmed",
+        attempts=1,
+        last_status=200,
+        last_error=None,
+        created_at=confirmed,
+        updated_at=confirmed,
+        confirmed_at=confirmed,
+        next_attempt_at=None,
+    )
+
+
+def test_balance_matches_refunds_in_confirmed_order() -> None:
+    order = push_line("hl-10", "order", "order", None, "2026-05-01T10:00:00+00:00")
+    adjust = push_line("hl-adj-10-1", "refund", "adjust", "hl-10", "2026-05-01T12:00:00+00:00")
+    returned = push_line("hl-ret-20", "refund", "return", "hl-10", "2026-05-01T11:00:00+00:00")
+    explanation = Explanation(
+        ticket={"email": "pat@example.com"},
+        versions=[],
+        pushes=[order, adjust],
+        refunds_from_returns=[returned],
+        parent=None,
+        returns=[],
+    )
+
+    add_balance(explanation, HistoryYotpo())
+
+    assert (order.points, order.balance_after) == (100, 100)
+    assert (returned.points, returned.balance_after) == (-40, 60)
+    assert (adjust.points, adjust.balance_after) == (-60, 0)

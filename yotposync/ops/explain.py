@@ -204,9 +204,13 @@ def add_balance(explanation: Explanation, yotpo: CustomerLookup) -> None:
             "Yotpo returned no history, so the balance after each push is unknown"
         )
         return
-    explanation.history_matched = _match_history(
-        balance, history, [*explanation.pushes, *explanation.refunds_from_returns]
+    # Yotpo's history is in the order it applied the pushes, so match them in the order they
+    # were confirmed: a return's refund can come before an adjustment of the sale itself.
+    pushes = sorted(
+        [*explanation.pushes, *explanation.refunds_from_returns],
+        key=lambda push: (push.confirmed_at or "", push.created_at or ""),
     )
+    explanation.history_matched = _match_history(balance, history, pushes)
     # NOTE: history items that Yotpo keeps as pending would not be in the current balance,
     # and points that expired leave no item here. Either would make the reconstruction off.
     explanation.balance_note = "balance after each push reconstructed from Yotpo's history"
