@@ -460,6 +460,9 @@ def retry_failed(ctx: click.Context) -> None:
                 moved = ledger.retry_failed(utc_now())
         finally:
             ledger.close()
+    if moved == 0:
+        click.echo("No failed pushes to queue again.")
+        return
     click.echo(
         f"{_count(moved, 'failed push', 'failed pushes')} queued again; "
         "the next delivery run sends them."

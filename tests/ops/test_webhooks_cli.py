@@ -73,6 +73,22 @@ def test_delete_sends_numeric_id(tmp_path: Path, mocked: responses.RequestsMock)
     assert [call.request.url for call in mocked.calls] == [f"{MOCKED_HEARTLAND}/webhooks/12"]
 
 
+def test_delete_unknown_id_points_to_list(tmp_path: Path, mocked: responses.RequestsMock) -> None:
+    config = webhook_config(tmp_path, _MockedSandbox())
+    mocked.add(
+        responses.DELETE,
+        f"{MOCKED_HEARTLAND}/webhooks/999",
+        status=404,
+        json={"error": "Not found"},
+    )
+
+    result = invoke("--config", str(config), "webhooks", "delete", "999")
+
+    assert result.exit_code == 1
+    assert "Heartland has no webhook 999" in result.stderr
+    assert "yotposync webhooks list" in result.stderr
+
+
 def registered_urls(sandbox: Sandbox) -> list[str]:
     response = requests.get(
         f"{sandbox.heartland_url}/webhooks",

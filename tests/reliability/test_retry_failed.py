@@ -99,3 +99,12 @@ def test_retry_failed_needs_no_api_secrets(h: Harness, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "1 failed push queued again" in result.stdout
     assert push_counts(h.ledger)["pending"] == 1
+
+
+def test_retry_failed_with_none_says_so(h: Harness) -> None:
+    Ledger.open(h.ledger).close()
+
+    result = h.invoke("retry-failed")
+
+    assert result.exit_code == 0
+    assert result.stdout == "No failed pushes to queue again.\n"

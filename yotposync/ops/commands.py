@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 import click
 
 from yotposync.config import Settings
-from yotposync.errors import ConfigError
+from yotposync.errors import ConfigError, NotFoundError
 from yotposync.ledger import Ledger
 from yotposync.ops.check import (
     PROBLEM,
@@ -275,6 +275,11 @@ def delete_command(ctx: click.Context, webhook_id: str) -> None:
     heartland = command_heartland(settings)
     try:
         delete_webhook(heartland.http, hook_id)
+    except NotFoundError:
+        raise click.ClickException(
+            f"Heartland has no webhook {hook_id}: run `yotposync webhooks list` to see the "
+            "registered ids."
+        ) from None
     finally:
         heartland.close()
     click.echo(f"Deleted webhook {hook_id}.")
