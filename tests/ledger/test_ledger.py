@@ -178,6 +178,25 @@ def test_due_pushes_include_sent_and_due_pending(ledger: Ledger) -> None:
     ]
 
 
+def test_next_due_waits_for_customer_first_push(ledger: Ledger) -> None:
+    blocker = ledger.add_push(PlannedPush("hl-1", "order", 1, "a@x.com", 3, None, 900), {}, NOW)
+    ledger.add_push(PlannedPush("hl-2", "order", 2, "a@x.com", 3, None, 500), {}, NOW)
+    ledger.mark_retry(blocker, 503, "unavailable", NOW + timedelta(minutes=5), NOW, failed=False)
+
+    assert ledger.next_due_at() == NOW + timedelta(minutes=5)
+
+
+def test_next_due_skips_customer_behind_failed(ledger: Ledger) -> None:
+    failed = ledger.add_push(PlannedPush("hl-1", "order", 1, "a@x.com", 3, None, 900), {}, NOW)
+    ledger.add_push(PlannedPush("hl-2", "order", 2, "a@x.com", 3, None, 500), {}, NOW)
+    ledger.mark_retry(failed, 500, "boom", NOW, NOW, failed=True)
+    assert ledger.next_due_at() is None
+
+    later = NOW + timedelta(minutes=1)
+    ledger.add_push(PlannedPush("hl-3", "order", 3, "b@x.com", 4, None, 700), {}, later)
+    assert ledger.next_due_at() == later
+
+
 def test_retry_failed_requeues(ledger: Ledger) -> None:
     seq = ledger.add_push(PlannedPush("hl-1", "order", 1, "a@x.com", 3, None, 900), {}, NOW)
     ledger.mark_retry(seq, 500, "boom", NOW, NOW, failed=True)

@@ -716,8 +716,16 @@ class Ledger:
         return _dt(row[0]) if row and row[0] else None
 
     def next_due_at(self) -> datetime | None:
+        """Return when the delivery job can next send a push, or None when none is waiting.
+
+        A customer's pushes go in order, so only the first waiting push of each customer
+        counts, and a customer whose first waiting push failed sends nothing until
+        `retry-failed`.
+        """
         row = self.db.execute(
-            "SELECT min(next_attempt_at) FROM pushes WHERE state = 'pending'"
+            "SELECT min(p.next_attempt_at) FROM pushes p WHERE p.state = 'pending' "
+            "AND NOT EXISTS (SELECT 1 FROM pushes e INDEXED BY idx_pushes_waiting_email "
+            "WHERE e.state IN ('pending', 'failed') AND e.email IS p.email AND e.seq < p.seq)"
         ).fetchone()
         return _dt(row[0]) if row and row[0] else None
 
