@@ -50,6 +50,7 @@ def _settings(
     *,
     require_secrets: bool = True,
     check_secrets: bool = True,
+    log_warnings: bool = True,
 ) -> Settings:
     """Load the settings once per command, set up logging and register the secrets.
 
@@ -59,7 +60,7 @@ def _settings(
     here and raises ConfigError only where a client needs it. Commands that never read a
     secret also pass `check_secrets=False`, so a secret given in a bad way is only a warning.
     Each of the settings' warnings, such as a secret written in the configuration file, is
-    logged once here.
+    logged once here, unless the command reports them itself (`log_warnings=False`).
     """
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "settings" not in obj:
@@ -80,8 +81,9 @@ def _settings(
                 if require_secrets:
                     raise
         register_secret(settings.webhook_secret() or "")
-        for warning in settings.warnings:
-            log.warning("config_warning", detail=warning)
+        if log_warnings:
+            for warning in settings.warnings:
+                log.warning("config_warning", detail=warning)
         obj["settings"] = settings
     settings_obj: Settings = obj["settings"]
     return settings_obj

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
 from yotposync.app import heartland_client, utc_now, yotpo_client
 from yotposync.clients.heartland_coupons import HeartlandCoupons
-from yotposync.config import Settings, load_settings
+from yotposync.config import Settings
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.offers import OfferLedger
-from yotposync.logs import configure_logging, register_secret
 from yotposync.offers_runtime import run_online_codes
 from yotposync.sync.offers_job import OffersJob
 
 
 def _settings(ctx: click.Context) -> Settings:
-    obj: dict[str, Any] = ctx.ensure_object(dict)
-    settings: Settings | None = obj.get("settings")
-    if settings is None:
-        settings = load_settings(obj.get("config_path"))
-        configure_logging(settings.logging.level, settings.logging.format, stream=sys.stderr)
-        for secret in (settings.heartland_token(), settings.yotpo_guid(), settings.yotpo_api_key()):
-            register_secret(secret)
-        obj["settings"] = settings
-    return settings
+    """Load the settings, set up logging and register the secrets, as every command does."""
+    # Imported here because cli.py imports this module to register the commands.
+    from yotposync.cli import _settings as load_for_command
+
+    return load_for_command(ctx)
 
 
 @click.group("offers")

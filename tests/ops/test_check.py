@@ -84,6 +84,20 @@ def test_wrong_token_exits_1(scenario: Scenario, tmp_path: Path) -> None:
     assert "wrong-token-5f1e9a" not in result.stdout + result.stderr
 
 
+def test_secret_in_file_is_warning_finding(scenario: Scenario, tmp_path: Path) -> None:
+    config = tmp_path / "y.toml"
+    write_config(config, scenario.sandbox, tmp_path / "ledger.sqlite3")
+    config.write_text(config.read_text().replace(SECRETS[0], "file-token-7d02c4"))
+
+    result = run_cli(config, "check", check=False)
+
+    assert "WARNING  configuration: heartland.token is written in the configuration file" in (
+        result.stdout
+    )
+    assert "config_warning" not in result.stderr
+    assert "file-token-7d02c4" not in result.stdout + result.stderr
+
+
 def test_invalid_config_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "y.toml"
     config.write_text('[heartland]\nbase_url = "ftp://x"\n[ops]\nlisten = "9310"\n')

@@ -85,6 +85,8 @@ def check_installation(
 ) -> list[Finding]:
     """Run every check after the configuration loaded; `heartland` and `yotpo` build clients."""
     findings = [Finding(OK, "configuration", "valid")]
+    # Each warning names the setting and says how to fix it.
+    findings += [Finding(WARNING, "configuration", warning) for warning in settings.warnings]
     findings += check_ledger(settings.ledger.path)
 
     heartland_client = heartland()

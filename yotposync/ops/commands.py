@@ -40,7 +40,11 @@ EXIT_CONFIG = 2
 
 
 def _configured(
-    ctx: click.Context, *, require_secrets: bool = True, check_secrets: bool = True
+    ctx: click.Context,
+    *,
+    require_secrets: bool = True,
+    check_secrets: bool = True,
+    log_warnings: bool = True,
 ) -> Settings:
     """Load the settings and set up logging the way every other command does.
 
@@ -51,7 +55,12 @@ def _configured(
     # Imported here because cli.py imports this module to register the commands.
     from yotposync.cli import _settings
 
-    return _settings(ctx, require_secrets=require_secrets, check_secrets=check_secrets)
+    return _settings(
+        ctx,
+        require_secrets=require_secrets,
+        check_secrets=check_secrets,
+        log_warnings=log_warnings,
+    )
 
 
 def _parse_day(value: str, option: str) -> date:
@@ -77,7 +86,8 @@ def check_command(ctx: click.Context, as_json: bool) -> None:
     something is wrong, 2 when the configuration is invalid.
     """
     try:
-        settings = _configured(ctx)
+        # The settings' warnings become findings of their own below.
+        settings = _configured(ctx, log_warnings=False)
     except ConfigError as exc:
         findings = configuration_problems(exc)
         click.echo(findings_as_json(findings) if as_json else format_findings(findings))
