@@ -117,9 +117,10 @@ def _plan_sold_part(
     # part of the credit is already taken back, so it counts on both sides: the customer who
     # was credited has less, and a customer the sale moves to gets its earnings less what
     # was returned, not the whole sale again.
-    # NOTE: a return voided after it refunded gave the refund back as an order of the return
-    # ticket, which these balances do not see; moving such a sale to another customer later
-    # leaves that part with the first customer.
+    # NOTE: a return voided after it refunded gives the refund back as a restore order of the
+    # return ticket, to the customer it refunded. These balances do not see restores, so a
+    # later void or move of the sale leaves the restored part with that customer, and a
+    # return voided after its sale was voided or moved still restores to the old customer.
     returned = 0
     for order in own_orders:
         by_returns = max(0, order.refunded_cents - adjusted.get(order.order_id, 0))
