@@ -624,6 +624,92 @@ def test_void_after_partial_return_nets_zero(shop: Shop) -> None:
     assert shop.orders() == [(f"hl-{sale}", "pat@example.com", 4000)]
 
 
+def return_one(shop: Shop, sale: int, customer: int, price: float) -> int:
+    """Ring up a return of one item of `sale` and sync it."""
+    shop.advance_clock()
+    returned = shop.ring_up(
+        item(price, qty=-1), customer=customer, type="Return", parent_transaction_id=sale
+    )
+    shop.sync()
+    return returned
+
+
+def void(shop: Shop, ticket_id: int) -> None:
+    shop.advance_clock()
+    shop.edit(ticket_id, **{"voided?": True})
+    shop.sync()
+
+
+def test_return_voided_after_sale_voided_restores_nothing(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sale = shop.ring_up(item(20, qty=3), customer=pat)
+    shop.sync()
+    returned = return_one(shop, sale, pat, 20)
+    void(shop, sale)
+    assert shop.balance("pat@example.com") == 0
+
+    void(shop, returned)
+
+    assert shop.balance("pat@example.com") == 0
+    assert [o for o in shop.orders() if o[0].startswith("hl-rst-")] == []
+
+
+def test_sale_voided_after_return_voided_takes_all(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sale = shop.ring_up(item(10, qty=3), customer=pat)
+    shop.sync()
+    returned = return_one(shop, sale, pat, 10)
+    void(shop, returned)
+    assert shop.balance("pat@example.com") == points_for(3000)
+
+    void(shop, sale)
+
+    assert shop.balance("pat@example.com") == 0
+
+
+def test_sale_moved_after_return_voided_moves_all(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sam = shop.customer("sam@example.com")
+    sale = shop.ring_up(item(10, qty=3), customer=pat)
+    shop.sync()
+    returned = return_one(shop, sale, pat, 10)
+    void(shop, returned)
+
+    shop.advance_clock()
+    shop.edit(sale, customer_id=sam)
+    shop.sync()
+
+    assert shop.balance("pat@example.com") == 0
+    assert shop.balance("sam@example.com") == points_for(3000)
+
+
+def test_return_voided_after_move_restores_to_new_customer(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sam = shop.customer("sam@example.com")
+    kim = shop.customer("kim@example.com")
+    sale = shop.ring_up(item(25, qty=4), customer=pat)
+    shop.sync()
+    returned = return_one(shop, sale, pat, 25)
+    shop.advance_clock()
+    shop.edit(sale, customer_id=sam)
+    shop.sync()
+    assert shop.balance("sam@example.com") == points_for(7500)
+
+    void(shop, returned)
+
+    assert shop.balance("pat@example.com") == 0
+    assert shop.balance("sam@example.com") == points_for(10000)
+
+    # A later move takes the restored part along.
+    shop.advance_clock()
+    shop.edit(sale, customer_id=kim)
+    shop.sync()
+
+    assert shop.balance("sam@example.com") == 0
+    assert shop.balance("kim@example.com") == points_for(10000)
+    assert shop.rejected() == []
+
+
 def test_return_of_web_order_takes_nothing(shop: Shop) -> None:
     pat = shop.customer("pat@example.com")
     web = shop.ring_up(item(40), customer=pat, custom={"web_order_no": "W-1001"})

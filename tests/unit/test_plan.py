@@ -108,6 +108,23 @@ def test_edit_after_return_and_adjust_plans_difference() -> None:
     assert [(p.push_id, p.kind, p.amount_cents) for p in pushes] == [("hl-10-2", "order", 1500)]
 
 
+def test_restore_counts_as_credit_of_sale() -> None:
+    # A return refunded 2000 and was voided: its restore order gave the 2000 back.
+    own = [order("hl-10", 10, 5000)]
+    balances = [
+        OrderBalance("hl-10", EMAIL, 7, 5000, 2000),
+        OrderBalance("hl-rst-20-1", EMAIL, 7, 2000, 0, role="restore"),
+    ]
+    assert plan_pushes(sale(), own, balances, [], "hl") == []
+
+    voided = Decision(10, Kind.VOID, "voided after completion", customer_id=7, email=EMAIL)
+    pushes = plan_pushes(voided, own, balances, [], "hl")
+    assert [(p.target_order_id, p.amount_cents) for p in pushes] == [
+        ("hl-10", 3000),
+        ("hl-rst-20-1", 2000),
+    ]
+
+
 def test_customer_attached_later_plans_first_order() -> None:
     earlier_without_customer: list[PushRecord] = []
     pushes = plan_pushes(sale(), earlier_without_customer, [], [], "hl")

@@ -544,12 +544,18 @@ class Ledger:
         return [PushRecord(*row) for row in rows]
 
     def order_balances(self, ticket_id: int) -> list[OrderBalance]:
-        """Return the orders crediting a ticket's sold part, with the amount refunded of each."""
+        """Return the orders crediting a ticket's sold part, with the amount refunded of each.
+
+        Those are the ticket's own orders and the restores of its returns: a voided return
+        gives back what it refunded as an order of its own, which credits the sale again.
+        """
         rows = self.db.execute(
             "SELECT o.push_id, o.email, o.customer_id, o.amount_cents, "
             "COALESCE((SELECT sum(r.amount_cents) FROM pushes r "
-            "WHERE r.target_order_id = o.push_id AND r.kind = 'refund'), 0) "
-            "FROM pushes o WHERE o.ticket_id = ? AND o.role = 'order' ORDER BY o.seq",
+            "WHERE r.target_order_id = o.push_id AND r.kind = 'refund'), 0), o.role "
+            "FROM pushes o WHERE (o.ticket_id = ?1 AND o.role = 'order') "
+            "OR (o.role = 'restore' AND o.ticket_id IN "
+            "(SELECT id FROM tickets WHERE parent_id = ?1)) ORDER BY o.seq",
             [ticket_id],
         )
         return [OrderBalance(*row) for row in rows]

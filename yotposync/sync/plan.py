@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from yotposync.immutable import immutable
-from yotposync.sync.model import Decision, Kind
+from yotposync.sync.model import Decision, Kind, ParentInfo
 
 ORDER = "order"
 REFUND = "refund"
@@ -48,6 +48,8 @@ class OrderBalance:
     customer_id: int | None
     amount_cents: int
     refunded_cents: int
+    # "order" for the ticket's own orders, "restore" for a restore made by one of its returns.
+    role: str = "order"
 
     @property
     def remaining_cents(self) -> int:
@@ -77,16 +79,18 @@ def plan_pushes(
     own_orders: Sequence[OrderBalance],
     parent_orders: Sequence[OrderBalance],
     id_prefix: str,
+    parent: ParentInfo | None = None,
 ) -> list[PlannedPush]:
     """Plan the pushes that bring ticket `decision.ticket_id` to the effect `decision` asks for.
 
-    `own` holds every push recorded for this ticket; `own_orders` the balances of this
-    ticket's orders (role `order`); `parent_orders` the balances of the parent sale's orders
-    (empty when there is no parent).
+    `own` holds every push recorded for this ticket; `own_orders` the balances of the orders
+    crediting this ticket's sold part (its own orders and its returns' restores);
+    `parent_orders` the same for the parent sale (empty when there is no parent), and
+    `parent` what the ledger decided for the parent sale.
     """
     ids = _IdMaker(id_prefix, decision.ticket_id, own)
     planned = _plan_sold_part(decision, own, own_orders, ids)
-    planned += _plan_returned_part(decision, own, parent_orders, ids)
+    planned += _plan_returned_part(decision, own, parent_orders, ids, parent)
     return planned
 
 
@@ -113,18 +117,18 @@ def _plan_sold_part(
                 order_id = push.target_order_id
                 adjusted[order_id] = adjusted.get(order_id, 0) + push.amount_cents
 
-    # The rest of what was refunded against this ticket's orders came from its returns. That
-    # part of the credit is already taken back, so it counts on both sides: the customer who
-    # was credited has less, and a customer the sale moves to gets its earnings less what
-    # was returned, not the whole sale again.
-    # NOTE: a return voided after it refunded gives the refund back as a restore order of the
-    # return ticket, to the customer it refunded. These balances do not see restores, so a
-    # later void or move of the sale leaves the restored part with that customer, and a
-    # return voided after its sale was voided or moved still restores to the old customer.
+    # The rest of what was refunded against these orders came from this ticket's returns, and
+    # a return voided later gave its refund back as a restore order. Both count on both
+    # sides: the customer credited has what the returns left, and a customer the sale moves
+    # to gets its earnings less what is still returned, not the whole sale again.
     returned = 0
     for order in own_orders:
-        by_returns = max(0, order.refunded_cents - adjusted.get(order.order_id, 0))
         key = _customer_key(order.customer_id, order.email)
+        if order.role == "restore":
+            credited[key] = credited.get(key, 0) + order.amount_cents
+            pushed_as.setdefault(key, (order.email, order.customer_id))
+            returned -= order.amount_cents
+        by_returns = max(0, order.refunded_cents - adjusted.get(order.order_id, 0))
         credited[key] = credited.get(key, 0) - by_returns
         returned += by_returns
 
@@ -184,6 +188,7 @@ def _plan_returned_part(
     own: Sequence[PushRecord],
     parent_orders: Sequence[OrderBalance],
     ids: _IdMaker,
+    parent: ParentInfo | None,
 ) -> list[PlannedPush]:
     taken = sum(p.amount_cents for p in own if p.role == "return")
     restored = sum(p.amount_cents for p in own if p.role == "restore")
@@ -210,16 +215,27 @@ def _plan_returned_part(
         # parent sale (voided or edited after the return) must not: the parent's own
         # correction already accounts for it.
         # NOTE: a return whose returned lines shrink without a void restores nothing.
-        # Give back to the customer whose order the return refunded.
-        refunded = [p for p in own if p.role == "return"]
-        first = refunded[0]
+        # Give back to the customer the parent sale credits now, who may not be the one the
+        # return refunded: the sale may have moved since. A parent that earns nothing now
+        # (voided, or left with no customer) was already taken back in full, so nothing comes
+        # back.
+        # NOTE: if that parent later earns again, its planning still counts this return's
+        # refund as returned, so the new customer gets that much less.
+        email: str | None
+        if parent is not None:
+            if parent.earn_cents <= 0 or parent.email is None:
+                return []
+            email, customer_id = parent.email, parent.customer_id
+        else:
+            first = next(p for p in own if p.role == "return")
+            email, customer_id = first.email, first.customer_id
         return [
             PlannedPush(
                 push_id=ids.next_restore(),
                 role="restore",
                 ticket_id=decision.ticket_id,
-                email=first.email,
-                customer_id=first.customer_id,
+                email=email,
+                customer_id=customer_id,
                 target_order_id=None,
                 amount_cents=current - desired,
             )

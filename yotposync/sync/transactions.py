@@ -25,7 +25,7 @@ from yotposync.ledger import Cursor, Ledger, TicketAmountsRow
 from yotposync.logs import debug_enabled
 from yotposync.sync.amounts import AmountBasis, TicketAmounts, ticket_amounts
 from yotposync.sync.classify import decide
-from yotposync.sync.model import Customer, Decision, Kind, Ticket
+from yotposync.sync.model import Customer, Decision, Kind, ParentInfo, Ticket
 from yotposync.sync.parse import parse_customer, parse_ticket
 from yotposync.sync.payloads import is_first_order, order_payload, refund_payload
 from yotposync.sync.plan import ORDER, PlannedPush, plan_pushes
@@ -459,7 +459,7 @@ class TransactionsJob:
         summary.decisions[decision.kind.value] += 1
         summary.changed += int(changed)
         coupon_code = self.offers.apply(ticket, version.customer, amounts, now)
-        for push in self._plan(decision, parent_id):
+        for push in self._plan(decision, parent_id, parent):
             payload = self._payload(push, ticket, amounts)
             if coupon_code is not None and is_first_order(push, self.id_prefix):
                 payload["coupon_code"] = coupon_code
@@ -474,11 +474,13 @@ class TransactionsJob:
                     amount_cents=push.amount_cents,
                 )
 
-    def _plan(self, decision: Decision, parent_id: int | None) -> list[PlannedPush]:
+    def _plan(
+        self, decision: Decision, parent_id: int | None, parent: ParentInfo | None
+    ) -> list[PlannedPush]:
         own = self.ledger.pushes_for_ticket(decision.ticket_id)
         own_orders = self.ledger.order_balances(decision.ticket_id)
         parent_orders = self.ledger.order_balances(parent_id) if parent_id is not None else []
-        return plan_pushes(decision, own, own_orders, parent_orders, self.id_prefix)
+        return plan_pushes(decision, own, own_orders, parent_orders, self.id_prefix, parent)
 
     def _payload(self, push: PlannedPush, ticket: Ticket, amounts: TicketAmounts) -> dict[str, Any]:
         if push.kind == ORDER:
