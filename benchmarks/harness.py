@@ -221,8 +221,8 @@ def run_measured(
     """Run a child process to its end; return its wall time and its own CPU and peak RSS.
 
     Linux reports a child's peak RSS (`ru_maxrss`) as at least the RSS of the process that
-    started it, so a peak no larger than this harness's own RSS is the harness's figure, not
-    the child's, and is reported as such on stderr.
+    started it. A peak no larger than this harness's own RSS is therefore the harness's
+    figure, not the child's, and a warning on stderr says so.
     """
     harness_rss_mib = psutil.Process().memory_info().rss / 2**20
     started = time.monotonic()

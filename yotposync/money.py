@@ -54,12 +54,12 @@ def _plain_cents(value: object) -> int | None:
 
     These are nearly all of Heartland's amounts (`20`, `158.03`, `-4.5`), and converting them
     needs no Decimal. A float within the limit is multiplied by 100 and rounded. The result is
-    its cents exactly when dividing it by 100 gives the same float back, and that holds only
+    its cents exactly when dividing it by 100 gives the same float back, which is true only
     when the float's shortest text (`repr`) has at most two decimals. Anything else (more
     decimals, an exponent, NaN, an amount beyond MAX_DOLLARS) returns None, and the caller
     takes the Decimal path, which rounds or raises.
     """
-    # `type(...) is` rather than isinstance: True and False are ints too, and are rejected.
+    # An exact type check, because True and False are ints too and must be rejected.
     if type(value) is int:
         return value * 100 if -_MAX_WHOLE_DOLLARS <= value <= _MAX_WHOLE_DOLLARS else None
     if type(value) is not float:

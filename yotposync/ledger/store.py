@@ -546,8 +546,8 @@ class Ledger:
     def order_balances(self, ticket_id: int) -> list[OrderBalance]:
         """Return the orders crediting a ticket's sold part, with the amount refunded of each.
 
-        Those are the ticket's own orders and the restores of its returns: a voided return
-        gives back what it refunded as an order of its own, which credits the sale again.
+        Those are the ticket's own orders and the restores of its returns. A voided return
+        gives back what it refunded as an order of its own, and that order credits the sale.
         """
         rows = self.db.execute(
             "SELECT o.push_id, o.email, o.customer_id, o.amount_cents, "

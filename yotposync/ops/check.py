@@ -85,7 +85,7 @@ def check_installation(
 ) -> list[Finding]:
     """Run every check after the configuration loaded; `heartland` and `yotpo` build clients."""
     findings = [Finding(OK, "configuration", "valid")]
-    # Each warning names the setting and says how to fix it.
+    # Each warning names the setting and gives the fix.
     findings += [Finding(WARNING, "configuration", warning) for warning in settings.warnings]
     findings += check_ledger(settings.ledger.path)
 

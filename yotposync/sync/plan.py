@@ -117,10 +117,10 @@ def _plan_sold_part(
                 order_id = push.target_order_id
                 adjusted[order_id] = adjusted.get(order_id, 0) + push.amount_cents
 
-    # The rest of what was refunded against these orders came from this ticket's returns, and
-    # a return voided later gave its refund back as a restore order. Both count on both
-    # sides: the customer credited has what the returns left, and a customer the sale moves
-    # to gets its earnings less what is still returned, not the whole sale again.
+    # Refunds against these orders that are not this ticket's adjustments came from its
+    # returns, and a voided return gave its refund back as a restore order. Both change the
+    # credit on both sides. The credited customer has what the returns left, and a customer
+    # the sale moves to gets its earnings less what is still returned.
     returned = 0
     for order in own_orders:
         key = _customer_key(order.customer_id, order.email)
@@ -215,10 +215,9 @@ def _plan_returned_part(
         # parent sale (voided or edited after the return) must not: the parent's own
         # correction already accounts for it.
         # NOTE: a return whose returned lines shrink without a void restores nothing.
-        # Give back to the customer the parent sale credits now, who may not be the one the
-        # return refunded: the sale may have moved since. A parent that earns nothing now
-        # (voided, or left with no customer) was already taken back in full, so nothing comes
-        # back.
+        # Give back to the customer the parent sale credits now. The sale may have moved since
+        # the return refunded another customer. A parent that earns nothing now (voided, or
+        # left with no customer) was already taken back in full, so nothing comes back.
         # NOTE: if that parent later earns again, its planning still counts this return's
         # refund as returned, so the new customer gets that much less.
         email: str | None
