@@ -78,6 +78,53 @@ class LedgerDecision:
     return_cents: int
 
 
+def test_return_voided_while_sale_earns_nothing_restores_when_it_earns_again(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sale = shop.ring_up(item(20, qty=3), customer=pat)
+    shop.sync()
+    returned = return_one(shop, sale, pat, 20)
+    shop.advance_clock()
+    shop.edit(sale, customer_id=None)
+    shop.sync()
+    assert shop.balance("pat@example.com") == 0
+
+    # Voided while the sale credits no customer: there is no one to give the refund back to.
+    void(shop, returned)
+    assert shop.balance("pat@example.com") == 0
+    # Other sales move the cursor on, so the next walk no longer reads the voided return.
+    shop.advance_clock(3600)
+    shop.ring_up(item(5), customer=shop.customer("sam@example.com"))
+    shop.sync()
+
+    # The customer is put back on the sale: it earns in full, the return no longer counts.
+    shop.advance_clock()
+    shop.edit(sale, customer_id=pat)
+    shop.sync()
+
+    assert shop.balance("pat@example.com") == points_for(6000)
+    assert shop.rejected() == []
+
+
+def test_capped_return_takes_the_rest_when_an_earlier_return_is_voided(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sale = shop.ring_up(item(20, qty=3), customer=pat)
+    shop.sync()
+    shop.advance_clock()
+    first = shop.ring_up(item(20, qty=-2), customer=pat, type="Return", parent_transaction_id=sale)
+    shop.sync()
+    shop.advance_clock()
+    shop.ring_up(item(20, qty=-2), customer=pat, type="Return", parent_transaction_id=sale)
+    shop.sync()
+    # The second return is capped at the 20.00 the sale still held.
+    assert shop.balance("pat@example.com") == 0
+
+    void(shop, first)
+
+    # In the same run, the second return takes its whole 40.00 from what the void gave back.
+    assert shop.balance("pat@example.com") == points_for(2000)
+    assert shop.rejected() == []
+
+
 class Shop:
     """One empty sandbox, a config file and a ledger, with the steps a store and yotposync take."""
 

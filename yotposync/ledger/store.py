@@ -400,6 +400,34 @@ class Ledger:
             item_net_cents=row[6] or 0,
         )
 
+    def returns_of(self, ticket_id: int) -> list[tuple[Decision, datetime | None]]:
+        """Return the latest decision and completion time of each return of a sale, oldest first.
+
+        Tickets recorded only as unreadable are left out: they planned nothing.
+        """
+        rows = self.db.execute(
+            "SELECT id, kind, reason, rule, customer_id, email, earn_cents, return_cents, "
+            "completed_at FROM tickets WHERE parent_id = ? AND kind != ? ORDER BY id",
+            [ticket_id, Kind.INVALID.value],
+        )
+        return [
+            (
+                Decision(
+                    ticket_id=row[0],
+                    kind=Kind(row[1]),
+                    reason=row[2],
+                    rule=row[3],
+                    customer_id=row[4],
+                    email=row[5],
+                    earn_cents=row[6] or 0,
+                    return_cents=row[7] or 0,
+                    parent_id=ticket_id,
+                ),
+                _dt(row[8]) if row[8] else None,
+            )
+            for row in rows
+        ]
+
     def known_ticket_ids(self, ids: Sequence[int]) -> set[int]:
         if not ids:
             return set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from yotposync import __version__
@@ -24,7 +25,28 @@ def order_payload(
     Only the first order of a ticket lists its items and discount; a later order for the same
     ticket carries just the extra amount, so Yotpo never sees the same items twice.
     """
-    when = ticket.completed_at or ticket.updated_at
+    payload = _order_body(push, ticket.completed_at or ticket.updated_at, currency)
+    if first_order:
+        payload["discount_amount_cents"] = discount_cents
+        payload["items"] = [
+            {
+                "id": str(line.item_id if line.item_id is not None else line.id),
+                "name": line.description,
+                "quantity": line.qty,
+                "price_cents": line.value_cents // line.qty,
+            }
+            for line in ticket.lines
+            if line.type == "ItemLine" and line.qty > 0 and not line.voided
+        ]
+    return payload
+
+
+def restore_payload(push: PlannedPush, *, when: datetime, currency: str) -> dict[str, Any]:
+    """Build the `POST /orders` body for a restore planned without its return's ticket at hand."""
+    return _order_body(push, when, currency)
+
+
+def _order_body(push: PlannedPush, when: datetime, currency: str) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "order_id": push.push_id,
         "customer_email": push.email,
@@ -43,18 +65,6 @@ def order_payload(
     }
     if push.customer_id is not None:
         payload["customer_id"] = str(push.customer_id)
-    if first_order:
-        payload["discount_amount_cents"] = discount_cents
-        payload["items"] = [
-            {
-                "id": str(line.item_id if line.item_id is not None else line.id),
-                "name": line.description,
-                "quantity": line.qty,
-                "price_cents": line.value_cents // line.qty,
-            }
-            for line in ticket.lines
-            if line.type == "ItemLine" and line.qty > 0 and not line.voided
-        ]
     return payload
 
 

@@ -94,6 +94,22 @@ def plan_pushes(
     return planned
 
 
+def plan_return_again(
+    decision: Decision,
+    own: Sequence[PushRecord],
+    parent_orders: Sequence[OrderBalance],
+    id_prefix: str,
+    parent: ParentInfo | None,
+) -> list[PlannedPush]:
+    """Plan only the returned part of a return decided earlier, after its parent's orders changed.
+
+    The sold part of an exchange depends on the exchange's own version alone, so it is left to
+    the next time that version is read.
+    """
+    ids = _IdMaker(id_prefix, decision.ticket_id, own)
+    return _plan_returned_part(decision, own, parent_orders, ids, parent)
+
+
 def _plan_sold_part(
     decision: Decision,
     own: Sequence[PushRecord],
@@ -218,8 +234,8 @@ def _plan_returned_part(
         # Give back to the customer the parent sale credits now. The sale may have moved since
         # the return refunded another customer. A parent that earns nothing now (voided, or
         # left with no customer) was already taken back in full, so nothing comes back.
-        # NOTE: if that parent later earns again, its planning still counts this return's
-        # refund as returned, so the new customer gets that much less.
+        # When that parent earns again, the transactions job plans this return again and the
+        # refund comes back then.
         email: str | None
         if parent is not None:
             if parent.earn_cents <= 0 or parent.email is None:

@@ -27,8 +27,8 @@ from yotposync.sync.amounts import AmountBasis, TicketAmounts, ticket_amounts
 from yotposync.sync.classify import decide
 from yotposync.sync.model import Customer, Decision, Kind, ParentInfo, Ticket
 from yotposync.sync.parse import parse_customer, parse_ticket
-from yotposync.sync.payloads import is_first_order, order_payload, refund_payload
-from yotposync.sync.plan import ORDER, PlannedPush, plan_pushes
+from yotposync.sync.payloads import is_first_order, order_payload, refund_payload, restore_payload
+from yotposync.sync.plan import ORDER, PlannedPush, plan_pushes, plan_return_again
 from yotposync.sync.planned import PlannedTally
 from yotposync.sync.read_ahead import ReadAhead
 from yotposync.sync.redemptions import RestorePolicy
@@ -316,12 +316,11 @@ class TransactionsJob:
 
         now = self.clock()
         with self.ledger.transaction():
-            done: set[int] = set()
-            known = versions | parents
+            batch = _Batch(versions | parents)
             for version in parents.values():
-                self._decide_and_plan(version, known, done, summary, now)
+                self._decide_and_plan(version, batch, summary, now)
             for version in versions.values():
-                self._decide_and_plan(version, known, done, summary, now)
+                self._decide_and_plan(version, batch, summary, now)
             for ticket_id, reason in invalid:
                 self._record_invalid(ticket_id, reason, summary, now)
             last = _last_key(raws)
@@ -417,19 +416,18 @@ class TransactionsJob:
     def _decide_and_plan(
         self,
         version: _Version,
-        known: dict[int, _Version],
-        done: set[int],
+        batch: _Batch,
         summary: TransactionsSummary,
         now: datetime,
     ) -> None:
         ticket = version.ticket
-        if ticket.id in done:
+        if ticket.id in batch.started:
             return
-        done.add(ticket.id)
+        batch.started.add(ticket.id)
         parent_id = ticket.parent_id
-        if parent_id is not None and parent_id in known and parent_id not in done:
+        if parent_id is not None and parent_id in batch.known and parent_id not in batch.started:
             # The parent is in this batch: decide it first so the return sees its outcome.
-            self._decide_and_plan(known[parent_id], known, done, summary, now)
+            self._decide_and_plan(batch.known[parent_id], batch, summary, now)
         parent = self.ledger.parent_info(parent_id) if parent_id is not None else None
 
         decision = decide(ticket, version.customer, parent, self.rules, self.basis)
@@ -459,20 +457,85 @@ class TransactionsJob:
         summary.decisions[decision.kind.value] += 1
         summary.changed += int(changed)
         coupon_code = self.offers.apply(ticket, version.customer, amounts, now)
+        credited: set[int] = set()  # sales whose orders this ticket's pushes add to
         for push in self._plan(decision, parent_id, parent):
             payload = self._payload(push, ticket, amounts)
             if coupon_code is not None and is_first_order(push, self.id_prefix):
                 payload["coupon_code"] = coupon_code
-            self.ledger.add_push(push, payload, now)
-            summary.planned.add(push)
-            if debug_enabled(LOGGER):
-                log.debug(
-                    "push_planned",
-                    push_id=push.push_id,
-                    kind=push.kind,
-                    ticket_id=ticket.id,
-                    amount_cents=push.amount_cents,
+            self._add_push(push, payload, summary, now)
+            if push.role == "order":
+                credited.add(ticket.id)
+            elif push.role == "restore" and parent_id is not None:
+                credited.add(parent_id)
+        batch.decided.add(ticket.id)
+        for sale_id in sorted(credited):
+            self._plan_returns_again(sale_id, batch, summary, now)
+
+    def _plan_returns_again(
+        self, sale_id: int, batch: _Batch, summary: TransactionsSummary, now: datetime
+    ) -> None:
+        """Plan again the returns of a sale whose orders just gained credit.
+
+        A return is planned against what its sale's orders hold, when the return is read. Two
+        cases change that afterwards without the return being read again: a return voided while
+        its sale credited no customer can give its refund back once the sale earns again, and a
+        return capped at what its sale had left can take the rest once another return is voided.
+        Planning adds only what is missing, so a return with nothing new plans nothing. Returns
+        still to be decided in this batch are left to that decision.
+        """
+        returns = [
+            (decision, completed_at)
+            for decision, completed_at in self.ledger.returns_of(sale_id)
+            if decision.ticket_id in batch.decided or decision.ticket_id not in batch.known
+        ]
+        # A restore planned here can let another return take more, so go round until a round
+        # plans nothing. Rounds stop early: what a return takes only grows towards its figure.
+        for _ in range(len(returns) + 1):
+            planned_any = False
+            for decision, completed_at in returns:
+                parent = self.ledger.parent_info(sale_id)
+                pushes = plan_return_again(
+                    decision,
+                    self.ledger.pushes_for_ticket(decision.ticket_id),
+                    self.ledger.order_balances(sale_id),
+                    self.id_prefix,
+                    parent,
                 )
+                for push in pushes:
+                    if push.kind == ORDER:
+                        when = completed_at or now
+                        payload = restore_payload(push, when=when, currency=self.currency)
+                    else:
+                        payload = refund_payload(push, currency=self.currency)
+                    self._add_push(push, payload, summary, now)
+                    log.info(
+                        "return_planned_again",
+                        ticket_id=decision.ticket_id,
+                        sale_id=sale_id,
+                        push_id=push.push_id,
+                        amount_cents=push.amount_cents,
+                    )
+                planned_any = planned_any or bool(pushes)
+            if not planned_any:
+                return
+
+    def _add_push(
+        self,
+        push: PlannedPush,
+        payload: dict[str, Any],
+        summary: TransactionsSummary,
+        now: datetime,
+    ) -> None:
+        self.ledger.add_push(push, payload, now)
+        summary.planned.add(push)
+        if debug_enabled(LOGGER):
+            log.debug(
+                "push_planned",
+                push_id=push.push_id,
+                kind=push.kind,
+                ticket_id=push.ticket_id,
+                amount_cents=push.amount_cents,
+            )
 
     def _plan(
         self, decision: Decision, parent_id: int | None, parent: ParentInfo | None
@@ -500,6 +563,15 @@ class TransactionsJob:
         summary.decisions[Kind.INVALID.value] += 1
         summary.invalid.append(reason)
         log.warning("ticket_invalid", ticket_id=ticket_id, error=reason)
+
+
+class _Batch:
+    """The tickets of one page being decided, and how far each has got."""
+
+    def __init__(self, known: dict[int, _Version]) -> None:
+        self.known = known
+        self.started: set[int] = set()  # each ticket is decided once, even in a cycle of parents
+        self.decided: set[int] = set()
 
 
 def _ticket_id(raw: Mapping[str, Any]) -> int | None:
