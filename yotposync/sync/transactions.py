@@ -28,7 +28,14 @@ from yotposync.sync.classify import decide
 from yotposync.sync.model import Customer, Decision, Kind, ParentInfo, Ticket
 from yotposync.sync.parse import parse_customer, parse_ticket
 from yotposync.sync.payloads import is_first_order, order_payload, refund_payload, restore_payload
-from yotposync.sync.plan import ORDER, PlannedPush, plan_pushes, plan_return_again
+from yotposync.sync.plan import (
+    ORDER,
+    OrderBalance,
+    PlannedPush,
+    PushRecord,
+    plan_pushes,
+    plan_return_again,
+)
 from yotposync.sync.planned import PlannedTally
 from yotposync.sync.read_ahead import ReadAhead
 from yotposync.sync.redemptions import RestorePolicy
@@ -313,10 +320,14 @@ class TransactionsJob:
                 log.warning("ticket_invalid", error=problem)
         versions = self._attach_customers(versions, read)
         parents = self._fetch_missing_parents(versions)
+        # Tickets the ledger has never seen have no pushes and no returns recorded yet, so
+        # planning them needs none of the per-ticket reads of what was sent before.
+        seen = self.ledger.known_ticket_ids(sorted(versions))
+        first_seen = (versions.keys() - seen) | parents.keys()
 
         now = self.clock()
         with self.ledger.transaction():
-            batch = _Batch(versions | parents)
+            batch = _Batch(versions | parents, first_seen)
             for version in parents.values():
                 self._decide_and_plan(version, batch, summary, now)
             for version in versions.values():
@@ -458,7 +469,8 @@ class TransactionsJob:
         summary.changed += int(changed)
         coupon_code = self.offers.apply(ticket, version.customer, amounts, now)
         credited: set[int] = set()  # sales whose orders this ticket's pushes add to
-        for push in self._plan(decision, parent_id, parent):
+        first_seen = ticket.id in batch.first_seen
+        for push in self._plan(decision, parent_id, parent, first_seen=first_seen):
             payload = self._payload(push, ticket, amounts)
             if coupon_code is not None and is_first_order(push, self.id_prefix):
                 payload["coupon_code"] = coupon_code
@@ -468,7 +480,8 @@ class TransactionsJob:
             elif push.role == "restore" and parent_id is not None:
                 credited.add(parent_id)
         batch.decided.add(ticket.id)
-        for sale_id in sorted(credited):
+        # A sale new to the ledger has no returns decided before it.
+        for sale_id in sorted(credited - batch.first_seen):
             self._plan_returns_again(sale_id, batch, summary, now)
 
     def _plan_returns_again(
@@ -538,10 +551,19 @@ class TransactionsJob:
             )
 
     def _plan(
-        self, decision: Decision, parent_id: int | None, parent: ParentInfo | None
+        self,
+        decision: Decision,
+        parent_id: int | None,
+        parent: ParentInfo | None,
+        *,
+        first_seen: bool,
     ) -> list[PlannedPush]:
-        own = self.ledger.pushes_for_ticket(decision.ticket_id)
-        own_orders = self.ledger.order_balances(decision.ticket_id)
+        if first_seen:
+            own: list[PushRecord] = []
+            own_orders: list[OrderBalance] = []
+        else:
+            own = self.ledger.pushes_for_ticket(decision.ticket_id)
+            own_orders = self.ledger.order_balances(decision.ticket_id)
         parent_orders = self.ledger.order_balances(parent_id) if parent_id is not None else []
         return plan_pushes(decision, own, own_orders, parent_orders, self.id_prefix, parent)
 
@@ -568,8 +590,9 @@ class TransactionsJob:
 class _Batch:
     """The tickets of one page being decided, and how far each has got."""
 
-    def __init__(self, known: dict[int, _Version]) -> None:
+    def __init__(self, known: dict[int, _Version], first_seen: set[int]) -> None:
         self.known = known
+        self.first_seen = first_seen  # tickets not in the ledger before this batch
         self.started: set[int] = set()  # each ticket is decided once, even in a cycle of parents
         self.decided: set[int] = set()
 
