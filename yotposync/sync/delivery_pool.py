@@ -11,7 +11,6 @@ calling thread, one at a time, exactly as submitted.
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,14 +43,18 @@ class SendPool:
         self.workers = workers if self._threaded else 1
         # One push at a time in the calling thread keeps the queue's order exactly. Threaded,
         # the job refills once half of this is free, marking the new pushes `sent` in one
-        # commit: four per worker makes each commit (an fsync) cover two pushes per worker,
-        # and leaves the workers a queue to send from while the commit waits for the disk.
-        self.capacity = 4 * self.workers if self._threaded else 1
+        # commit: eight per worker makes each commit (an fsync) cover four pushes per worker,
+        # and leaves the workers a queue to send from while the job's thread writes the ledger.
+        # Every push marked `sent` and not yet answered is sent again after a crash, so this
+        # also bounds those repeats.
+        self.capacity = 8 * self.workers if self._threaded else 1
         self._executor: ThreadPoolExecutor | None = None
-        # Submitted pushes not yet collected, by seq. Workers put each outcome on `_results`,
-        # so collecting one costs a queue read rather than a wait over every future.
+        # Submitted pushes not yet collected, by seq. Workers append each outcome to
+        # `_results`, and wake the collecting thread once `_wake_at` outcomes are there.
         self._pending: dict[int, Future[None]] = {}
-        self._results: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._results: list[Outcome] = []
+        self._results_ready = threading.Condition(threading.Lock())
+        self._wake_at = 1
         self._done: list[Outcome] = []
         self._submitted: dict[int, Push] = {}
         self._local = threading.local()
@@ -73,17 +76,24 @@ class SendPool:
         self._pending[push.seq] = self._executor.submit(self._send_in_worker, push)
         self._submitted[push.seq] = push
 
-    def collect(self) -> list[Outcome]:
-        """Wait until at least one submitted push has an outcome, and return every one ready."""
+    def collect(self, count: int = 1, patience: float = 0.05) -> list[Outcome]:
+        """Wait for outcomes of submitted pushes, and return every one ready.
+
+        Returns once `count` outcomes are ready, or at least one is and `patience` seconds
+        have passed. Waiting for several at once wakes the caller once per group rather than
+        once per push.
+        """
         outcomes, self._done = self._done, []
         if outcomes or not self._pending:
             return outcomes
-        outcomes.append(self._results.get())
-        while True:
-            try:
-                outcomes.append(self._results.get_nowait())
-            except queue.Empty:
-                break
+        count = max(1, min(count, len(self._pending)))
+        with self._results_ready:
+            self._wake_at = count
+            if not self._results_ready.wait_for(lambda: len(self._results) >= count, patience):
+                self._wake_at = 1
+                self._results_ready.wait_for(lambda: bool(self._results))
+            outcomes, self._results = self._results, []
+            self._wake_at = 1
         for outcome in outcomes:
             del self._pending[outcome.push.seq]
             del self._submitted[outcome.push.seq]
@@ -129,9 +139,15 @@ class SendPool:
         try:
             self._send(self._worker_ledger(), push)
         except BaseException as exc:  # every error is the job's to sort, in its own thread
-            self._results.put(Outcome(push, exc))
+            self._put(Outcome(push, exc))
         else:
-            self._results.put(Outcome(push, None))
+            self._put(Outcome(push, None))
+
+    def _put(self, outcome: Outcome) -> None:
+        with self._results_ready:
+            self._results.append(outcome)
+            if len(self._results) >= self._wake_at:
+                self._results_ready.notify()
 
     def _worker_ledger(self) -> Ledger:
         ledger: Ledger | None = getattr(self._local, "ledger", None)
