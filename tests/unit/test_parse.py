@@ -331,6 +331,18 @@ def test_parse_ticket_top_level_custom_members() -> None:
     assert custom == {"web_order_no": "1234", "channel": "web"}
 
 
+def test_parse_ticket_custom_members_beside_other_keys() -> None:
+    raw: dict[Any, Any] = sale()
+    raw["my_custom@note"] = "not a custom field"
+    raw[7] = "a key that is not text"
+    raw["custom@lane"] = 3
+    custom = parse_ticket(raw, SALE_LINES).custom
+    assert custom["lane"] == "3"
+    assert "note" not in custom
+    del raw[7]
+    assert parse_ticket(raw, SALE_LINES).custom == custom
+
+
 def test_parse_ticket_rejects_custom_array() -> None:
     with pytest.raises(InvalidRecordError) as caught:
         parse_ticket(sale(custom=["web"]), SALE_LINES)

@@ -110,6 +110,18 @@ def _custom_text(value: object) -> str | None:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _may_have_key_with(raw: Mapping[Any, Any], prefix: str) -> bool:
+    """Return False when no key of `raw` contains `prefix`, looking at all keys in one search.
+
+    Most records have no custom fields at the top level, and one search in the joined keys
+    costs less than testing each key. Keys that are not text are left to the caller's test.
+    """
+    try:
+        return prefix in "\n".join(raw)
+    except TypeError:
+        return True
+
+
 def _custom_fields(raw: Mapping[str, Any], record: str) -> dict[str, str | None]:
     """Read the `custom` object, plus any top-level `custom@<key>` members.
 
@@ -121,9 +133,10 @@ def _custom_fields(raw: Mapping[str, Any], record: str) -> dict[str, str | None]
         raise InvalidRecordError(record, "custom", nested, "expected an object of custom fields")
 
     fields: dict[str, str | None] = {}
-    for key, value in raw.items():
-        if isinstance(key, str) and key.startswith("custom@"):
-            fields[key.removeprefix("custom@")] = _custom_text(value)
+    if _may_have_key_with(raw, "custom@"):
+        for key, value in raw.items():
+            if isinstance(key, str) and key.startswith("custom@"):
+                fields[key.removeprefix("custom@")] = _custom_text(value)
     for key, value in (nested or {}).items():
         fields[str(key)] = _custom_text(value)
     return fields
