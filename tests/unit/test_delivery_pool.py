@@ -89,7 +89,7 @@ def test_collect_returns_ready_after_patience(ledger: Ledger) -> None:
         for seq in (1, 2, 3):
             pool.submit(push(seq))
         sender.open(2)
-        # Three are expected but one does not come in time: the one ready is returned once patience ends.
+        # Three are expected but only one comes: it is returned once the patience has passed.
         thread, got = collect_in_thread(pool, count=3, patience=0.05)
         thread.join(WAIT)
         assert not thread.is_alive()
