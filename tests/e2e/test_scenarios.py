@@ -37,6 +37,7 @@ from tests.e2e.conftest import (
 from yotposync.app import CatchUpResult, heartland_client, run_catch_up, utc_now, yotpo_client
 from yotposync.config import load_settings
 from yotposync.ledger import Ledger
+from yotposync.ops.explain import explain_ticket, format_explanation
 from yotposync.sandbox import ManualClock, Sandbox
 from yotposync.sync.delivery import DeliveryJob
 from yotposync.sync.transactions import TransactionsJob, TransactionsSummary
@@ -76,53 +77,6 @@ class LedgerDecision:
     reason: str
     earn_cents: int
     return_cents: int
-
-
-def test_return_voided_while_sale_earns_nothing_restores_when_it_earns_again(shop: Shop) -> None:
-    pat = shop.customer("pat@example.com")
-    sale = shop.ring_up(item(20, qty=3), customer=pat)
-    shop.sync()
-    returned = return_one(shop, sale, pat, 20)
-    shop.advance_clock()
-    shop.edit(sale, customer_id=None)
-    shop.sync()
-    assert shop.balance("pat@example.com") == 0
-
-    # Voided while the sale credits no customer: there is no one to give the refund back to.
-    void(shop, returned)
-    assert shop.balance("pat@example.com") == 0
-    # Other sales move the cursor on, so the next walk no longer reads the voided return.
-    shop.advance_clock(3600)
-    shop.ring_up(item(5), customer=shop.customer("sam@example.com"))
-    shop.sync()
-
-    # The customer is put back on the sale: it earns in full, the return no longer counts.
-    shop.advance_clock()
-    shop.edit(sale, customer_id=pat)
-    shop.sync()
-
-    assert shop.balance("pat@example.com") == points_for(6000)
-    assert shop.rejected() == []
-
-
-def test_capped_return_takes_the_rest_when_an_earlier_return_is_voided(shop: Shop) -> None:
-    pat = shop.customer("pat@example.com")
-    sale = shop.ring_up(item(20, qty=3), customer=pat)
-    shop.sync()
-    shop.advance_clock()
-    first = shop.ring_up(item(20, qty=-2), customer=pat, type="Return", parent_transaction_id=sale)
-    shop.sync()
-    shop.advance_clock()
-    shop.ring_up(item(20, qty=-2), customer=pat, type="Return", parent_transaction_id=sale)
-    shop.sync()
-    # The second return is capped at the 20.00 the sale still held.
-    assert shop.balance("pat@example.com") == 0
-
-    void(shop, first)
-
-    # In the same run, the second return takes its whole 40.00 from what the void gave back.
-    assert shop.balance("pat@example.com") == points_for(2000)
-    assert shop.rejected() == []
 
 
 class Shop:
@@ -755,6 +709,69 @@ def test_return_voided_after_move_restores_to_new_customer(shop: Shop) -> None:
     assert shop.balance("sam@example.com") == 0
     assert shop.balance("kim@example.com") == points_for(10000)
     assert shop.rejected() == []
+
+
+def test_voided_return_restores_when_sale_earns_again(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sale = shop.ring_up(item(20, qty=3), customer=pat)
+    shop.sync()
+    returned = return_one(shop, sale, pat, 20)
+    shop.advance_clock()
+    shop.edit(sale, customer_id=None)
+    shop.sync()
+    assert shop.balance("pat@example.com") == 0
+
+    # Voided while the sale credits no customer: there is no one to give the refund back to.
+    void(shop, returned)
+    assert shop.balance("pat@example.com") == 0
+    # Other sales move the cursor on, so the next walk no longer reads the voided return.
+    shop.advance_clock(3600)
+    shop.ring_up(item(5), customer=shop.customer("sam@example.com"))
+    shop.sync()
+
+    # The customer is put back on the sale: it earns in full, the return no longer counts.
+    shop.advance_clock()
+    shop.edit(sale, customer_id=pat)
+    shop.sync()
+
+    assert shop.balance("pat@example.com") == points_for(6000)
+    assert shop.rejected() == []
+
+
+def test_capped_return_tops_up_after_earlier_void(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sale = shop.ring_up(item(20, qty=3), customer=pat)
+    shop.sync()
+    shop.advance_clock()
+    first = shop.ring_up(item(20, qty=-2), customer=pat, type="Return", parent_transaction_id=sale)
+    shop.sync()
+    shop.advance_clock()
+    shop.ring_up(item(20, qty=-2), customer=pat, type="Return", parent_transaction_id=sale)
+    shop.sync()
+    # The second return is capped at the 20.00 the sale still held.
+    assert shop.balance("pat@example.com") == 0
+
+    void(shop, first)
+
+    # In the same run, the second return takes its whole 40.00 from what the void gave back.
+    assert shop.balance("pat@example.com") == points_for(2000)
+    assert shop.rejected() == []
+
+    # `explain` on the sale lists the restore and the refund taken from it.
+    ledger = Ledger.open_read_only(shop.ledger)
+    try:
+        explanation = explain_ticket(ledger, sale)
+    finally:
+        ledger.close()
+    restore = f"hl-rst-{first}-1"
+    assert [(p.push_id, p.amount_cents) for p in explanation.restores_from_returns] == [
+        (restore, 4000)
+    ]
+    refunds = explanation.refunds_from_returns
+    assert [(p.target_order_id, p.amount_cents) for p in refunds][-1] == (restore, 2000)
+    text = format_explanation(explanation)
+    assert f"Given back to this sale by voided returns (1):\n  order {restore} (restore)" in text
+    assert f", customer {pat}: sale" in text
 
 
 def test_return_of_web_order_takes_nothing(shop: Shop) -> None:

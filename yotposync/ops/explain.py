@@ -8,7 +8,7 @@ Payloads are not shown, and e-mail addresses are shortened.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -76,6 +76,8 @@ class Explanation:
     refunds_from_returns: list[PushLine]
     parent: dict[str, Any] | None
     returns: list[dict[str, Any]]
+    # Orders by which this sale's voided returns gave back what they had refunded.
+    restores_from_returns: list[PushLine] = field(default_factory=list)
     note: str | None = None
     balance: int | None = None
     balance_note: str | None = None
@@ -141,8 +143,17 @@ def explain_ticket(ledger: Ledger, ticket_id: int) -> Explanation:
         for row in db.query(_PUSH_SELECT + "WHERE ticket_id = ? ORDER BY seq", [ticket_id])
     ]
 
-    # Refunds that other tickets (returns) sent against this ticket's orders.
-    order_ids = [push.push_id for push in pushes if push.kind == "order"]
+    restores = [
+        _push_line(row)
+        for row in db.query(
+            _PUSH_SELECT + "WHERE role = 'restore' AND ticket_id IN "  # noqa: S608 - literals only
+            "(SELECT id FROM tickets WHERE parent_id = ?) ORDER BY seq",
+            [ticket_id],
+        )
+    ]
+    # Refunds that other tickets (returns) sent against this ticket's orders, including the
+    # orders that restored what voided returns had taken.
+    order_ids = [push.push_id for push in [*pushes, *restores] if push.kind == "order"]
     refunds: list[PushLine] = []
     if order_ids:
         marks = ",".join("?" * len(order_ids))
@@ -172,7 +183,7 @@ def explain_ticket(ledger: Ledger, ticket_id: int) -> Explanation:
             [ticket_id],
         )
     )
-    return Explanation(ticket, versions, pushes, refunds, parent, returns)
+    return Explanation(ticket, versions, pushes, refunds, parent, returns, restores)
 
 
 def add_balance(explanation: Explanation, yotpo: CustomerLookup) -> None:
@@ -207,7 +218,11 @@ def add_balance(explanation: Explanation, yotpo: CustomerLookup) -> None:
     # Yotpo's history is in the order it applied the pushes, so match them in the order they
     # were confirmed: a return's refund can come before an adjustment of the sale itself.
     pushes = sorted(
-        [*explanation.pushes, *explanation.refunds_from_returns],
+        [
+            *explanation.pushes,
+            *explanation.refunds_from_returns,
+            *explanation.restores_from_returns,
+        ],
         key=lambda push: (push.confirmed_at or "", push.created_at or ""),
     )
     explanation.history_matched = _match_history(balance, history, pushes)
@@ -303,8 +318,10 @@ def format_explanation(explanation: Explanation) -> str:
     for number, version in enumerate(explanation.versions, start=1):
         rule = f" (rule {version['rule']})" if version["rule"] else ""
         updated, seen = _time(version["updated_at"]), _time(version["seen_at"])
+        customer = version["customer_id"]
+        named = f"customer {customer}" if customer is not None else "no customer"
         lines.append(
-            f"  {number}. updated {updated}, seen {seen}: {version['kind']}{rule}: "
+            f"  {number}. updated {updated}, seen {seen}, {named}: {version['kind']}{rule}: "
             f"{version['reason']}"
         )
 
@@ -316,6 +333,13 @@ def format_explanation(explanation: Explanation) -> str:
         lines += [
             f"  {_format_push(push)} (ticket {push.ticket_id})"
             for push in explanation.refunds_from_returns
+        ]
+    if explanation.restores_from_returns:
+        count = len(explanation.restores_from_returns)
+        lines.append(f"Given back to this sale by voided returns ({count}):")
+        lines += [
+            f"  {_format_push(push)} (ticket {push.ticket_id})"
+            for push in explanation.restores_from_returns
         ]
     if explanation.returns:
         shown = ", ".join(
