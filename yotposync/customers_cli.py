@@ -139,12 +139,25 @@ def format_reviews(reviews: list[book.Review], show_all: bool) -> str:
     return "\n".join(lines)
 
 
+def _parse_review_id(text: str) -> int:
+    """Read a review number as `customers review` prints it, with or without its `#`."""
+    digits = text.strip().removeprefix("#")
+    if digits.isascii() and digits.isdigit() and 0 < int(digits) < 2**63:
+        return int(digits)
+    raise click.BadParameter(
+        f"{text!r} is not a review number. Give the whole number from 1 up, such as 3, that "
+        "`yotposync customers review` shows after the #.",
+        param_hint="REVIEW_ID",
+    )
+
+
 @customers_group.command("resolve")
-@click.argument("review_id", type=click.IntRange(1, 2**63 - 1))
+@click.argument("review_text", metavar="REVIEW_ID")
 @click.option("--note", default="", help="What staff did, kept with the review.")
 @click.pass_context
-def resolve_command(ctx: click.Context, review_id: int, note: str) -> None:
+def resolve_command(ctx: click.Context, review_text: str, note: str) -> None:
     """Close a review after fixing its cause; the customer is checked again at the next run."""
+    review_id = _parse_review_id(review_text)
     settings = _ledger_only_settings(ctx)
     ledger = _open_ledger(ctx, settings)
     try:

@@ -206,10 +206,20 @@ def test_resolved_review_reopens_while_conflict_stays(cli: Cli) -> None:
 def test_resolve_unknown_review_fails(cli: Cli) -> None:
     cli.sync()
 
-    result = cli.run("customers", "resolve", "42", check=False)
+    # The number is accepted as `customers review` prints it, with its #.
+    result = cli.run("customers", "resolve", "#42", check=False)
 
     assert result.returncode == 1
     assert "no open review #42" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "4.5"])
+def test_resolve_rejects_bad_review_number(cli: Cli, value: str) -> None:
+    result = cli.run("customers", "resolve", "--", value, check=False)
+
+    assert result.returncode == 2
+    assert f"{value!r} is not a review number" in result.stderr
+    assert "`yotposync customers review` shows after the #" in result.stderr
 
 
 def test_show_needs_no_heartland_token(cli: Cli) -> None:
