@@ -51,6 +51,7 @@ def _settings(
     require_secrets: bool = True,
     check_secrets: bool = True,
     log_warnings: bool = True,
+    print_warnings: bool = False,
 ) -> Settings:
     """Load the settings once per command, set up logging and register the secrets.
 
@@ -60,7 +61,9 @@ def _settings(
     here and raises ConfigError only where a client needs it. Commands that never read a
     secret also pass `check_secrets=False`, so a secret given in a bad way is only a warning.
     Each of the settings' warnings, such as a secret written in the configuration file, is
-    logged once here, unless the command reports them itself (`log_warnings=False`).
+    logged once here, unless the command reports them itself (`log_warnings=False`). One-shot
+    commands for a person pass `print_warnings=True` and get `warning: ...` lines on stderr,
+    as the ledger-only commands do.
     """
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "settings" not in obj:
@@ -81,7 +84,10 @@ def _settings(
                 if require_secrets:
                     raise
         register_secret(settings.webhook_secret() or "")
-        if log_warnings:
+        if print_warnings:
+            for warning in settings.warnings:
+                click.echo(f"warning: {warning}", err=True)
+        elif log_warnings:
             for warning in settings.warnings:
                 log.warning("config_warning", detail=warning)
         obj["settings"] = settings
@@ -449,7 +455,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 def retry_failed(ctx: click.Context) -> None:
     """Queue every push that ran out of attempts again, due now."""
     # Only the ledger changes, so it works from a shell without the API credentials.
-    settings = _settings(ctx, require_secrets=False, check_secrets=False)
+    settings = _settings(ctx, require_secrets=False, check_secrets=False, print_warnings=True)
     path = settings.ledger.path
     if not path.exists():
         # Opening the ledger would create an empty one, which has no failed pushes anyway.

@@ -45,6 +45,7 @@ def _configured(
     require_secrets: bool = True,
     check_secrets: bool = True,
     log_warnings: bool = True,
+    print_warnings: bool = False,
 ) -> Settings:
     """Load the settings and set up logging the way every other command does.
 
@@ -60,6 +61,7 @@ def _configured(
         require_secrets=require_secrets,
         check_secrets=check_secrets,
         log_warnings=log_warnings,
+        print_warnings=print_warnings,
     )
 
 
@@ -118,7 +120,9 @@ def explain_command(ctx: click.Context, ticket: str, as_json: bool, no_balance: 
     so with --no-balance no API secret is needed.
     """
     # The Yotpo secrets are read only when the balance is requested, by command_yotpo below.
-    settings = _configured(ctx, require_secrets=False, check_secrets=not no_balance)
+    settings = _configured(
+        ctx, require_secrets=False, check_secrets=not no_balance, print_warnings=True
+    )
     ledger = Ledger.open_read_only(settings.ledger.path)
     try:
         ticket_id, note = find_ticket(ledger, ticket)
@@ -177,7 +181,7 @@ def report_command(ctx: click.Context, since: str, until: str | None, output_for
         raise click.BadParameter(
             f"{since!r} is in the future: nothing has been sold on it yet", param_hint="--since"
         )
-    settings = _configured(ctx, require_secrets=False, check_secrets=False)
+    settings = _configured(ctx, require_secrets=False, check_secrets=False, print_warnings=True)
     ledger = Ledger.open_read_only(settings.ledger.path)
     try:
         report = build_report(ledger, first, last)
