@@ -15,6 +15,7 @@ import pytest
 from tests.ops.scenario import SECRETS, Scenario, run_cli, write_config
 from yotposync.clients.heartland import HeartlandClient
 from yotposync.clients.http import RetryPolicy
+from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings, sandbox_settings
 from yotposync.ledger import LedgerLock
 from yotposync.ops.check import (
@@ -27,6 +28,7 @@ from yotposync.ops.check import (
     check_ledger,
     check_listen_addresses,
     check_webhook,
+    check_yotpo,
 )
 from yotposync.ops.command_clients import command_heartland, command_yotpo
 from yotposync.ops.heartland_webhooks import receiver_url, register_webhook
@@ -175,6 +177,12 @@ class _BadRequest(_Answer):
     body = b'{"error": "invalid_request", "message": "unknown parameter"}'
 
 
+class _OtherJson(_Answer):
+    status = 200
+    headers_sent = (("Content-Type", "application/json"),)
+    body = b'{"status": "ok"}'
+
+
 def heartland_findings_from(
     handler: type[http.server.BaseHTTPRequestHandler], tmp_path: Path
 ) -> tuple[str, Finding]:
@@ -216,6 +224,33 @@ def test_web_page_instead_of_heartland_is_problem(tmp_path: Path) -> None:
     assert "with HTTP 200, but not with the API's response (invalid JSON" in problem.message
     assert problem.fix is not None
     assert problem.fix.startswith("check heartland.base_url: it must be the API's address")
+
+
+def test_other_json_service_is_problem(tmp_path: Path) -> None:
+    base, problem = heartland_findings_from(_OtherJson, tmp_path)
+    assert problem.message == (
+        f"reading locations from {base} returned JSON that is not a Heartland list"
+    )
+    assert problem.fix == (
+        "check that heartland.base_url is the API's address; another service may answer there"
+    )
+
+
+def test_other_json_service_is_yotpo_problem(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OtherJson)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/api/v2"
+    try:
+        settings = sandbox_settings("http://127.0.0.1:1/api", base, tmp_path)
+        client = YotpoClient(base, "guid", "key", retry=NO_RETRY)
+        findings = check_yotpo(settings, client)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(f.status, f.message) for f in findings] == [
+        (PROBLEM, f"reading VIP tiers from {base} returned JSON that is not an array of VIP tiers")
+    ]
 
 
 def test_ledger_under_file_is_problem(tmp_path: Path) -> None:

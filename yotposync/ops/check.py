@@ -221,11 +221,14 @@ def check_heartland(settings: Settings, client: HeartlandClient) -> tuple[bool, 
     findings = [Finding(OK, subject, f"{base_url} accepted the API token")]
     for read in HEARTLAND_READS:
         try:
-            client.http.get_json(read.path, {"per_page": 1})
+            body = client.http.get_json(read.path, {"per_page": 1})
         except ApiError as exc:
             findings.append(_api_problem(subject, exc, base_url, read.label, read.permission))
-        else:
+            continue
+        if isinstance(body, dict) and isinstance(body.get("results"), list):
             findings.append(Finding(OK, subject, f"can read {read.label}"))
+        else:
+            findings.append(_unexpected_body(subject, base_url, read.label, "a Heartland list"))
     findings += _check_rule_references(settings, client)
     return True, findings
 
@@ -318,9 +321,12 @@ def _check_location_rules(settings: Settings, client: HeartlandClient) -> list[F
 def check_yotpo(settings: Settings, client: YotpoClient) -> list[Finding]:
     base_url = settings.yotpo.base_url
     try:
-        client.check()
+        body = client.http.get_json("/vip_tiers")
     except ApiError as exc:
         return [_api_problem("yotpo", exc, base_url, "VIP tiers", "")]
+    # The client reads VIP tiers as an array of objects, as integrations seen in public code do.
+    if not isinstance(body, list):
+        return [_unexpected_body("yotpo", base_url, "VIP tiers", "an array of VIP tiers")]
     return [Finding(OK, "yotpo", f"{base_url} accepted the GUID and API key")]
 
 
@@ -520,6 +526,16 @@ def _api_problem(subject: str, exc: ApiError, base_url: str, what: str, permissi
     else:
         fix = f"try again later; if it persists, check {exc.service}'s service status"
     return Finding(PROBLEM, subject, f"reading {what} failed: {exc}", fix)
+
+
+def _unexpected_body(subject: str, base_url: str, read: str, expected: str) -> Finding:
+    """Report a read that succeeded with JSON of another shape, most likely another service."""
+    return Finding(
+        PROBLEM,
+        subject,
+        f"reading {read} from {base_url} returned JSON that is not {expected}",
+        f"check that {subject}.base_url is the API's address; another service may answer there",
+    )
 
 
 def _results(body: Any) -> list[dict[str, Any]]:
