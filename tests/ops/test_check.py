@@ -183,10 +183,30 @@ class _OtherJson(_Answer):
     body = b'{"status": "ok"}'
 
 
+class _ListsButNotCustomFields(_Answer):
+    """Respond to every list request with an empty Heartland list, except custom fields."""
+
+    status = 200
+    headers_sent = (("Content-Type", "application/json"),)
+
+    def do_GET(self) -> None:
+        other = self.path.split("?")[0].endswith("/custom_fields")
+        self.body = b'{"status": "ok"}' if other else b'{"results": [], "total": 0}'
+        super().do_GET()
+
+
 def heartland_findings_from(
     handler: type[http.server.BaseHTTPRequestHandler], tmp_path: Path
 ) -> tuple[str, Finding]:
     """Run check_heartland against a loopback server; return its base URL and first problem."""
+    base, _, findings = all_heartland_findings(handler, tmp_path)
+    return base, next(f for f in findings if f.status == PROBLEM)
+
+
+def all_heartland_findings(
+    handler: type[http.server.BaseHTTPRequestHandler], tmp_path: Path
+) -> tuple[str, bool, list[Finding]]:
+    """Run check_heartland against a loopback server; return its base URL and the result."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -194,11 +214,11 @@ def heartland_findings_from(
     try:
         settings = sandbox_settings(base, "http://127.0.0.1:1/api/v2", tmp_path)
         client = HeartlandClient(base, "token", retry=NO_RETRY)
-        _, findings = check_heartland(settings, client)
+        reachable, findings = check_heartland(settings, client)
     finally:
         server.shutdown()
         server.server_close()
-    return base, next(f for f in findings if f.status == PROBLEM)
+    return base, reachable, findings
 
 
 def test_rejecting_heartland_is_problem(tmp_path: Path) -> None:
@@ -227,13 +247,28 @@ def test_web_page_instead_of_heartland_is_problem(tmp_path: Path) -> None:
 
 
 def test_other_json_service_is_problem(tmp_path: Path) -> None:
-    base, problem = heartland_findings_from(_OtherJson, tmp_path)
-    assert problem.message == (
-        f"reading locations from {base} returned JSON that is not a Heartland list"
-    )
-    assert problem.fix == (
+    base, reachable, findings = all_heartland_findings(_OtherJson, tmp_path)
+    # One problem: nothing about the token or the rules, which that service cannot tell.
+    assert [(f.status, f.message) for f in findings] == [
+        (PROBLEM, f"reading locations from {base} returned JSON that is not a Heartland list")
+    ]
+    assert findings[0].fix == (
         "check that heartland.base_url is the API's address; another service may answer there"
     )
+    assert reachable is False
+
+
+def test_unreadable_custom_fields_leave_rules_unchecked(tmp_path: Path) -> None:
+    _, reachable, findings = all_heartland_findings(_ListsButNotCustomFields, tmp_path)
+    rules = [(f.status, f.message) for f in findings if f.subject == "rules"]
+    assert rules == [
+        (
+            WARNING,
+            "cannot check the rules' keys: Heartland's list of custom fields came back without "
+            "a results array",
+        )
+    ]
+    assert reachable is True
 
 
 def test_other_json_service_is_yotpo_problem(tmp_path: Path) -> None:

@@ -214,9 +214,12 @@ def check_heartland(settings: Settings, client: HeartlandClient) -> tuple[bool, 
     subject = "heartland"
     base_url = settings.heartland.base_url
     try:
-        client.check()
+        first = client.http.get_json("/locations", {"per_page": 1})
     except ApiError as exc:
         return False, [_api_problem(subject, exc, base_url, "locations", "view locations")]
+    if not _is_list_body(first):
+        # A different service responds there, so its other responses say nothing about Heartland.
+        return False, [_unexpected_body(subject, base_url, "locations", "a Heartland list")]
 
     findings = [Finding(OK, subject, f"{base_url} accepted the API token")]
     for read in HEARTLAND_READS:
@@ -225,7 +228,7 @@ def check_heartland(settings: Settings, client: HeartlandClient) -> tuple[bool, 
         except ApiError as exc:
             findings.append(_api_problem(subject, exc, base_url, read.label, read.permission))
             continue
-        if isinstance(body, dict) and isinstance(body.get("results"), list):
+        if _is_list_body(body):
             findings.append(Finding(OK, subject, f"can read {read.label}"))
         else:
             findings.append(_unexpected_body(subject, base_url, read.label, "a Heartland list"))
@@ -261,6 +264,8 @@ def _check_rule_references(settings: Settings, client: HeartlandClient) -> list[
                 )
             )
         else:
+            if not _is_list_body(body):
+                return [_unlisted("custom fields", "the rules' keys")]
             defined = {(f.get("group_id"), f.get("key")) for f in _results(body)}
             for setting, group, key in referenced_fields:
                 if (group, key) in defined:
@@ -286,6 +291,8 @@ def _check_location_rules(settings: Settings, client: HeartlandClient) -> list[F
         body = client.http.get_json("/locations", {"per_page": "all", "_include[]": "stations"})
     except ApiError as exc:
         return [Finding(WARNING, "rules", f"cannot list locations to check the rules: {exc}")]
+    if not _is_list_body(body):
+        return [_unlisted("locations", "the rules' location and station ids")]
     locations = _results(body)
     location_ids = {location.get("id") for location in locations}
     station_ids = {
@@ -535,6 +542,21 @@ def _unexpected_body(subject: str, base_url: str, read: str, expected: str) -> F
         subject,
         f"reading {read} from {base_url} returned JSON that is not {expected}",
         f"check that {subject}.base_url is the API's address; another service may answer there",
+    )
+
+
+def _is_list_body(body: Any) -> bool:
+    """Return whether a Heartland list response has its `results` array."""
+    return isinstance(body, dict) and isinstance(body.get("results"), list)
+
+
+def _unlisted(listed: str, checked: str) -> Finding:
+    """Say that a list came back in another shape, so the rules that need it went unchecked."""
+    return Finding(
+        WARNING,
+        "rules",
+        f"cannot check {checked}: Heartland's list of {listed} came back without a results array",
+        "run `yotposync check` again; if it persists, check heartland.base_url",
     )
 
 
