@@ -37,7 +37,8 @@ from tests.e2e.conftest import (
 from yotposync.app import CatchUpResult, heartland_client, run_catch_up, utc_now, yotpo_client
 from yotposync.config import load_settings
 from yotposync.ledger import Ledger
-from yotposync.ops.explain import explain_ticket, format_explanation
+from yotposync.logs import mask_email
+from yotposync.ops.explain import Explanation, add_balance, explain_ticket, format_explanation
 from yotposync.sandbox import ManualClock, Sandbox
 from yotposync.sync.delivery import DeliveryJob
 from yotposync.sync.transactions import TransactionsJob, TransactionsSummary
@@ -772,6 +773,55 @@ def test_capped_return_tops_up_after_earlier_void(shop: Shop) -> None:
     text = format_explanation(explanation)
     assert f"Given back to this sale by voided returns (1):\n  order {restore} (restore)" in text
     assert f", customer {pat}: sale" in text
+
+
+def explained(shop: Shop, ticket_id: int) -> Explanation:
+    """Explain a ticket from the shop's ledger, with the balances Yotpo reports."""
+    ledger = Ledger.open_read_only(shop.ledger)
+    try:
+        explanation = explain_ticket(ledger, ticket_id)
+    finally:
+        ledger.close()
+    yotpo = yotpo_client(load_settings(shop.config))
+    try:
+        add_balance(explanation, yotpo)
+    finally:
+        yotpo.close()
+    return explanation
+
+
+def test_explain_return_shows_its_own_refund_figures(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sam = shop.customer("sam@example.com")
+    sale = shop.ring_up(item(25, qty=4), customer=pat)
+    shop.sync()
+    first = return_one(shop, sale, pat, 25)
+    shop.advance_clock()
+    # Rung up for another customer by mistake: the refund still goes to the sale's customer.
+    second = shop.ring_up(item(25, qty=-2), customer=sam, type="Return", parent_transaction_id=sale)
+    shop.sync()
+    shop.advance_clock()
+    third = shop.ring_up(item(25, qty=-2), customer=pat, type="Return", parent_transaction_id=sale)
+    shop.sync()
+    void(shop, second)
+    assert shop.balance("pat@example.com") == points_for(2500)
+
+    after_first = points_for(7500)
+    after_second = after_first - points_for(5000)
+    figures = {
+        first: [(f"hl-ret-{first}", -points_for(2500), after_first)],
+        second: [(f"hl-ret-{second}", -points_for(5000), after_second)],
+        # Capped at the 25.00 left, then topped up from what the void of the second gave back.
+        third: [
+            (f"hl-ret-{third}", -points_for(2500), 0),
+            (f"hl-ret-{third}-2", -points_for(2500), points_for(2500)),
+        ],
+    }
+    for ticket_id, expected in figures.items():
+        explanation = explained(shop, ticket_id)
+        shown = [(p.push_id, p.points, p.balance_after) for p in explanation.pushes]
+        assert shown[: len(expected)] == expected, ticket_id
+        assert explanation.balance_customer == mask_email("pat@example.com"), ticket_id
 
 
 def test_return_of_web_order_takes_nothing(shop: Shop) -> None:

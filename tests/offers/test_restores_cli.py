@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -125,6 +126,27 @@ def test_voided_return_takes_restore_back(tmp_path: Path) -> None:
         # The void also undoes the return's refund of earned points, so the customer is
         # back where the sale left them.
         assert store.balance(EMAIL) == before_return
+
+
+def test_explain_sale_shows_points_of_its_returns(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        customer, sale = _sale(store)
+        ret = _return(store, customer, sale, 1)
+        store.catch_up()
+        response = store.heartland("PUT", f"/sales/tickets/{ret}", {"voided?": True})
+        assert response.status_code < 300, response.text
+        store.catch_up()
+
+        shown = json.loads(store.cli("explain", str(sale), "--json").stdout)
+
+        deduction = [p for p in shown["pushes"] if p["kind"] == "points_adjust"]
+        assert [(p["adjust_points"], p["points"]) for p in deduction] == [(-500, -500)]
+        by_return = [
+            (p["ticket_id"], p["adjust_points"], p["points"]) for p in shown["points_from_returns"]
+        ]
+        assert by_return == [(ret, 250, 250), (ret, -250, -250)]
+        assert all(p["balance_after"] is not None for p in shown["points_from_returns"])
+        assert shown["balance"] == store.balance(EMAIL)
 
 
 def test_report_counts_points_spent_and_restored(tmp_path: Path) -> None:

@@ -239,6 +239,7 @@ def push_line(push_id: str, kind: str, role: str, target: str | None, confirmed:
         updated_at=confirmed,
         confirmed_at=confirmed,
         next_attempt_at=None,
+        email="pat@example.com",
     )
 
 

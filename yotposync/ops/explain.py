@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from yotposync.errors import ApiError, YotposyncError
 from yotposync.ledger import Ledger
+from yotposync.ledger.offers import POINTS_ADJUST
 from yotposync.logs import mask_email
 from yotposync.money import format_cents
 
@@ -23,7 +24,7 @@ _TICKET_QUERY = (
     "first_seen_at, decided_at FROM tickets WHERE id = ?"
 )
 _PUSH_SELECT = (
-    "SELECT seq, push_id, kind, role, ticket_id, target_order_id, amount_cents, state, "
+    "SELECT seq, push_id, kind, role, ticket_id, email, target_order_id, amount_cents, state, "
     "attempts, last_status, last_error, created_at, updated_at, confirmed_at, next_attempt_at, "
     # 'points_adjust' is POINTS_ADJUST of yotposync.ledger.offers.
     "CASE WHEN kind = 'points_adjust' "
@@ -64,6 +65,7 @@ class PushLine:
     adjust_points: int | None = None
     points: int | None = None
     balance_after: int | None = None
+    email: str | None = None  # the customer the push went to
 
 
 @dataclass
@@ -78,16 +80,29 @@ class Explanation:
     returns: list[dict[str, Any]]
     # Orders by which this sale's voided returns gave back what they had refunded.
     restores_from_returns: list[PushLine] = field(default_factory=list)
+    # Points adjustments of this sale's returns: spent points given back, and taken again.
+    points_from_returns: list[PushLine] = field(default_factory=list)
     note: str | None = None
     balance: int | None = None
+    balance_customer: str | None = None  # whose balance, with the e-mail shortened
     balance_note: str | None = None
     history_matched: bool = False
+    # Every push of the sale and its returns, matched against Yotpo's history together so
+    # that each history item goes to one push. Not shown.
+    related: list[PushLine] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["related"]
         email = data["ticket"].get("email")
         data["ticket"]["email"] = mask_email(email) if email else None
+        for name in _PUSH_LISTS:
+            for push in data[name]:
+                push["email"] = mask_email(push["email"]) if push["email"] else None
         return data
+
+
+_PUSH_LISTS = ("pushes", "refunds_from_returns", "restores_from_returns", "points_from_returns")
 
 
 def find_ticket(ledger: Ledger, key: str) -> tuple[int, str | None]:
@@ -138,33 +153,11 @@ def explain_ticket(ledger: Ledger, ticket_id: int) -> Explanation:
             [ticket_id],
         )
     )
-    pushes = [
-        _push_line(row)
-        for row in db.query(_PUSH_SELECT + "WHERE ticket_id = ? ORDER BY seq", [ticket_id])
-    ]
-
-    restores = [
-        _push_line(row)
-        for row in db.query(
-            _PUSH_SELECT + "WHERE role = 'restore' AND ticket_id IN "  # noqa: S608 - literals only
-            "(SELECT id FROM tickets WHERE parent_id = ?) ORDER BY seq",
-            [ticket_id],
-        )
-    ]
-    # Refunds that other tickets (returns) sent against this ticket's orders, including the
-    # orders that restored what voided returns had taken.
-    order_ids = [push.push_id for push in [*pushes, *restores] if push.kind == "order"]
-    refunds: list[PushLine] = []
-    if order_ids:
-        marks = ",".join("?" * len(order_ids))
-        refunds = [
-            _push_line(row)
-            for row in db.query(
-                _PUSH_SELECT + f"WHERE target_order_id IN ({marks}) "
-                "AND ticket_id != ? ORDER BY seq",
-                [*order_ids, ticket_id],
-            )
-        ]
+    pushes, refunds, restores, points = _sale_pushes(ledger, ticket_id)
+    if ticket["parent_id"] is not None:
+        # A return's restore orders are its sale's credit, shown on the sale.
+        restores, points = [], []
+        refunds = [r for r in refunds if r.target_order_id not in _restore_ids(pushes)]
 
     parent = None
     if ticket["parent_id"] is not None:
@@ -183,7 +176,76 @@ def explain_ticket(ledger: Ledger, ticket_id: int) -> Explanation:
             [ticket_id],
         )
     )
-    return Explanation(ticket, versions, pushes, refunds, parent, returns, restores)
+    explanation = Explanation(
+        ticket, versions, pushes, refunds, parent, returns, restores, points_from_returns=points
+    )
+    explanation.related = _related_pushes(ledger, explanation)
+    return explanation
+
+
+def _sale_pushes(
+    ledger: Ledger, ticket_id: int
+) -> tuple[list[PushLine], list[PushLine], list[PushLine], list[PushLine]]:
+    """Return a ticket's pushes, the refunds against its orders, and its returns' restores.
+
+    The refunds are those that other tickets (returns) sent against the ticket's orders,
+    including the orders that gave back what voided returns had taken. The restores come as
+    two lists: the orders of voided returns, and the points adjustments of returns.
+    """
+    db = ledger.db
+    pushes = [
+        _push_line(row)
+        for row in db.query(_PUSH_SELECT + "WHERE ticket_id = ? ORDER BY seq", [ticket_id])
+    ]
+    by_returns = [
+        _push_line(row)
+        for row in db.query(
+            _PUSH_SELECT + "WHERE (role = 'restore' OR kind = 'points_adjust') "  # noqa: S608
+            "AND ticket_id IN (SELECT id FROM tickets WHERE parent_id = ?) ORDER BY seq",
+            [ticket_id],
+        )
+    ]
+    restores = [push for push in by_returns if push.role == "restore"]
+    points = [push for push in by_returns if push.role != "restore"]
+    order_ids = [push.push_id for push in [*pushes, *restores] if push.kind == "order"]
+    refunds: list[PushLine] = []
+    if order_ids:
+        marks = ",".join("?" * len(order_ids))
+        refunds = [
+            _push_line(row)
+            for row in db.query(
+                _PUSH_SELECT + f"WHERE target_order_id IN ({marks}) "
+                "AND ticket_id != ? ORDER BY seq",
+                [*order_ids, ticket_id],
+            )
+        ]
+    return pushes, refunds, restores, points
+
+
+def _listed_pushes(explanation: Explanation) -> list[PushLine]:
+    return [push for name in _PUSH_LISTS for push in getattr(explanation, name)]
+
+
+def _restore_ids(pushes: list[PushLine]) -> set[str]:
+    return {push.push_id for push in pushes if push.role == "restore"}
+
+
+def _related_pushes(ledger: Ledger, explanation: Explanation) -> list[PushLine]:
+    """Return every push of the ticket's sale and of that sale's returns, once each.
+
+    The ticket's own lines take the place of the same pushes read for its sale, so that
+    matching the history against this list sets the figures they show.
+    """
+    listed = _listed_pushes(explanation)
+    family = list(listed)
+    parent = explanation.parent
+    if parent is not None and parent.get("kind") is not None:
+        pushes, refunds, restores, points = _sale_pushes(ledger, int(parent["id"]))
+        family = [*pushes, *refunds, *restores, *points]
+    by_id = {push.push_id: push for push in family}
+    for push in listed:
+        by_id[push.push_id] = push
+    return list(by_id.values())
 
 
 def add_balance(explanation: Explanation, yotpo: CustomerLookup) -> None:
@@ -192,10 +254,11 @@ def add_balance(explanation: Explanation, yotpo: CustomerLookup) -> None:
     Yotpo reports only the current balance, so the balance after a push is reconstructed:
     the current balance minus the points of every history item newer than the push's item.
     """
-    email = explanation.ticket.get("email")
+    email = _balance_email(explanation)
     if not email:
         explanation.balance_note = "no e-mail on the ticket, so no Yotpo customer to read"
         return
+    explanation.balance_customer = mask_email(email)
     try:
         customer = yotpo.get_customer(email=email, with_history=True)
     except ApiError as exc:
@@ -217,11 +280,12 @@ def add_balance(explanation: Explanation, yotpo: CustomerLookup) -> None:
         return
     # Yotpo's history is in the order it applied the pushes, so match them in the order they
     # were confirmed: a return's refund can come before an adjustment of the sale itself.
+    # Only the pushes that went to this customer can be in this customer's history.
     pushes = sorted(
         [
-            *explanation.pushes,
-            *explanation.refunds_from_returns,
-            *explanation.restores_from_returns,
+            push
+            for push in explanation.related or _listed_pushes(explanation)
+            if push.email == email
         ],
         key=lambda push: (push.confirmed_at or "", push.created_at or ""),
     )
@@ -231,13 +295,28 @@ def add_balance(explanation: Explanation, yotpo: CustomerLookup) -> None:
     explanation.balance_note = "balance after each push reconstructed from Yotpo's history"
 
 
+def _balance_email(explanation: Explanation) -> str | None:
+    """Return the customer whose balance explains the ticket: the one its pushes went to.
+
+    That is the ticket's own customer when any of its pushes went there, or when it has
+    none. A return refunds the sale's customer, so then it is the customer of its last push.
+    """
+    ticket_email: str | None = explanation.ticket.get("email")
+    sent_to = [push.email for push in explanation.pushes if push.email]
+    if not sent_to or ticket_email in sent_to:
+        return ticket_email
+    return sent_to[-1]
+
+
 def _match_history(balance: int, history: list[Any], pushes: list[PushLine]) -> bool:
     """Set `points` and `balance_after` on the confirmed pushes that history items name.
 
     Items come newest first. Orders are matched by their id. Refunds name the order they
     refund, so the n-th confirmed refund of an order matches the n-th refund item of it.
+    A points adjustment carries its push id in brackets in the item's `action`.
     """
-    items: list[tuple[int, int, list[str]]] = []  # (points, balance after, order ids)
+    # (points, balance after, order ids, action)
+    items: list[tuple[int, int, list[str], str]] = []
     running = balance
     for item in history:
         if not isinstance(item, dict):
@@ -245,7 +324,7 @@ def _match_history(balance: int, history: list[Any], pushes: list[PushLine]) -> 
         points = item.get("points")
         points = points if isinstance(points, int) and not isinstance(points, bool) else 0
         order_ids = [str(value) for value in item.get("order_ids") or []]
-        items.append((points, running, order_ids))
+        items.append((points, running, order_ids, str(item.get("action") or "")))
         running -= points
     items.reverse()  # oldest first, as pushes are
 
@@ -256,10 +335,15 @@ def _match_history(balance: int, history: list[Any], pushes: list[PushLine]) -> 
             continue
         is_order = push.kind == "order"
         target = push.push_id if is_order else push.target_order_id
-        for index, (points, after, order_ids) in enumerate(items):
+        marker = f"[{push.push_id}]" if push.kind == POINTS_ADJUST else None
+        for index, (points, after, order_ids, action) in enumerate(items):
+            if index in used:
+                continue
+            if marker is not None:
+                if marker not in action:
+                    continue
             # An order adds points and a refund removes them; either may be 0.
-            right_sign = points >= 0 if is_order else points <= 0
-            if index in used or target not in order_ids or not right_sign:
+            elif target not in order_ids or not (points >= 0 if is_order else points <= 0):
                 continue
             used.add(index)
             push.points, push.balance_after = points, after
@@ -285,6 +369,7 @@ def _push_line(row: dict[str, Any]) -> PushLine:
         confirmed_at=row["confirmed_at"],
         next_attempt_at=row["next_attempt_at"],
         adjust_points=row["adjust_points"],
+        email=row["email"],
     )
 
 
@@ -311,8 +396,7 @@ def format_explanation(explanation: Explanation) -> str:
     lines += [
         f"Decision: {t['kind']}" + (f" (rule {t['rule']})" if t["rule"] else ""),
         f"  {t['reason']}",
-        f"  eligible amount: {format_cents(t['earn_cents'] or 0)} earned, "
-        f"{format_cents(t['return_cents'] or 0)} taken back",
+        f"  eligible amount: {_eligible(t)}",
         f"Versions seen ({len(explanation.versions)}):",
     ]
     for number, version in enumerate(explanation.versions, start=1):
@@ -329,7 +413,8 @@ def format_explanation(explanation: Explanation) -> str:
     lines += [f"  {_format_push(push)}" for push in explanation.pushes]
     if explanation.refunds_from_returns:
         count = len(explanation.refunds_from_returns)
-        lines.append(f"Refunds against this sale from other tickets ({count}):")
+        refunded = "this sale" if t["parent_id"] is None else "this ticket's orders"
+        lines.append(f"Refunds against {refunded} from other tickets ({count}):")
         lines += [
             f"  {_format_push(push)} (ticket {push.ticket_id})"
             for push in explanation.refunds_from_returns
@@ -341,6 +426,13 @@ def format_explanation(explanation: Explanation) -> str:
             f"  {_format_push(push)} (ticket {push.ticket_id})"
             for push in explanation.restores_from_returns
         ]
+    if explanation.points_from_returns:
+        count = len(explanation.points_from_returns)
+        lines.append(f"Points adjustments by returns of this sale ({count}):")
+        lines += [
+            f"  {_format_push(push)} (ticket {push.ticket_id})"
+            for push in explanation.points_from_returns
+        ]
     if explanation.returns:
         shown = ", ".join(
             f"ticket {r['id']} ({r['kind']}, {format_cents(r['return_cents'] or 0)})"
@@ -350,6 +442,15 @@ def format_explanation(explanation: Explanation) -> str:
 
     lines += _format_balance(explanation)
     return "\n".join(lines)
+
+
+def _eligible(ticket: dict[str, Any]) -> str:
+    """Describe the eligible amounts of a ticket's decision: earned, taken back, or both."""
+    earned = f"{format_cents(ticket['earn_cents'] or 0)} earned"
+    taken_back = f"{format_cents(ticket['return_cents'] or 0)} taken back"
+    if ticket["parent_id"] is None:
+        return earned
+    return f"{earned}, {taken_back}" if ticket["earn_cents"] else taken_back
 
 
 def _business_day(ticket: dict[str, Any]) -> str:
@@ -392,7 +493,7 @@ def _format_balance(explanation: Explanation) -> list[str]:
         if explanation.balance_note is None:
             return ["Yotpo balance: not requested"]
         return [f"Yotpo balance: not available: {explanation.balance_note}"]
-    lines = [f"Yotpo balance now: {explanation.balance} points"]
+    lines = [f"Yotpo balance of {explanation.balance_customer} now: {explanation.balance} points"]
     if explanation.balance_note:
         lines.append(f"  {explanation.balance_note}")
     if not explanation.history_matched:
