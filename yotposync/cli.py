@@ -442,7 +442,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         in_use = LedgerLock(path).is_held()
     except OSError:
         in_use = True  # unknown: runs marked running are shown as they are
-    ledger = Ledger.open(path)
+    ledger = Ledger.open_for_reading(path)
     try:
         report = collect_status(ledger, utc_now(), ledger_in_use=in_use)
     finally:

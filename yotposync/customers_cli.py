@@ -45,12 +45,12 @@ def _ledger_only_settings(ctx: click.Context) -> Settings:
     return ledger_only_settings(ctx)
 
 
-def _open_ledger(ctx: click.Context, settings: Settings) -> Ledger:
+def _open_ledger(ctx: click.Context, settings: Settings, *, reading: bool = False) -> Ledger:
     path = settings.ledger.path
     if not path.exists():
         click.echo(f"No ledger at {path} yet: run `yotposync customers sync` or `yotposync run`.")
         ctx.exit(EXIT_FAILED)
-    return Ledger.open(path)
+    return Ledger.open_for_reading(path) if reading else Ledger.open(path)
 
 
 def _when(moment: datetime | str | None) -> str:
@@ -109,7 +109,7 @@ def format_sync(result: CustomerSyncResult) -> str:
 def review_command(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     """List the customer conflicts that wait for staff, oldest first."""
     settings = _ledger_only_settings(ctx)
-    ledger = _open_ledger(ctx, settings)
+    ledger = _open_ledger(ctx, settings, reading=True)
     try:
         reviews = book.list_reviews(ledger, include_resolved=show_all)
     finally:

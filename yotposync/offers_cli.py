@@ -99,7 +99,7 @@ def list_offers(ctx: click.Context, as_json: bool) -> None:
     if not settings.ledger.path.exists():
         click.echo(f"No ledger at {settings.ledger.path} yet: run `yotposync offers sync`.")
         ctx.exit(1)
-    ledger = Ledger.open(settings.ledger.path)
+    ledger = Ledger.open_for_reading(settings.ledger.path)
     try:
         offers = OfferLedger(ledger)
         report: dict[str, Any] = {"offers": offers.offer_rows(), "status": offers.status(20)}

@@ -261,6 +261,20 @@ class Ledger:
         return cls(db, path)
 
     @classmethod
+    def open_for_reading(cls, path: Path) -> Ledger:
+        """Open an existing ledger for a command that only reads it.
+
+        It opens as `open` does, which brings an older schema up to date, unless this user
+        cannot write to the ledger or its folder (a backup copy, a read-only mount, another
+        user's ledger). Then it opens read-only, which needs the current schema.
+        """
+        path = path.expanduser()
+        writable = os.access(path.parent, os.W_OK) and os.access(path, os.R_OK | os.W_OK)
+        if path.is_file() and not writable:
+            return cls.open_read_only(path)
+        return cls.open(path)
+
+    @classmethod
     def open_read_only(cls, path: Path) -> Ledger:
         """Open an existing ledger for reading, without migrating it or taking the lock.
 

@@ -1,0 +1,88 @@
+"""The commands that only read the ledger work on a ledger this user cannot write to.
+
+A backup copy, a read-only mount or another user's ledger can still be inspected. As root,
+file modes do not stop writes, so the file is made immutable with `chattr +i` instead; the
+tests skip where that is not allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.support import invoke
+from tests.reliability.test_config_warnings import write_config
+from yotposync.ledger import Cursor, Ledger
+
+READING_COMMANDS = [
+    ("status",),
+    ("customers", "review"),
+    ("offers", "list"),
+    ("report", "--since", "2026-01-01"),
+    ("explain", "1", "--no-balance"),
+]
+
+
+def _make_unwritable(path: Path) -> None:
+    if os.geteuid() != 0:
+        path.chmod(0o400)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("chattr is not installed, and root ignores file modes")
+    done = subprocess.run([chattr, "+i", str(path)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not allowed here: {done.stderr.decode().strip()}")
+
+
+def _make_writable(path: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=False)
+    else:
+        path.chmod(0o600)
+
+
+@pytest.fixture
+def unwritable_config(tmp_path: Path) -> Iterator[Path]:
+    config = write_config(tmp_path)
+    ledger_path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger.open(ledger_path)
+    try:
+        moment = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
+        with ledger.transaction():
+            ledger.save_cursor("tickets", Cursor(moment, 1), moment)
+        # Leave nothing in the write-ahead log, as a backup copy would.
+        ledger.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        ledger.close()
+    _make_unwritable(ledger_path)
+    try:
+        yield config
+    finally:
+        _make_writable(ledger_path)
+
+
+def test_reading_commands_read_unwritable_ledger(unwritable_config: Path) -> None:
+    for command in READING_COMMANDS:
+        result = invoke("--config", str(unwritable_config), *command)
+
+        # explain exits 1 because ticket 1 is not in the ledger; the rest succeed.
+        expected = 1 if command[0] == "explain" else 0
+        assert result.exit_code == expected, (command, result.output)
+        assert "not writable" not in result.output, command
+
+    status = invoke("--config", str(unwritable_config), "status")
+    assert "Cursor: 2026-03-01T15:00:00+00:00 (ticket 1)" in status.stdout
+
+
+def test_writing_command_still_names_unwritable_ledger(unwritable_config: Path) -> None:
+    result = invoke("--config", str(unwritable_config), "retry-failed")
+
+    assert result.exit_code != 0
+    assert "not writable by this user" in result.output
