@@ -106,6 +106,8 @@ def ledger_only_settings(ctx: click.Context) -> Settings:
     )
     for warning in settings.warnings:
         click.echo(f"warning: {warning}", err=True)
+    # Kept for the message about a damaged ledger, which names its path.
+    ctx.ensure_object(dict)["ledger_path"] = settings.ledger.path
     return settings
 
 
@@ -191,8 +193,10 @@ class YotposyncGroup(click.Group):
             click.echo(f"error: {exc}", err=True)
             ctx.exit(EXIT_FAILED)
         except sqlite3.DatabaseError as exc:
-            settings = (ctx.obj or {}).get("settings")
-            damaged = damaged_ledger_error(exc, settings.ledger.path if settings else None)
+            obj = ctx.obj or {}
+            settings = obj.get("settings")
+            path = settings.ledger.path if settings else obj.get("ledger_path")
+            damaged = damaged_ledger_error(exc, path)
             if damaged is None:
                 raise
             click.echo(f"error: {damaged}", err=True)
@@ -434,7 +438,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     settings = ledger_only_settings(ctx)
     path = settings.ledger.path
     if not path.exists():
-        click.echo(f"No ledger at {path} yet: run `yotposync catch-up` or `yotposync run`.")
+        click.echo(
+            f"error: no ledger at {path} yet: run `yotposync catch-up` or `yotposync run`",
+            err=True,
+        )
         ctx.exit(EXIT_FAILED)
     from yotposync.status import collect_status, format_status
 

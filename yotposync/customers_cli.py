@@ -48,7 +48,10 @@ def _ledger_only_settings(ctx: click.Context) -> Settings:
 def _open_ledger(ctx: click.Context, settings: Settings, *, reading: bool = False) -> Ledger:
     path = settings.ledger.path
     if not path.exists():
-        click.echo(f"No ledger at {path} yet: run `yotposync customers sync` or `yotposync run`.")
+        click.echo(
+            f"error: no ledger at {path} yet: run `yotposync customers sync` or `yotposync run`",
+            err=True,
+        )
         ctx.exit(EXIT_FAILED)
     return Ledger.open_for_reading(path) if reading else Ledger.open(path)
 

@@ -97,7 +97,8 @@ def list_offers(ctx: click.Context, as_json: bool) -> None:
 
     settings = ledger_only_settings(ctx)
     if not settings.ledger.path.exists():
-        click.echo(f"No ledger at {settings.ledger.path} yet: run `yotposync offers sync`.")
+        path = settings.ledger.path
+        click.echo(f"error: no ledger at {path} yet: run `yotposync offers sync`", err=True)
         ctx.exit(1)
     ledger = Ledger.open_for_reading(settings.ledger.path)
     try:

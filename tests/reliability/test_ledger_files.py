@@ -113,6 +113,26 @@ def test_damaged_ledger_stops_with_advice(h: Harness, damage: str, command: str)
 
 
 @pytest.mark.parametrize(
+    ("command", "damage"),
+    [
+        (["status"], "cursors page scribbled"),
+        (["report", "--since", "2020-01-01"], "pushes page scribbled"),
+    ],
+)
+def test_damaged_ledger_named_by_reading_commands(
+    h: Harness, command: list[str], damage: str
+) -> None:
+    caught_up(h)
+    h.ledger.write_bytes(DAMAGE[damage](h, checkpointed(h)))
+
+    result = h.invoke(*command)
+
+    assert result.exit_code == 1
+    assert f"the ledger {h.ledger} " in result.stderr
+    assert "move it aside" in result.stderr
+
+
+@pytest.mark.parametrize(
     "damage", ["random bytes", "cut in half", "pushes page scribbled", "cursors page scribbled"]
 )
 def test_damaged_ledger_advice_names_catch_up(h: Harness, damage: str) -> None:

@@ -1,4 +1,4 @@
-"""The commands that only read the ledger work on a ledger this user cannot write to.
+"""The commands that only read the ledger: on a ledger this user cannot write to, or none.
 
 A backup copy, a read-only mount or another user's ledger can still be inspected. As root,
 file modes do not stop writes, so the file is made immutable with `chattr +i` instead; the
@@ -86,3 +86,16 @@ def test_writing_command_still_names_unwritable_ledger(unwritable_config: Path) 
 
     assert result.exit_code != 0
     assert "not writable by this user" in result.output
+
+
+def test_reading_commands_without_ledger(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+
+    for command in READING_COMMANDS:
+        result = invoke("--config", str(config), *command)
+
+        assert result.exit_code == 1, (command, result.output)
+        assert result.stdout == "", command
+        assert result.stderr.startswith(f"error: no ledger at {tmp_path / 'ledger.sqlite3'}"), (
+            command
+        )
