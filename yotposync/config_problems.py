@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import typing
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any, get_args
@@ -88,11 +89,20 @@ def _reason(error: ErrorDetails, root: type[BaseModel]) -> str:
         return _bounds_reason(error["loc"], context, root)
     if kind == "literal_error":
         return f"must be one of {context.get('expected', '')}"
+    if kind in ("tuple_type", "list_type") and _holds_text(error["loc"], root):
+        return 'must be an array of quoted strings, e.g. ["CASH", "HOUSE"]'
     known = _TYPE_REASONS.get(kind)
     if known is not None:
         return known
     message = error["msg"]
     return message[:1].lower() + message[1:]
+
+
+def _holds_text(loc: tuple[int | str, ...], root: type[BaseModel]) -> bool:
+    """Return whether the field at `loc` is an array of strings."""
+    model = _model_at(root, loc[:-1])
+    field = model.model_fields.get(str(loc[-1])) if model is not None else None
+    return field is not None and typing.get_args(field.annotation)[:1] == (str,)
 
 
 def _bounds_reason(

@@ -314,6 +314,11 @@ def _config_error(path: Path, env: Mapping[str, str] | None = None) -> ConfigErr
             "rules.exclude_location_ids = 201: must be an array, e.g. [1, 2]",
         ),
         (
+            '[rules]\nexclude_customer_public_ids = "CASH"',
+            'rules.exclude_customer_public_ids = "CASH": must be an array of quoted strings, '
+            'e.g. ["CASH", "HOUSE"]',
+        ),
+        (
             '[rules]\nexclude_location_ids = [201, "main"]',
             'rules.exclude_location_ids[1] = "main": must be a whole number',
         ),
