@@ -147,6 +147,12 @@ def _parse_review_id(text: str) -> int:
     digits = text.strip().removeprefix("#")
     if digits.isascii() and digits.isdigit() and 0 < int(digits) < 2**63:
         return int(digits)
+    if digits.isascii() and digits.isdigit() and int(digits) > 0:
+        raise click.BadParameter(
+            f"{text!r} is larger than any review number: copy the number that "
+            "`yotposync customers review` shows after the #.",
+            param_hint="REVIEW_ID",
+        )
     raise click.BadParameter(
         f"{text!r} is not a review number. Give the whole number from 1 up, such as 3, that "
         "`yotposync customers review` shows after the #.",
@@ -163,12 +169,12 @@ def resolve_command(ctx: click.Context, review_text: str, note: str) -> None:
     review_id = _parse_review_id(review_text)
     settings = _ledger_only_settings(ctx)
     ledger = _open_ledger(ctx, settings)
+    # One line, so that the note keeps `customers review --all` readable.
+    resolution = " ".join(note.split()) or "resolved by staff"
     try:
         now = utc_now()
         with ledger.transaction():
-            review = book.resolve_review(
-                ledger, review_id, note.strip() or "resolved by staff", now
-            )
+            review = book.resolve_review(ledger, review_id, resolution, now)
             if review is not None:
                 book.set_recheck(
                     ledger, review.customer_id, f"review {review_id} resolved", PENDING, now

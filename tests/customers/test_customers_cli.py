@@ -192,13 +192,15 @@ def test_resolved_review_reopens_while_conflict_stays(cli: Cli) -> None:
     cli.sync()
     review_id = json.loads(cli.run("customers", "review", "--json").stdout)[0]["id"]
 
-    resolved = cli.run("customers", "resolve", str(review_id), "--note", "checked")
+    resolved = cli.run("customers", "resolve", str(review_id), "--note", "checked\n  by Sam")
     after_resolve = cli.run("customers", "review").stdout
+    listed = cli.run("customers", "review", "--all").stdout
     cli.sync()
     after_sync = json.loads(cli.run("customers", "review", "--json").stdout)
 
     assert f"Review #{review_id} resolved" in resolved.stdout
     assert after_resolve.strip() == "No open reviews."
+    assert "      Resolution: checked by Sam\n" in listed
     assert [(r["customer_id"], r["kind"]) for r in after_sync] == [(pat, "email_taken")]
 
 
@@ -220,6 +222,13 @@ def test_resolve_rejects_bad_review_number(cli: Cli, value: str) -> None:
     assert result.returncode == 2
     assert f"{value!r} is not a review number" in result.stderr
     assert "`yotposync customers review` shows after the #" in result.stderr
+
+
+def test_resolve_rejects_too_large_review_number(cli: Cli) -> None:
+    result = cli.run("customers", "resolve", "99999999999999999999999", check=False)
+
+    assert result.returncode == 2
+    assert "'99999999999999999999999' is larger than any review number" in result.stderr
 
 
 def test_show_needs_no_heartland_token(cli: Cli) -> None:
