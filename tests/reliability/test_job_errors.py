@@ -80,7 +80,12 @@ def test_other_job_keeps_apscheduler_error(h: Harness, caplog: pytest.LogCapture
     def not_ours() -> None:
         raise FatalError("a job the daemon did not add failed")
 
-    daemon.scheduler.add_job(not_ours, id="not-ours")
+    # An interval job, as every job of the daemon is. A one-shot job that fails at once races
+    # APScheduler's own loop: the loop removes it after it ran, and once the stop has begun
+    # the scheduler no longer finds it (JobLookupError).
+    daemon.scheduler.add_job(
+        not_ours, "interval", hours=1, id="not-ours", next_run_time=datetime.now(UTC)
+    )
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         with caplog.at_level(logging.INFO, logger=EXECUTOR_LOGGER):
