@@ -134,6 +134,19 @@ def test_name_change_sent_again(shop: Shop, jobs: Jobs) -> None:
     assert len(shop.customer_writes("pat@example.com")) == 2
 
 
+def test_change_in_same_second_sent(shop: Shop, jobs: Jobs) -> None:
+    pat = shop.customer("pat@example.com")
+    jobs.customers()
+    # The clock does not move: the edit keeps the `updated_at` of the read before it.
+    shop.edit(pat, email="pat.lee@example.org")
+
+    jobs.customers()
+
+    moved = shop.loyalty(customer_email="pat.lee@example.org")
+    assert moved is not None
+    assert moved["third_party_id"] == str(pat)
+
+
 def test_email_change_keeps_balance(shop: Shop, jobs: Jobs) -> None:
     pat = shop.customer("pat@example.com")
     shop.sale(pat, 120)

@@ -261,11 +261,37 @@ class CustomersJob:
             return
         known = book.get_customer(self.ledger, customer.id)
         # A customer waiting for a retry is looked at by `_recheck_due` when its time comes.
-        if not force and known is not None and known.heartland_updated_at == updated_at:
+        # `updated_at` may count whole seconds, as the sandbox's does, so a change made in the
+        # same second as the last read can keep it: the fields are compared too.
+        if (
+            not force
+            and known is not None
+            and known.heartland_updated_at == updated_at
+            and self._same_as_stored(customer, known)
+        ):
             summary.unchanged += 1
             return
         outcome = self._assess_and_send(customer, updated_at, known, summary)
         self._commit(outcome, summary)
+
+    def _same_as_stored(self, customer: Customer, known: book.CustomerRow) -> bool:
+        """Return whether the fields kept in the ledger still hold what Heartland sent."""
+        opted_in = self.policy.enrol_all_with_email or is_opted_in(customer, self.policy)
+        return (
+            known.email,
+            known.first_name,
+            known.last_name,
+            known.public_id,
+            known.deleted,
+            known.opted_in,
+        ) == (
+            customer.email,
+            customer.first_name,
+            customer.last_name,
+            customer.public_id,
+            customer.deleted,
+            opted_in,
+        )
 
     def _assess_and_send(
         self,
