@@ -128,6 +128,23 @@ def test_voided_return_takes_restore_back(tmp_path: Path) -> None:
         assert store.balance(EMAIL) == before_return
 
 
+def test_return_voided_after_its_sale_keeps_restore(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        customer, sale = _sale(store)
+        ret = _return(store, customer, sale, 1)
+        store.catch_up()
+        for ticket in (sale, ret):
+            response = store.heartland("PUT", f"/sales/tickets/{ticket}", {"voided?": True})
+            assert response.status_code < 300, response.text
+            store.catch_up()
+
+        # The sale's void gave back what the return had not, so the return's restore stays:
+        # everything spent is back, and nothing is taken again.
+        assert _restored(store) == [250, 250]
+        assert store.adjustments("Points taken back") == []
+        assert store.balance(EMAIL) == 1000  # what the member had before the sale
+
+
 def test_explain_sale_shows_points_of_its_returns(tmp_path: Path) -> None:
     for store in _store(tmp_path, "proportional"):
         customer, sale = _sale(store)

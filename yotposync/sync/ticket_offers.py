@@ -16,7 +16,7 @@ from yotposync.clients.heartland_coupons import applied_coupon_id
 from yotposync.ledger import Ledger
 from yotposync.ledger.offers import CODE_USED, REDEEM_ROLE, RESTORE_ROLE, OfferLedger
 from yotposync.sync.amounts import TicketAmounts
-from yotposync.sync.model import Customer, Ticket
+from yotposync.sync.model import Customer, Kind, Ticket
 from yotposync.sync.points_push import history_title
 from yotposync.sync.redemptions import (
     ONLINE_CODE,
@@ -42,6 +42,7 @@ class TicketOffers:
         go_live: datetime | None,
         policy: RestorePolicy,
     ) -> None:
+        self.ledger = ledger
         self.offers = OfferLedger(ledger)
         self.id_prefix = id_prefix
         self.go_live = go_live
@@ -145,9 +146,11 @@ class TicketOffers:
         if self.offers.spent_points(sale_id) is None:
             return
         if ticket.voided:
-            # A return voided after its restore takes back exactly what it gave back.
+            # A return voided after its restore takes back exactly what it gave back, unless
+            # the sale was voided too: the sale's void gave back the rest of what it spent, so
+            # that with this restore everything is back, as a voided sale should have it.
             given = self.offers.restored_by_ticket(ticket.id)
-            if given > 0:
+            if given > 0 and not self._sale_voided(sale_id):
                 reason = f"return {ticket.id} voided after its restore"
                 email = self.offers.spender_email(sale_id)
                 self._queue_restore(ticket.id, sale_id, email, -given, reason, now)
@@ -161,6 +164,10 @@ class TicketOffers:
         reason = f"return of sale {sale_id}, {self.policy.value} restore policy"
         email = self.offers.spender_email(sale_id)
         self._queue_restore(ticket.id, sale_id, email, points, reason, now)
+
+    def _sale_voided(self, sale_id: int) -> bool:
+        sale = self.ledger.parent_info(sale_id)
+        return sale is not None and sale.kind is Kind.VOID
 
     def _queue_restore(
         self,
