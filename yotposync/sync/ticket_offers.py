@@ -147,8 +147,8 @@ class TicketOffers:
             return
         if ticket.voided:
             # A return voided after its restore takes back exactly what it gave back, unless
-            # the sale was voided too: the sale's void gave back the rest of what it spent, so
-            # that with this restore everything is back, as a voided sale should have it.
+            # the sale was voided too. The sale's void gave back the rest of what it spent, so
+            # with this restore everything is back, as it should be for a voided sale.
             given = self.offers.restored_by_ticket(ticket.id)
             if given > 0 and not self._sale_voided(sale_id):
                 reason = f"return {ticket.id} voided after its restore"
