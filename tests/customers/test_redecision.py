@@ -113,3 +113,57 @@ def test_sale_earns_when_customer_appears(shop: Shop, jobs: Jobs) -> None:
     account = shop.loyalty(customer_id=str(pat))
     assert account is not None
     assert account["points_balance"] == 45
+
+
+def test_sale_of_customer_in_review_waits(shop: Shop, jobs: Jobs) -> None:
+    fay = shop.customer("fay@example.com")
+    jobs.cycle()
+    ivy = shop.customer("ivy@example.com")
+    jobs.cycle()
+    # Ivy takes Fay's e-mail: she goes to review, and nothing may reach Fay's account.
+    shop.edit(ivy, email="fay@example.com")
+    jobs.cycle()
+    sale = shop.sale(ivy, 60)
+
+    jobs.cycle()
+
+    assert ticket_kind(jobs, sale) == "no_email"
+    reason = jobs.ledger.db.execute("SELECT reason FROM tickets WHERE id = ?", [sale]).fetchone()
+    assert "waits for staff review" in reason[0]
+    assert push_ids(jobs) == []
+    account = shop.loyalty(customer_email="fay@example.com")
+    assert account is not None
+    assert account["points_balance"] == 0
+    assert account["third_party_id"] == str(fay)
+
+    # Ivy gets her own e-mail back: the review closes and the sale earns for her.
+    shop.edit(ivy, email="ivy@example.com")
+    jobs.cycle()
+
+    assert ticket_kind(jobs, sale) == "sale"
+    assert push_ids(jobs) == [f"hl-{sale}"]
+    mine = shop.loyalty(customer_email="ivy@example.com")
+    assert mine is not None
+    assert mine["points_balance"] == 60
+
+
+def test_sale_earns_when_other_customer_frees_email(shop: Shop, jobs: Jobs) -> None:
+    fay = shop.customer("fay@example.com")
+    jobs.cycle()
+    ivy = shop.customer("fay@example.com")
+    jobs.cycle()
+    sale = shop.sale(ivy, 40)
+    jobs.cycle()
+    assert ticket_kind(jobs, sale) == "no_email"
+    # A later sale moves the cursor on, so no walk reads Ivy's sale again by itself.
+    shop.tick(7200)
+    shop.sale(shop.customer("kim@example.com"), 10)
+    jobs.cycle()
+
+    # Fay moves to another address, so the one Ivy has is hers alone.
+    shop.edit(fay, email="fay.new@example.com")
+    jobs.cycle()
+    jobs.cycle()
+
+    assert ticket_kind(jobs, sale) == "sale"
+    assert f"hl-{sale}" in push_ids(jobs)

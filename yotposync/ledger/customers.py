@@ -203,6 +203,18 @@ def customers_sharing_email(ledger: Ledger, email_key: str, customer_id: int) ->
     return [_customer_from_row(row) for row in rows]
 
 
+def customers_in_review(ledger: Ledger, ids: Sequence[int]) -> dict[int, str]:
+    """Return, for each of these customers held for staff review, the reason it is held."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = ledger.db.execute(
+        f"SELECT id, reason FROM customers WHERE status = 'review' AND id IN ({marks})",  # noqa: S608
+        list(ids),
+    )
+    return {int(row[0]): str(row[1]) for row in rows}
+
+
 def find_customers(
     ledger: Ledger, *, email_key: str | None = None, phone: str | None = None
 ) -> list[CustomerRow]:

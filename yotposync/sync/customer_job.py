@@ -465,6 +465,11 @@ class CustomersJob:
         now = self.clock()
         opened = []
         with self.ledger.transaction():
+            stored = book.get_customer(self.ledger, row.id)
+            if stored is not None and stored.status != ENROLLED and row.status == ENROLLED:
+                # Tickets decided while it waited (for review, or for a retry) earned nothing
+                # under its e-mail: decide them again.
+                row = replace(row, email_changed_at=now)
             book.save_customer(self.ledger, row, now)
             for kind, detail in outcome.reviews:
                 book.open_review(self.ledger, row.id, kind, detail, now)

@@ -118,10 +118,10 @@ def decide_deduction(
         )
         return DeductionDecision(DeductionState.NO_CUSTOMER, reason)
     if customer.email is None:
-        return DeductionDecision(
-            DeductionState.NO_EMAIL,
-            f"loyalty discount for customer {customer.id}, who has no usable e-mail address",
-        )
+        reason = f"loyalty discount for customer {customer.id}, who has no usable e-mail address"
+        if customer.email_problem:
+            reason += f": {customer.email_problem}"
+        return DeductionDecision(DeductionState.NO_EMAIL, reason)
     return DeductionDecision(
         DeductionState.DEDUCT,
         f"{coupon.name}: deducts {coupon.points_cost} points",

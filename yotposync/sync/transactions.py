@@ -22,6 +22,7 @@ from yotposync.config import Settings
 from yotposync.errors import GuardError, InvalidRecordError
 from yotposync.immutable import immutable
 from yotposync.ledger import Cursor, Ledger, TicketAmountsRow
+from yotposync.ledger import customers as customer_book
 from yotposync.logs import debug_enabled
 from yotposync.sync.amounts import AmountBasis, TicketAmounts, ticket_amounts
 from yotposync.sync.classify import decide
@@ -318,8 +319,8 @@ class TransactionsJob:
                 problem = f"ticket without a usable id: {_short(raw)}"
                 summary.invalid.append(problem)
                 log.warning("ticket_invalid", error=problem)
-        versions = self._attach_customers(versions, read)
-        parents = self._fetch_missing_parents(versions)
+        versions = self._hold_customers_in_review(self._attach_customers(versions, read))
+        parents = self._hold_customers_in_review(self._fetch_missing_parents(versions))
         # Tickets the ledger has never seen have no pushes and no returns recorded yet, so
         # planning them needs none of the per-ticket reads of what was sent before.
         seen = self.ledger.known_ticket_ids(sorted(versions))
@@ -364,6 +365,31 @@ class TransactionsJob:
             problem = problems.get(customer_id) if customer_id is not None else None
             attached[ticket_id] = _Version(version.ticket, customer, missing, problem)
         return attached
+
+    def _hold_customers_in_review(self, versions: dict[int, _Version]) -> dict[int, _Version]:
+        """Decide the tickets of customers waiting for staff review as if they had no e-mail.
+
+        The customers job sends nothing for a customer whose e-mail another Heartland or Yotpo
+        customer has, and opens a review. Its tickets must not send anything either: an order
+        or a deduction under that e-mail could reach the other customer's account. They are
+        decided again once the customer is enrolled.
+        """
+        ids = sorted({v.customer.id for v in versions.values() if v.customer is not None})
+        in_review = customer_book.customers_in_review(self.ledger, ids)
+        if not in_review:
+            return versions
+        adjusted: dict[int, _Version] = {}
+        for ticket_id, version in versions.items():
+            customer = version.customer
+            if customer is not None and customer.id in in_review and customer.email is not None:
+                problem = (
+                    f"it waits for staff review ({in_review[customer.id]}), so nothing is sent "
+                    "under its e-mail; see `yotposync customers review`"
+                )
+                customer = dataclasses.replace(customer, email=None, email_problem=problem)
+                version = dataclasses.replace(version, customer=customer)
+            adjusted[ticket_id] = version
+        return adjusted
 
     def _load_customers(
         self, ids: set[int], read: _ReadPage | None = None
@@ -490,8 +516,8 @@ class TransactionsJob:
         """Plan again the returns of a sale whose orders just gained credit.
 
         A return is planned against what its sale's orders hold, when the return is read. Two
-        cases change that afterwards without the return being read again: a return voided while
-        its sale credited no customer can give its refund back once the sale earns again, and a
+        cases change that afterwards without the return being read again. A return voided while
+        its sale credited no customer can give its refund back once the sale earns again. A
         return capped at what its sale had left can take the rest once another return is voided.
         Planning adds only what is missing, so a return with nothing new plans nothing. Returns
         still to be decided in this batch are left to that decision.
