@@ -195,6 +195,22 @@ class _ListsButNotCustomFields(_Answer):
         super().do_GET()
 
 
+class _JunkInLocationList(_Answer):
+    """Respond with empty Heartland lists, except a full location list holding junk."""
+
+    status = 200
+    headers_sent = (("Content-Type", "application/json"),)
+
+    def do_GET(self) -> None:
+        full_locations = "/locations?" in self.path and "per_page=all" in self.path
+        self.body = (
+            b'{"results": [{"foo": 1}, 7, null]}'
+            if full_locations
+            else b'{"results": [], "total": 0}'
+        )
+        super().do_GET()
+
+
 def heartland_findings_from(
     handler: type[http.server.BaseHTTPRequestHandler], tmp_path: Path
 ) -> tuple[str, Finding]:
@@ -204,7 +220,9 @@ def heartland_findings_from(
 
 
 def all_heartland_findings(
-    handler: type[http.server.BaseHTTPRequestHandler], tmp_path: Path
+    handler: type[http.server.BaseHTTPRequestHandler],
+    tmp_path: Path,
+    rules: dict[str, object] | None = None,
 ) -> tuple[str, bool, list[Finding]]:
     """Run check_heartland against a loopback server; return its base URL and the result."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -212,7 +230,8 @@ def all_heartland_findings(
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}/api"
     try:
-        settings = sandbox_settings(base, "http://127.0.0.1:1/api/v2", tmp_path)
+        extra = {"rules": rules} if rules is not None else {}
+        settings = sandbox_settings(base, "http://127.0.0.1:1/api/v2", tmp_path, **extra)
         client = HeartlandClient(base, "token", retry=NO_RETRY)
         reachable, findings = check_heartland(settings, client)
     finally:
@@ -264,15 +283,46 @@ def test_unreadable_custom_fields_leave_rules_unchecked(tmp_path: Path) -> None:
     assert rules == [
         (
             WARNING,
-            "cannot check the rules' keys: Heartland's list of custom fields came back without "
-            "a results array",
+            "cannot check the rules' keys: Heartland's list of custom fields came back in another "
+            "shape",
         )
     ]
     assert reachable is True
 
 
-def test_other_json_service_is_yotpo_problem(tmp_path: Path) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OtherJson)
+def test_location_rules_checked_without_custom_fields(tmp_path: Path) -> None:
+    rules: dict[str, object] = {"exclude_location_ids": [201]}
+    _, _, findings = all_heartland_findings(_ListsButNotCustomFields, tmp_path, rules)
+    messages = [f.message for f in findings if f.subject == "rules"]
+    assert len(messages) == 2
+    assert messages[0].startswith("cannot check the rules' keys")
+    assert messages[1].startswith("rules.exclude_location_ids names [201]")
+
+
+def test_junk_location_list_leaves_ids_unchecked(tmp_path: Path) -> None:
+    rules: dict[str, object] = {"exclude_location_ids": [201]}
+    _, _, findings = all_heartland_findings(_JunkInLocationList, tmp_path, rules)
+    location_findings = [
+        (f.status, f.message) for f in findings if f.subject == "rules" and "location" in f.message
+    ]
+    assert location_findings == [
+        (
+            WARNING,
+            "cannot check the rules' location and station ids: Heartland's list of locations "
+            "came back in another shape",
+        )
+    ]
+
+
+class _ArrayOfText(_OtherJson):
+    body = b'["a", "b"]'
+
+
+@pytest.mark.parametrize("handler", [_OtherJson, _ArrayOfText])
+def test_other_json_service_is_yotpo_problem(
+    tmp_path: Path, handler: type[http.server.BaseHTTPRequestHandler]
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}/api/v2"

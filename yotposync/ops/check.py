@@ -264,25 +264,33 @@ def _check_rule_references(settings: Settings, client: HeartlandClient) -> list[
                 )
             )
         else:
-            if not _is_list_body(body):
-                return [_unlisted("custom fields", "the rules' keys")]
-            defined = {(f.get("group_id"), f.get("key")) for f in _results(body)}
-            for setting, group, key in referenced_fields:
-                if (group, key) in defined:
-                    findings.append(Finding(OK, "rules", f"{setting}: {key!r} exists"))
-                else:
-                    findings.append(
-                        Finding(
-                            PROBLEM,
-                            "rules",
-                            f"{setting} names {key!r}, which is not a {group} custom field in "
-                            "Heartland, so the rule never matches",
-                            "correct the key (Heartland: Settings > Custom Fields) or remove it",
-                        )
-                    )
+            findings += _check_custom_field_rules(body, referenced_fields)
 
     if rules.exclude_location_ids or rules.exclude_station_ids:
         findings += _check_location_rules(settings, client)
+    return findings
+
+
+def _check_custom_field_rules(
+    body: Any, referenced_fields: list[tuple[str, str, str]]
+) -> list[Finding]:
+    if not _is_list_body(body, "key"):
+        return [_unlisted("custom fields", "the rules' keys")]
+    findings: list[Finding] = []
+    defined = {(f.get("group_id"), f.get("key")) for f in _results(body)}
+    for setting, group, key in referenced_fields:
+        if (group, key) in defined:
+            findings.append(Finding(OK, "rules", f"{setting}: {key!r} exists"))
+        else:
+            findings.append(
+                Finding(
+                    PROBLEM,
+                    "rules",
+                    f"{setting} names {key!r}, which is not a {group} custom field in "
+                    "Heartland, so the rule never matches",
+                    "correct the key (Heartland: Settings > Custom Fields) or remove it",
+                )
+            )
     return findings
 
 
@@ -291,7 +299,7 @@ def _check_location_rules(settings: Settings, client: HeartlandClient) -> list[F
         body = client.http.get_json("/locations", {"per_page": "all", "_include[]": "stations"})
     except ApiError as exc:
         return [Finding(WARNING, "rules", f"cannot list locations to check the rules: {exc}")]
-    if not _is_list_body(body):
+    if not _is_list_body(body, "id"):
         return [_unlisted("locations", "the rules' location and station ids")]
     locations = _results(body)
     location_ids = {location.get("id") for location in locations}
@@ -332,7 +340,7 @@ def check_yotpo(settings: Settings, client: YotpoClient) -> list[Finding]:
     except ApiError as exc:
         return [_api_problem("yotpo", exc, base_url, "VIP tiers", "")]
     # The client reads VIP tiers as an array of objects, as integrations seen in public code do.
-    if not isinstance(body, list):
+    if not isinstance(body, list) or not all(isinstance(tier, dict) for tier in body):
         return [_unexpected_body("yotpo", base_url, "VIP tiers", "an array of VIP tiers")]
     return [Finding(OK, "yotpo", f"{base_url} accepted the GUID and API key")]
 
@@ -545,9 +553,16 @@ def _unexpected_body(subject: str, base_url: str, read: str, expected: str) -> F
     )
 
 
-def _is_list_body(body: Any) -> bool:
-    """Return whether a Heartland list response has its `results` array."""
-    return isinstance(body, dict) and isinstance(body.get("results"), list)
+def _is_list_body(body: Any, item_key: str | None = None) -> bool:
+    """Return whether a Heartland list response has its `results` array.
+
+    With `item_key`, every result must also be an object that has that key.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+        return False
+    if item_key is None:
+        return True
+    return all(isinstance(item, dict) and item_key in item for item in body["results"])
 
 
 def _unlisted(listed: str, checked: str) -> Finding:
@@ -555,7 +570,7 @@ def _unlisted(listed: str, checked: str) -> Finding:
     return Finding(
         WARNING,
         "rules",
-        f"cannot check {checked}: Heartland's list of {listed} came back without a results array",
+        f"cannot check {checked}: Heartland's list of {listed} came back in another shape",
         "run `yotposync check` again; if it persists, check heartland.base_url",
     )
 
