@@ -99,3 +99,27 @@ def test_reading_commands_without_ledger(tmp_path: Path) -> None:
         assert result.stderr.startswith(f"error: no ledger at {tmp_path / 'ledger.sqlite3'}"), (
             command
         )
+
+
+def test_reading_commands_leave_empty_ledger_alone(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    ledger_path = tmp_path / "ledger.sqlite3"
+    ledger_path.touch()
+
+    for command in READING_COMMANDS:
+        result = invoke("--config", str(config), *command)
+
+        assert result.exit_code == 1, (command, result.output)
+        assert f"the ledger {ledger_path} is an empty file" in result.stderr, command
+        assert ledger_path.stat().st_size == 0, command
+
+
+def test_reading_commands_name_folder_ledger(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    (tmp_path / "ledger.sqlite3").mkdir()
+
+    for command in READING_COMMANDS:
+        result = invoke("--config", str(config), *command)
+
+        assert result.exit_code == 1, (command, result.output)
+        assert "is a folder, not a file" in result.stderr, command

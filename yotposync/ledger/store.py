@@ -179,7 +179,8 @@ def read_only_open_error(exc: sqlite3.DatabaseError, path: Path) -> LedgerError:
     write, that fails as "attempt to write a readonly database" although the file itself is
     readable.
     """
-    if "readonly" in str(exc).lower():
+    text = str(exc).lower()
+    if "readonly" in text or "unable to open" in text:
         return LedgerError(
             f"the ledger {path} is readable, but SQLite must also create {path.name}-shm "
             f"beside it, and this user cannot write in {path.parent}: run the command as the "
@@ -187,6 +188,28 @@ def read_only_open_error(exc: sqlite3.DatabaseError, path: Path) -> LedgerError:
             "a folder you can write in"
         )
     return LedgerError(f"the ledger {path} cannot be read ({exc})")
+
+
+def _check_readable_ledger(path: Path) -> None:
+    """Raise LedgerError unless `path` is a ledger file with content, for a command that reads.
+
+    Such a command must not create a ledger, nor fill an empty file with a new schema: an
+    empty file at the ledger's path was cut short, or never written.
+    """
+    if path.is_dir():
+        raise LedgerError(
+            f"ledger.path {str(path)!r} is a folder, not a file: set it to the ledger file, "
+            "such as /var/lib/yotposync/ledger.sqlite3"
+        )
+    if not path.is_file():
+        raise LedgerError(
+            f"no ledger at {path} yet: run `yotposync catch-up` or `yotposync run` first"
+        )
+    if path.stat().st_size == 0:
+        raise LedgerError(
+            f"the ledger {path} is an empty file: if yotposync ran with it before, restore it "
+            f"from a backup; if not, run `yotposync catch-up` or `yotposync run` to start it"
+        )
 
 
 def _table_names(conn: sqlite3.Connection) -> list[str]:
@@ -269,8 +292,9 @@ class Ledger:
         user's ledger). Then it opens read-only, which needs the current schema.
         """
         path = path.expanduser()
+        _check_readable_ledger(path)
         writable = os.access(path.parent, os.W_OK) and os.access(path, os.R_OK | os.W_OK)
-        if path.is_file() and not writable:
+        if not writable:
             return cls.open_read_only(path)
         return cls.open(path)
 
@@ -282,10 +306,7 @@ class Ledger:
         when the file is missing, unreadable, or not at this code's schema version.
         """
         path = path.expanduser()
-        if not path.is_file():
-            raise LedgerError(
-                f"no ledger at {path} yet: run `yotposync catch-up` or `yotposync run` first"
-            )
+        _check_readable_ledger(path)
         try:
             conn = sqlite3.connect(
                 f"{path.resolve().as_uri()}?mode=ro",
