@@ -126,8 +126,8 @@ def review_command(ctx: click.Context, show_all: bool, as_json: bool) -> None:
 def format_reviews(reviews: list[book.Review], show_all: bool) -> str:
     if not reviews:
         return "No reviews." if show_all else "No open reviews."
-    label = "reviews" if show_all else "open reviews"
-    lines = [f"{len(reviews)} {label}:"]
+    label = "review" if show_all else "open review"
+    lines = [f"{len(reviews)} {label}{'' if len(reviews) == 1 else 's'}:"]
     for review in reviews:
         state = (
             "" if review.state == book.REVIEW_OPEN else f", resolved {_when(review.resolved_at)}"

@@ -19,6 +19,8 @@ import pytest
 
 from tests.customers.support import Shop, start_sandbox
 from tests.e2e.conftest import API_KEY, TOKEN, cli_environment, write_config
+from yotposync.customers_cli import format_reviews
+from yotposync.ledger.customers import Review
 
 pytestmark = pytest.mark.e2e
 
@@ -297,3 +299,11 @@ def test_show_rejects_unreadable_query(cli: Cli) -> None:
 
     assert result.returncode == 2
     assert "neither an e-mail address" in result.stderr
+
+
+def test_review_count_singular_and_plural() -> None:
+    opened = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
+    review = Review(1, 9, "shared_email", "detail", "open", opened, opened, None, None)
+
+    assert format_reviews([review], show_all=False).startswith("1 open review:\n")
+    assert format_reviews([review, review], show_all=True).startswith("2 reviews:\n")
