@@ -823,6 +823,10 @@ def test_explain_return_shows_its_own_refund_figures(shop: Shop) -> None:
         assert shown[: len(expected)] == expected, ticket_id
         assert explanation.balance_customer == mask_email("pat@example.com"), ticket_id
 
+    # The text names the customer a push went to when it is not the ticket's own.
+    text = format_explanation(explained(shop, second))
+    assert f"hl-ret-{second} (return) against hl-{sale} to {mask_email('pat@example.com')}:" in text
+
 
 def test_return_of_web_order_takes_nothing(shop: Shop) -> None:
     pat = shop.customer("pat@example.com")

@@ -410,27 +410,27 @@ def format_explanation(explanation: Explanation) -> str:
         )
 
     lines.append(f"Pushes ({len(explanation.pushes)}):" if explanation.pushes else "Pushes: none")
-    lines += [f"  {_format_push(push)}" for push in explanation.pushes]
+    lines += [f"  {_format_push(push, t['email'])}" for push in explanation.pushes]
     if explanation.refunds_from_returns:
         count = len(explanation.refunds_from_returns)
         refunded = "this sale" if t["parent_id"] is None else "this ticket's orders"
         lines.append(f"Refunds against {refunded} from other tickets ({count}):")
         lines += [
-            f"  {_format_push(push)} (ticket {push.ticket_id})"
+            f"  {_format_push(push, t['email'])} (ticket {push.ticket_id})"
             for push in explanation.refunds_from_returns
         ]
     if explanation.restores_from_returns:
         count = len(explanation.restores_from_returns)
         lines.append(f"Given back to this sale by voided returns ({count}):")
         lines += [
-            f"  {_format_push(push)} (ticket {push.ticket_id})"
+            f"  {_format_push(push, t['email'])} (ticket {push.ticket_id})"
             for push in explanation.restores_from_returns
         ]
     if explanation.points_from_returns:
         count = len(explanation.points_from_returns)
         lines.append(f"Points adjustments by returns of this sale ({count}):")
         lines += [
-            f"  {_format_push(push)} (ticket {push.ticket_id})"
+            f"  {_format_push(push, t['email'])} (ticket {push.ticket_id})"
             for push in explanation.points_from_returns
         ]
     if explanation.returns:
@@ -462,9 +462,12 @@ def _business_day(ticket: dict[str, Any]) -> str:
     return "-"
 
 
-def _format_push(push: PushLine) -> str:
+def _format_push(push: PushLine, ticket_email: str | None) -> str:
     role = f" ({push.role})" if push.role != push.kind else ""
     target = f" against {push.target_order_id}" if push.target_order_id else ""
+    if push.email and push.email != ticket_email:
+        # Sent to another customer than the ticket names now: a sale that moved, a return.
+        target += f" to {mask_email(push.email)}"
     moved = (
         f"{push.adjust_points:+d} points"
         if push.adjust_points is not None
