@@ -83,6 +83,10 @@ def test_wrong_token_exits_1(scenario: Scenario, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "PROBLEM  heartland: credentials rejected" in result.stdout
     assert "fix: generate a new token in Heartland" in result.stdout
+    # A token may also be refused by another service that answers at the configured address.
+    assert "if they are right, check that heartland.base_url is this API's address" in (
+        result.stdout
+    )
     assert "wrong-token-5f1e9a" not in result.stdout + result.stderr
 
 

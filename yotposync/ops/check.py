@@ -503,6 +503,7 @@ def _api_problem(subject: str, exc: ApiError, base_url: str, what: str, permissi
                 "generate a new token in Heartland (My Account > API Tokens) and put it in "
                 "heartland.token_file or YOTPOSYNC_HEARTLAND__TOKEN"
             )
+        fix += f"; if they are right, check that {key} is this API's address"
         return Finding(PROBLEM, subject, f"credentials rejected: {exc}", fix)
     if isinstance(exc, RetriableError) and exc.status is None:
         return Finding(
