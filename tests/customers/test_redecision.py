@@ -167,3 +167,24 @@ def test_sale_earns_when_other_customer_frees_email(shop: Shop, jobs: Jobs) -> N
 
     assert ticket_kind(jobs, sale) == "sale"
     assert f"hl-{sale}" in push_ids(jobs)
+
+
+def test_earned_sale_keeps_points_in_review(shop: Shop, jobs: Jobs) -> None:
+    shop.customer("fay@example.com")
+    jobs.cycle()
+    bob = shop.customer("bob@example.com")
+    sale = shop.sale(bob, 60)
+    jobs.cycle()
+    assert push_ids(jobs) == [f"hl-{sale}"]
+
+    # Bob goes to review; his earned sale is read again in the overlap window.
+    shop.edit(bob, email="fay@example.com")
+    jobs.cycle()
+    later = shop.sale(bob, 20)
+    jobs.cycle()
+    # Read again while Bob still waits: the new sale stays held.
+    jobs.cycle()
+
+    assert ticket_kind(jobs, sale) == "sale"
+    assert ticket_kind(jobs, later) == "no_email"
+    assert push_ids(jobs) == [f"hl-{sale}"]

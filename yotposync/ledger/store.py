@@ -463,6 +463,14 @@ class Ledger:
             for row in rows
         ]
 
+    def ticket_kinds(self, ids: Sequence[int]) -> dict[int, str]:
+        """Return the latest decided kind of each of these tickets that the ledger has."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT id, kind FROM tickets WHERE id IN ({marks})", list(ids))  # noqa: S608
+        return {int(row[0]): str(row[1]) for row in rows}
+
     def known_ticket_ids(self, ids: Sequence[int]) -> set[int]:
         if not ids:
             return set()

@@ -319,12 +319,14 @@ class TransactionsJob:
                 problem = f"ticket without a usable id: {_short(raw)}"
                 summary.invalid.append(problem)
                 log.warning("ticket_invalid", error=problem)
-        versions = self._hold_customers_in_review(self._attach_customers(versions, read))
-        parents = self._hold_customers_in_review(self._fetch_missing_parents(versions))
+        versions = self._attach_customers(versions, read)
+        parents = self._fetch_missing_parents(versions)
         # Tickets the ledger has never seen have no pushes and no returns recorded yet, so
         # planning them needs none of the per-ticket reads of what was sent before.
         seen = self.ledger.known_ticket_ids(sorted(versions))
         first_seen = (versions.keys() - seen) | parents.keys()
+        versions = self._hold_customers_in_review(versions, first_seen)
+        parents = self._hold_customers_in_review(parents, first_seen)
 
         now = self.clock()
         with self.ledger.transaction():
@@ -366,29 +368,41 @@ class TransactionsJob:
             attached[ticket_id] = _Version(version.ticket, customer, missing, problem)
         return attached
 
-    def _hold_customers_in_review(self, versions: dict[int, _Version]) -> dict[int, _Version]:
-        """Decide the tickets of customers waiting for staff review as if they had no e-mail.
+    def _hold_customers_in_review(
+        self, versions: dict[int, _Version], first_seen: set[int]
+    ) -> dict[int, _Version]:
+        """Decide tickets of customers waiting for staff review as if they had no e-mail.
 
         The customers job sends nothing for a customer whose e-mail another Heartland or Yotpo
         customer has, and opens a review. Its tickets must not send anything either: an order
         or a deduction under that e-mail could reach the other customer's account. They are
-        decided again once the customer is enrolled.
+        decided again once the customer is enrolled. A ticket that earned before the review
+        keeps being decided as usual, so that what it earned is not taken back.
         """
-        ids = sorted({v.customer.id for v in versions.values() if v.customer is not None})
-        in_review = customer_book.customers_in_review(self.ledger, ids)
+        # NOTE: such an earning ticket, edited while its customer waits for review, still sends
+        # the difference under the shared e-mail.
+        candidates = {
+            ticket_id: v.customer.id
+            for ticket_id, v in versions.items()
+            if v.customer is not None and v.customer.email is not None
+        }
+        in_review = customer_book.customers_in_review(self.ledger, sorted(set(candidates.values())))
         if not in_review:
             return versions
-        adjusted: dict[int, _Version] = {}
-        for ticket_id, version in versions.items():
-            customer = version.customer
-            if customer is not None and customer.id in in_review and customer.email is not None:
-                problem = (
-                    f"it waits for staff review ({in_review[customer.id]}), so nothing is sent "
-                    "under its e-mail; see `yotposync customers review`"
-                )
-                customer = dataclasses.replace(customer, email=None, email_problem=problem)
-                version = dataclasses.replace(version, customer=customer)
-            adjusted[ticket_id] = version
+        stored = self.ledger.ticket_kinds(sorted(candidates.keys() - first_seen))
+        adjusted = dict(versions)
+        for ticket_id, customer_id in candidates.items():
+            earned_before = stored.get(ticket_id) in _EARNING_KINDS
+            if customer_id not in in_review or earned_before:
+                continue
+            version = versions[ticket_id]
+            assert version.customer is not None  # a candidate names its customer
+            problem = (
+                f"it waits for staff review ({in_review[customer_id]}), so nothing is sent "
+                "under its e-mail; see `yotposync customers review`"
+            )
+            customer = dataclasses.replace(version.customer, email=None, email_problem=problem)
+            adjusted[ticket_id] = dataclasses.replace(version, customer=customer)
         return adjusted
 
     def _load_customers(
@@ -611,6 +625,11 @@ class TransactionsJob:
         summary.decisions[Kind.INVALID.value] += 1
         summary.invalid.append(reason)
         log.warning("ticket_invalid", ticket_id=ticket_id, error=reason)
+
+
+# Decided kinds that credit the customer: a ticket decided so keeps its credit while its
+# customer waits for review.
+_EARNING_KINDS = frozenset({Kind.SALE.value, Kind.EXCHANGE.value})
 
 
 class _Batch:
