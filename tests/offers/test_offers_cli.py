@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -128,6 +131,12 @@ def test_overdraw_is_reported(store: LoyaltyStore) -> None:
     assert f"ticket {ticket} deduction_rejected: HTTP 422" in text
     overdraws = [e for e in store.records()["adjustments"] if e["status"] == 422]
     assert len(overdraws) == 1
+    # The sale still earned: the report does not count it among the tickets that earned nothing.
+    since = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    report = store.cli("report", "--since", since, "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(report)))
+    assert sum(int(row.get("nothing_earned:rejected") or 0) for row in rows) == 0
+    assert sum(int(row["earned_cents"]) for row in rows) == 2500  # 30.00 less the 5.00 off
 
 
 def test_ticket_without_customer_is_reported(store: LoyaltyStore) -> None:

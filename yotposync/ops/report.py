@@ -111,7 +111,9 @@ def build_report(ledger: Ledger, since: date, until: date | None) -> Report:
         row = row_for(business_date, location_id)
         if state in _UNSETTLED:
             row.pushes_waiting += 1
-        if state == "rejected":
+        # A rejected points adjustment (a deduction or restore) is listed with the offers'
+        # problems; only a rejected order or refund changes what the ticket earned.
+        if state == "rejected" and role in _EARNING_ROLES:
             rejected_tickets.add(ticket_id)
         if state != "confirmed":
             continue
@@ -153,6 +155,9 @@ def build_report(ledger: Ledger, since: date, until: date | None) -> Report:
 
     ordered = sorted(rows.values(), key=lambda r: (r.business_date, _location_key(r)))
     return Report(since, until, ordered)
+
+
+_EARNING_ROLES = frozenset({"order", "adjust", "return", "restore"})
 
 
 def _nothing_earned_reason(kind: str, rule: str | None, rejected: bool) -> str | None:
