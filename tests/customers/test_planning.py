@@ -151,6 +151,13 @@ def test_assess_shared_email_reviewed() -> None:
     assert result.send is False
     assert [kind for kind, _ in result.reviews] == [SHARED_EMAIL]
     assert "9200 (C-9200)" in result.reviews[0][1]
+    assert "Heartland customer 9200 (C-9200) also has;" in result.reviews[0][1]
+
+
+def test_assess_email_shared_by_several_names_them() -> None:
+    sharing = [(9200, "C-9200"), (9201, "C-9201")]
+    result = assess(customer(), policy(), was_enrolled=False, sharing=sharing)
+    assert "Heartland customers 9200 (C-9200), 9201 (C-9201) also have;" in result.reviews[0][1]
 
 
 # Phones

@@ -217,9 +217,13 @@ def assess(
 
     if sharing:
         others = ", ".join(f"{other_id} ({public_id})" for other_id, public_id in sharing)
+        if len(sharing) == 1:
+            named, verb = f"customer {others}", "has"
+        else:
+            named, verb = f"customers {others}", "have"
         detail = (
             f"customer {customer.id} ({customer.public_id}) has the e-mail {customer.email}, "
-            f"which Heartland customer {others} also has; merge them in Heartland or change "
+            f"which Heartland {named} also {verb}; merge them in Heartland or change "
             "one e-mail, then resolve this review"
         )
         return Assessment(
