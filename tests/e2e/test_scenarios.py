@@ -828,6 +828,26 @@ def test_explain_return_shows_its_own_refund_figures(shop: Shop) -> None:
     assert f"hl-ret-{second} (return) against hl-{sale} to {mask_email('pat@example.com')}:" in text
 
 
+def test_explain_moved_sale_shows_both_customers(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sam = shop.customer("sam@example.com")
+    sale = shop.ring_up(item(30), customer=pat)
+    shop.sync()
+    shop.advance_clock()
+    shop.edit(sale, customer_id=sam)
+    shop.sync()
+
+    explanation = explained(shop, sale)
+
+    figures = {p.push_id: (p.points, p.balance_after) for p in explanation.pushes}
+    assert figures == {
+        f"hl-{sale}": (points_for(3000), points_for(3000)),
+        f"hl-adj-{sale}-1": (-points_for(3000), 0),
+        f"hl-{sale}-2": (points_for(3000), points_for(3000)),
+    }
+    assert explanation.balance_customer == mask_email("sam@example.com")
+
+
 def test_return_of_web_order_takes_nothing(shop: Shop) -> None:
     pat = shop.customer("pat@example.com")
     web = shop.ring_up(item(40), customer=pat, custom={"web_order_no": "W-1001"})

@@ -278,21 +278,42 @@ def add_balance(explanation: Explanation, yotpo: CustomerLookup) -> None:
             "Yotpo returned no history, so the balance after each push is unknown"
         )
         return
-    # Yotpo's history is in the order it applied the pushes, so match them in the order they
-    # were confirmed: a return's refund can come before an adjustment of the sale itself.
-    # Only the pushes that went to this customer can be in this customer's history.
-    pushes = sorted(
-        [
-            push
-            for push in explanation.related or _listed_pushes(explanation)
-            if push.email == email
-        ],
-        key=lambda push: (push.confirmed_at or "", push.created_at or ""),
-    )
-    explanation.history_matched = _match_history(balance, history, pushes)
+    related = explanation.related or _listed_pushes(explanation)
+    explanation.history_matched = _match_history(balance, history, _sent_to(related, email))
     # NOTE: history items that Yotpo keeps as pending would not be in the current balance,
     # and points that expired leave no item here. Either would make the reconstruction off.
     explanation.balance_note = "balance after each push reconstructed from Yotpo's history"
+
+    # A sale that moved, or a return rung up under another customer, sent pushes to other
+    # customers too. Their figures come from those customers' histories.
+    recipients = {push.email for push in _listed_pushes(explanation) if push.email}
+    for other in sorted(recipients - {email})[:_OTHER_CUSTOMERS_READ]:
+        try:
+            found = yotpo.get_customer(email=other, with_history=True)
+        except ApiError:
+            continue
+        other_balance = found.get("points_balance") if found else None
+        other_history = found.get("history_items") if found else None
+        if isinstance(other_balance, bool) or not isinstance(other_balance, int):
+            continue
+        if isinstance(other_history, list):
+            _match_history(other_balance, other_history, _sent_to(related, other))
+
+
+# At most this many other customers' histories are read for one ticket.
+_OTHER_CUSTOMERS_READ = 3
+
+
+def _sent_to(pushes: list[PushLine], email: str) -> list[PushLine]:
+    """Return the pushes sent to one customer, in the order Yotpo applied them.
+
+    Yotpo's history is in the order it applied the pushes, so they are matched in the order
+    they were confirmed: a return's refund can come before an adjustment of the sale itself.
+    """
+    return sorted(
+        [push for push in pushes if push.email == email],
+        key=lambda push: (push.confirmed_at or "", push.created_at or ""),
+    )
 
 
 def _balance_email(explanation: Explanation) -> str | None:
