@@ -432,28 +432,17 @@ def format_explanation(explanation: Explanation) -> str:
 
     lines.append(f"Pushes ({len(explanation.pushes)}):" if explanation.pushes else "Pushes: none")
     lines += [f"  {_format_push(push, t['email'])}" for push in explanation.pushes]
-    if explanation.refunds_from_returns:
-        count = len(explanation.refunds_from_returns)
-        refunded = "this sale" if t["parent_id"] is None else "this ticket's orders"
-        lines.append(f"Refunds against {refunded} from other tickets ({count}):")
-        lines += [
-            f"  {_format_push(push, t['email'])} (ticket {push.ticket_id})"
-            for push in explanation.refunds_from_returns
-        ]
-    if explanation.restores_from_returns:
-        count = len(explanation.restores_from_returns)
-        lines.append(f"Given back to this sale by voided returns ({count}):")
-        lines += [
-            f"  {_format_push(push, t['email'])} (ticket {push.ticket_id})"
-            for push in explanation.restores_from_returns
-        ]
-    if explanation.points_from_returns:
-        count = len(explanation.points_from_returns)
-        lines.append(f"Points adjustments by returns of this sale ({count}):")
-        lines += [
-            f"  {_format_push(push, t['email'])} (ticket {push.ticket_id})"
-            for push in explanation.points_from_returns
-        ]
+    refunded = "this sale" if t["parent_id"] is None else "this ticket's orders"
+    for title, pushes in (
+        (f"Refunds against {refunded} from other tickets", explanation.refunds_from_returns),
+        ("Given back to this sale by voided returns", explanation.restores_from_returns),
+        ("Points adjustments by returns of this sale", explanation.points_from_returns),
+    ):
+        if pushes:
+            lines.append(f"{title} ({len(pushes)}):")
+            lines += [
+                f"  {_format_push(push, t['email'])} (ticket {push.ticket_id})" for push in pushes
+            ]
     if explanation.returns:
         shown = ", ".join(
             f"ticket {r['id']} ({r['kind']}, {format_cents(r['return_cents'] or 0)})"
