@@ -790,7 +790,7 @@ def explained(shop: Shop, ticket_id: int) -> Explanation:
     return explanation
 
 
-def test_explain_return_shows_its_own_refund_figures(shop: Shop) -> None:
+def test_explain_return_own_refund_figures(shop: Shop) -> None:
     pat = shop.customer("pat@example.com")
     sam = shop.customer("sam@example.com")
     sale = shop.ring_up(item(25, qty=4), customer=pat)
@@ -819,8 +819,8 @@ def test_explain_return_shows_its_own_refund_figures(shop: Shop) -> None:
     }
     for ticket_id, expected in figures.items():
         explanation = explained(shop, ticket_id)
-        shown = [(p.push_id, p.points, p.balance_after) for p in explanation.pushes]
-        assert shown[: len(expected)] == expected, ticket_id
+        pushes_figures = [(p.push_id, p.points, p.balance_after) for p in explanation.pushes]
+        assert pushes_figures[: len(expected)] == expected, ticket_id
         assert explanation.balance_customer == mask_email("pat@example.com"), ticket_id
 
     # The text names the customer a push went to when it is not the ticket's own.

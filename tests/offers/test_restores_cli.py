@@ -154,16 +154,17 @@ def test_explain_sale_shows_points_of_its_returns(tmp_path: Path) -> None:
         assert response.status_code < 300, response.text
         store.catch_up()
 
-        shown = json.loads(store.cli("explain", str(sale), "--json").stdout)
+        explained = json.loads(store.cli("explain", str(sale), "--json").stdout)
 
-        deduction = [p for p in shown["pushes"] if p["kind"] == "points_adjust"]
+        deduction = [p for p in explained["pushes"] if p["kind"] == "points_adjust"]
         assert [(p["adjust_points"], p["points"]) for p in deduction] == [(-500, -500)]
         by_return = [
-            (p["ticket_id"], p["adjust_points"], p["points"]) for p in shown["points_from_returns"]
+            (p["ticket_id"], p["adjust_points"], p["points"])
+            for p in explained["points_from_returns"]
         ]
         assert by_return == [(ret, 250, 250), (ret, -250, -250)]
-        assert all(p["balance_after"] is not None for p in shown["points_from_returns"])
-        assert shown["balance"] == store.balance(EMAIL)
+        assert all(p["balance_after"] is not None for p in explained["points_from_returns"])
+        assert explained["balance"] == store.balance(EMAIL)
 
 
 def test_report_counts_points_spent_and_restored(tmp_path: Path) -> None:

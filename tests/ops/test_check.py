@@ -83,7 +83,7 @@ def test_wrong_token_exits_1(scenario: Scenario, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "PROBLEM  heartland: credentials rejected" in result.stdout
     assert "fix: generate a new token in Heartland" in result.stdout
-    # A token may also be refused by another service that answers at the configured address.
+    # Another service at the configured address may also reject the token.
     assert "if they are right, check that heartland.base_url is this API's address" in (
         result.stdout
     )
@@ -187,11 +187,8 @@ class _OtherJson(_Answer):
     body = b'{"status": "ok"}'
 
 
-class _ListsButNotCustomFields(_Answer):
+class _ListsButNotCustomFields(_OtherJson):
     """Respond to every list request with an empty Heartland list, except custom fields."""
-
-    status = 200
-    headers_sent = (("Content-Type", "application/json"),)
 
     def do_GET(self) -> None:
         other = self.path.split("?")[0].endswith("/custom_fields")
@@ -199,11 +196,8 @@ class _ListsButNotCustomFields(_Answer):
         super().do_GET()
 
 
-class _JunkInLocationList(_Answer):
-    """Respond with empty Heartland lists, except a full location list holding junk."""
-
-    status = 200
-    headers_sent = (("Content-Type", "application/json"),)
+class _JunkInLocationList(_OtherJson):
+    """Respond with empty Heartland lists, except a full location list containing junk."""
 
     def do_GET(self) -> None:
         full_locations = "/locations?" in self.path and "per_page=all" in self.path

@@ -218,7 +218,7 @@ def check_heartland(settings: Settings, client: HeartlandClient) -> tuple[bool, 
     except ApiError as exc:
         return False, [_api_problem(subject, exc, base_url, "locations", "view locations")]
     if not _is_list_body(first):
-        # A different service responds there, so its other responses say nothing about Heartland.
+        # A different service responds there, so its other responses tell nothing about Heartland.
         return False, [_unexpected_body(subject, base_url, "locations", "a Heartland list")]
 
     findings = [Finding(OK, subject, f"{base_url} accepted the API token")]

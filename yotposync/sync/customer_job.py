@@ -275,7 +275,7 @@ class CustomersJob:
         self._commit(outcome, summary)
 
     def _same_as_stored(self, customer: Customer, known: book.CustomerRow) -> bool:
-        """Return whether the fields kept in the ledger still hold what Heartland sent."""
+        """Return whether the fields kept in the ledger still match what Heartland sent."""
         opted_in = self.policy.enrol_all_with_email or is_opted_in(customer, self.policy)
         return (
             known.email,

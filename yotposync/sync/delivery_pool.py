@@ -45,8 +45,8 @@ class SendPool:
         # the job refills once half of this is free, marking the new pushes `sent` in one
         # commit: eight per worker makes each commit (an fsync) cover four pushes per worker,
         # and leaves the workers a queue to send from while the job's thread writes the ledger.
-        # Every push marked `sent` and not yet answered is sent again after a crash, so this
-        # also bounds those repeats.
+        # Every push marked `sent` whose response has not arrived is sent again after a crash,
+        # so this also bounds those repeats.
         self.capacity = 8 * self.workers if self._threaded else 1
         self._executor: ThreadPoolExecutor | None = None
         # Submitted pushes not yet collected, by seq. Workers append each outcome to

@@ -371,7 +371,7 @@ class TransactionsJob:
     def _hold_customers_in_review(
         self, versions: dict[int, _Version], first_seen: set[int]
     ) -> dict[int, _Version]:
-        """Decide tickets of customers waiting for staff review as if they had no e-mail.
+        """Return the versions, with no e-mail on the customer of each ticket that must wait.
 
         The customers job sends nothing for a customer whose e-mail another Heartland or Yotpo
         customer has, and opens a review. Its tickets must not send anything either: an order
@@ -379,8 +379,8 @@ class TransactionsJob:
         decided again once the customer is enrolled. A ticket that earned before the review
         keeps being decided as usual, so that what it earned is not taken back.
         """
-        # NOTE: such an earning ticket, edited while its customer waits for review, still sends
-        # the difference under the shared e-mail.
+        # NOTE: a ticket that earned before the review and is edited during it still sends the
+        # difference under the shared e-mail.
         candidates = {
             ticket_id: v.customer.id
             for ticket_id, v in versions.items()
@@ -542,7 +542,8 @@ class TransactionsJob:
             if decision.ticket_id in batch.decided or decision.ticket_id not in batch.known
         ]
         # A restore planned here can let another return take more, so go round until a round
-        # plans nothing. Rounds stop early: what a return takes only grows towards its figure.
+        # plans nothing. The loop ends because each return's refund only grows towards its
+        # decided amount, and a voided return restores once.
         for _ in range(len(returns) + 1):
             planned_any = False
             for decision, completed_at in returns:
