@@ -88,6 +88,33 @@ def test_create_refund_posts_payload(mocked: responses.RequestsMock, client: Yot
     assert sent_json(1, mocked) == refund
 
 
+def test_order_text_sent_unchanged(mocked: responses.RequestsMock, client: YotpoClient) -> None:
+    text = json.dumps(ORDER, sort_keys=True)
+    mocked.add(responses.POST, f"{BASE_URL}/orders", body=requests.ReadTimeout())
+    mocked.add(responses.POST, f"{BASE_URL}/orders", json={})
+
+    client.create_order(text)
+
+    for call in mocked.calls:
+        assert call.request.body == text.encode("utf-8")
+        assert call.request.headers["Content-Type"] == "application/json"
+        assert call.request.headers["x-api-key"] == API_KEY
+
+
+def test_refund_text_sent_unchanged(mocked: responses.RequestsMock, client: YotpoClient) -> None:
+    text = '{"id": "hl-ret-5010", "order_id": "hl-5001", "total_amount_cents": 2700}'
+    mocked.add(responses.POST, f"{BASE_URL}/refunds", json={})
+
+    client.create_refund(text)
+
+    assert mocked.calls[0].request.body == text.encode("utf-8")
+
+
+def test_request_json_and_text_rejected(client: YotpoClient) -> None:
+    with pytest.raises(ValueError, match="json or json_text"):
+        client.http.request("POST", "/orders", json=ORDER, json_text="{}")
+
+
 def test_upsert_customer_posts_payload(mocked: responses.RequestsMock, client: YotpoClient) -> None:
     customer = {"email": "pat@example.com", "id": "9100", "opted_in": True}
     mocked.add(responses.POST, f"{BASE_URL}/customers", json={})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from tests.offers.helpers import FIVE_OFF, LoyaltyStore
@@ -68,11 +69,13 @@ def _push(attempts: int, state: str) -> Push:
         email=EMAIL,
         target_order_id=None,
         amount_cents=0,
-        payload={
-            "customer_email": EMAIL,
-            "point_adjustment_amount": -500,
-            "history_title": "$5 Off at the store, ticket 42 [hl-redeem-42]",
-        },
+        body=json.dumps(
+            {
+                "customer_email": EMAIL,
+                "point_adjustment_amount": -500,
+                "history_title": "$5 Off at the store, ticket 42 [hl-redeem-42]",
+            }
+        ),
         state=state,
         attempts=attempts,
     )

@@ -24,7 +24,7 @@ def push(seq: int) -> Push:
         email=f"c{seq}@example.com",
         target_order_id=None,
         amount_cents=100,
-        payload={},
+        body="{}",
         state="sent",
         attempts=0,
     )

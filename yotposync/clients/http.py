@@ -249,6 +249,8 @@ class HttpService:
             "User-Agent": user_agent,
             **headers,
         }
+        # What requests adds to a body it encodes itself from `json`.
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._secrets = _secret_fragments(headers)
         self._timeout = (connect_timeout, read_timeout)
         self._limiter = limiter
@@ -273,10 +275,12 @@ class HttpService:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        json_text: str | None = None,
         idempotent: bool | None = None,
     ) -> requests.Response:
         """Send one request, retrying transient failures, and return the 2xx response.
 
+        The body is `json`, encoded here, or `json_text`, JSON text that is sent unchanged.
         `idempotent` defaults to whether the method is one that may be repeated safely.
         A non-idempotent request is not retried after an error whose `maybe_applied` is
         True, so the caller can check the remote state before sending it again.
@@ -285,8 +289,11 @@ class HttpService:
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
 
+        if json is not None and json_text is not None:
+            raise ValueError("pass json or json_text, not both")
+
         def send_once() -> requests.Response:
-            return self._send(method, path, params, json)
+            return self._send(method, path, params, json, json_text)
 
         return self._with_retries(method, path, idempotent, send_once)
 
@@ -396,7 +403,12 @@ class HttpService:
         return result
 
     def _send(
-        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        json_text: str | None = None,
     ) -> requests.Response:
         safe_path = _without_query(path)
         url = f"{self.base_url}/{path.lstrip('/')}"
@@ -406,9 +418,18 @@ class HttpService:
             # merges cookies, netrc and proxy variables on every call and so doubles the CPU
             # time of a request on a fast network. The environment was read once, in __init__.
             prepared = requests.PreparedRequest()
-            prepared.prepare(
-                method=method, url=url, headers=self._headers, params=params, json=json
-            )
+            if json_text is None:
+                prepared.prepare(
+                    method=method, url=url, headers=self._headers, params=params, json=json
+                )
+            else:
+                prepared.prepare(
+                    method=method,
+                    url=url,
+                    headers=self._json_headers,
+                    params=params,
+                    data=json_text.encode("utf-8"),
+                )
             response = self._session.send(
                 prepared,
                 timeout=self._timeout,

@@ -63,17 +63,27 @@ class YotpoClient:
         """Close the keep-alive connections."""
         self.http.close()
 
-    def create_order(self, payload: Mapping[str, Any]) -> None:
-        """Send one order (`POST /orders`); Yotpo awards its points by the account's campaigns."""
+    def create_order(self, payload: Mapping[str, Any] | str) -> None:
+        """Send one order (`POST /orders`); Yotpo awards its points by the account's campaigns.
+
+        `payload` is the order, or its JSON text, which is sent as it is.
+        """
         # NOTE: retried after a timeout because a repeated order_id is assumed to be ignored.
         # Yotpo does not document that; the sandbox emulates it as a policy.
-        self.http.request("POST", "/orders", json=dict(payload), idempotent=True)
+        self._post_json("/orders", payload)
 
-    def create_refund(self, payload: Mapping[str, Any]) -> None:
-        """Send one refund against an earlier order (`POST /refunds`)."""
+    def create_refund(self, payload: Mapping[str, Any] | str) -> None:
+        """Send one refund against an earlier order (`POST /refunds`); see `create_order`."""
         # NOTE: retried after a timeout because a repeated refund id is assumed to be ignored.
         # Yotpo does not document that; the sandbox emulates it as a policy.
-        self.http.request("POST", "/refunds", json=dict(payload), idempotent=True)
+        self._post_json("/refunds", payload)
+
+    def _post_json(self, path: str, payload: Mapping[str, Any] | str) -> None:
+        """POST `payload` as JSON, retried after a timeout like any idempotent request."""
+        if isinstance(payload, str):
+            self.http.request("POST", path, json_text=payload, idempotent=True)
+        else:
+            self.http.request("POST", path, json=dict(payload), idempotent=True)
 
     def upsert_customer(self, payload: Mapping[str, Any]) -> None:
         """Create or update one customer (`POST /customers`); sending it twice changes nothing."""

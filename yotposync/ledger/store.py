@@ -63,9 +63,15 @@ class Push:
     email: str | None
     target_order_id: str | None
     amount_cents: int
-    payload: dict[str, Any]
+    body: str  # the payload's JSON text, as stored and as sent
     state: str
     attempts: int
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The payload, decoded from `body`."""
+        decoded: dict[str, Any] = json.loads(self.body)
+        return decoded
 
 
 @dataclass(frozen=True)
@@ -682,7 +688,7 @@ class Ledger:
                 email=row[5],
                 target_order_id=row[6],
                 amount_cents=row[7],
-                payload=json.loads(row[8]),
+                body=row[8],
                 state=row[9],
                 attempts=row[10],
             )

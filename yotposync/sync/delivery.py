@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -42,9 +42,9 @@ log = structlog.get_logger(LOGGER)
 class PushTarget(Protocol):
     """The part of the Yotpo client this job uses."""
 
-    def create_order(self, payload: dict[str, Any]) -> None: ...
+    def create_order(self, payload: Mapping[str, Any] | str) -> None: ...
 
-    def create_refund(self, payload: dict[str, Any]) -> None: ...
+    def create_refund(self, payload: Mapping[str, Any] | str) -> None: ...
 
     def adjust_points(self, payload: dict[str, Any]) -> None: ...
 
@@ -55,8 +55,8 @@ class PushTarget(Protocol):
 
 # How each push kind is sent: the sender gets the Yotpo client, the ledger and the push.
 SENDERS: dict[str, Callable[[PushTarget, Ledger, Push], None]] = {
-    ORDER: lambda yotpo, _ledger, push: yotpo.create_order(push.payload),
-    REFUND: lambda yotpo, _ledger, push: yotpo.create_refund(push.payload),
+    ORDER: lambda yotpo, _ledger, push: yotpo.create_order(push.body),
+    REFUND: lambda yotpo, _ledger, push: yotpo.create_refund(push.body),
     POINTS_ADJUST: send_points_adjustment,
 }
 
