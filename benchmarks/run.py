@@ -1,8 +1,8 @@
 """Run the benchmarks, print their figures and write them to `benchmarks/results/`.
 
-    python -m benchmarks.run            # 1k to 100k tickets, the full runs (about 30 min)
+    python -m benchmarks.run            # 1k to 100k tickets, three catch-ups each (about 25 min)
     python -m benchmarks.run --quick    # small sizes while developing (about 3 min)
-    python -m benchmarks.run --only catch-up --sizes 1000,5000
+    python -m benchmarks.run --only catch-up --sizes 1000,5000 --repeat 5
 
 Every run writes `<name>-<time>.json` and `<name>-latest.json` per benchmark. A full catch-up
 run also draws throughput and peak RSS against store size to `docs/performance.png`.
@@ -22,6 +22,7 @@ from benchmarks.harness import ROOT, Result, machine, now_iso, print_table
 
 FULL = {
     "sizes": [1_000, 3_000, 10_000, 30_000, 100_000],
+    "catch_up_repeat": 3,
     "rate_limit_tickets": 2_000,
     "idle_seconds": 120.0,
     "latency_samples": 20,
@@ -31,6 +32,7 @@ FULL = {
 }
 QUICK = {
     "sizes": [1_000, 5_000],
+    "catch_up_repeat": 1,
     "rate_limit_tickets": 300,
     "idle_seconds": 20.0,
     "latency_samples": 4,
@@ -47,12 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs")
     parser.add_argument("--only", choices=NAMES, action="append", help="run only these")
     parser.add_argument("--sizes", help="catch-up store sizes, comma-separated ticket counts")
+    parser.add_argument(
+        "--repeat", type=int, help="catch-up runs per size; each size reports the median ratio"
+    )
     parser.add_argument("--results", type=Path, help="folder for the JSON results")
     parser.add_argument("--plot", type=Path, help="PNG file for the catch-up plot")
     options = parser.parse_args(argv)
     plan: dict[str, Any] = dict(QUICK if options.quick else FULL)
     if options.sizes:
         plan["sizes"] = [int(size) for size in options.sizes.split(",")]
+    if options.repeat is not None:
+        plan["catch_up_repeat"] = options.repeat
     chosen = options.only or list(NAMES)
     folder = options.results or ROOT / "benchmarks" / "results"
     plot = options.plot or (None if options.quick else PLOT)
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_one(name: str, plan: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if name == "catch-up":
-        figures = catch_up.run(plan["sizes"])
+        figures = catch_up.run(plan["sizes"], plan["catch_up_repeat"])
         targets = {
             "min_ratio_to_wire": ">= 0.9",
             "rss_growth": "<= 1.2 (largest size over 10,000 tickets)",

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import deciding
-from benchmarks.catch_up import measure_size
+import pytest
+
+from benchmarks import catch_up, deciding
+from benchmarks.catch_up import measure_size, median_run
 
 
 def test_catch_up_benchmark_produces_figures(tmp_path: Path) -> None:
@@ -32,3 +34,32 @@ def test_deciding_benchmark_replays_whole_store() -> None:
     assert len(figures["cpu_seconds"]) == 2
     assert all(seconds > 0 for seconds in figures["cpu_seconds"])
     assert figures["cpu_ms_per_ticket"] > 0
+
+
+def test_median_run_of_three() -> None:
+    runs = [
+        {"ratio_to_wire": 0.80, "daemon_peak_rss_mib": 58.0, "daemon_wall_seconds": 6.4},
+        {"ratio_to_wire": 0.70, "daemon_peak_rss_mib": 60.5, "daemon_wall_seconds": 7.3},
+        {"ratio_to_wire": 0.90, "daemon_peak_rss_mib": 57.0, "daemon_wall_seconds": 5.7},
+    ]
+
+    row = median_run(runs)
+
+    assert row["ratio_to_wire"] == 0.80
+    assert row["daemon_wall_seconds"] == 6.4
+    assert row["ratio_to_wire_runs"] == [0.80, 0.70, 0.90]
+    assert row["daemon_peak_rss_mib"] == 60.5
+
+
+def test_median_run_of_two_takes_lower() -> None:
+    runs = [
+        {"ratio_to_wire": 0.9, "daemon_peak_rss_mib": 58.0},
+        {"ratio_to_wire": 0.7, "daemon_peak_rss_mib": 58.0},
+    ]
+
+    assert median_run(runs)["ratio_to_wire"] == 0.7
+
+
+def test_catch_up_repeat_below_one_rejected() -> None:
+    with pytest.raises(ValueError, match="repeat must be at least 1"):
+        catch_up.run([120], repeat=0)
