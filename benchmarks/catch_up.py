@@ -143,7 +143,7 @@ RSS_BASE_TICKETS = 10_000
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Return the run with the median ratio, with every run's ratio and the highest peak RSS.
 
-    The ratio of one catch-up to one wire-client run varied by 0.05 or more between runs of
+    The ratio of one catch-up to one wire-client run varied by up to 0.05 between runs of
     the same code, so repeated runs report their median. The memory figure is the highest
     peak of all runs, so that repeating never hides a peak.
     """
