@@ -147,6 +147,12 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     the same code, so repeated runs report their median. The memory figure is the highest
     peak of all runs, so that repeating never hides a peak.
     """
+    counts = {(run["tickets"], run["pushes"], run["requests"]) for run in runs}
+    if len(counts) > 1:
+        raise RuntimeError(
+            "runs of one store read and sent different amounts (tickets, pushes, requests): "
+            f"{sorted(counts)}; each run must start from an empty ledger"
+        )
     ordered = sorted(runs, key=lambda run: run["ratio_to_wire"])
     row = dict(ordered[(len(ordered) - 1) // 2])
     row["ratio_to_wire_runs"] = [run["ratio_to_wire"] for run in runs]
@@ -171,7 +177,10 @@ def run(sizes: list[int], repeat: int = 1) -> dict[str, Any]:
                 print(
                     f"catch-up benchmark: {size} tickets, run {attempt} of {repeat} ...", flush=True
                 )
-                runs.append(measure_size(size, Path(folder)))
+                # A run in a folder of its own starts from an empty ledger, as the first one does.
+                workdir = Path(folder) / f"{size}-{attempt}"
+                workdir.mkdir()
+                runs.append(measure_size(size, workdir))
             row = median_run(runs)
             row["store_size"] = size
             rows.append(row)

@@ -36,11 +36,29 @@ def test_deciding_benchmark_replays_whole_store() -> None:
     assert figures["cpu_ms_per_ticket"] > 0
 
 
+SAME_WORK = {"tickets": 982, "pushes": 562, "requests": 582}
+
+
 def test_median_run_of_three() -> None:
     runs = [
-        {"ratio_to_wire": 0.80, "daemon_peak_rss_mib": 58.0, "daemon_wall_seconds": 6.4},
-        {"ratio_to_wire": 0.70, "daemon_peak_rss_mib": 60.5, "daemon_wall_seconds": 7.3},
-        {"ratio_to_wire": 0.90, "daemon_peak_rss_mib": 57.0, "daemon_wall_seconds": 5.7},
+        {
+            **SAME_WORK,
+            "ratio_to_wire": 0.80,
+            "daemon_peak_rss_mib": 58.0,
+            "daemon_wall_seconds": 6.4,
+        },
+        {
+            **SAME_WORK,
+            "ratio_to_wire": 0.70,
+            "daemon_peak_rss_mib": 60.5,
+            "daemon_wall_seconds": 7.3,
+        },
+        {
+            **SAME_WORK,
+            "ratio_to_wire": 0.90,
+            "daemon_peak_rss_mib": 57.0,
+            "daemon_wall_seconds": 5.7,
+        },
     ]
 
     row = median_run(runs)
@@ -53,8 +71,8 @@ def test_median_run_of_three() -> None:
 
 def test_median_run_of_two_takes_lower() -> None:
     runs = [
-        {"ratio_to_wire": 0.9, "daemon_peak_rss_mib": 58.0},
-        {"ratio_to_wire": 0.7, "daemon_peak_rss_mib": 58.0},
+        {**SAME_WORK, "ratio_to_wire": 0.9, "daemon_peak_rss_mib": 58.0},
+        {**SAME_WORK, "ratio_to_wire": 0.7, "daemon_peak_rss_mib": 58.0},
     ]
 
     assert median_run(runs)["ratio_to_wire"] == 0.7
@@ -63,3 +81,22 @@ def test_median_run_of_two_takes_lower() -> None:
 def test_catch_up_repeat_below_one_rejected() -> None:
     with pytest.raises(ValueError, match="repeat must be at least 1"):
         catch_up.run([120], repeat=0)
+
+
+def test_median_run_rejects_different_work() -> None:
+    runs = [
+        {**SAME_WORK, "ratio_to_wire": 0.8, "daemon_peak_rss_mib": 58.0},
+        {**SAME_WORK, "pushes": 0, "ratio_to_wire": 2.4, "daemon_peak_rss_mib": 58.0},
+    ]
+
+    with pytest.raises(RuntimeError, match="different amounts"):
+        median_run(runs)
+
+
+def test_catch_up_repeats_start_empty() -> None:
+    figures = catch_up.run([120], repeat=2)
+
+    row = figures["sizes"][0]
+    assert figures["repeat"] == 2
+    assert len(row["ratio_to_wire_runs"]) == 2
+    assert row["pushes"] > 0
