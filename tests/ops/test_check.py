@@ -17,7 +17,7 @@ from yotposync.clients.heartland import HeartlandClient
 from yotposync.clients.http import RetryPolicy
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings, sandbox_settings
-from yotposync.ledger import LedgerLock
+from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ops.check import (
     OK,
     PROBLEM,
@@ -347,6 +347,27 @@ def test_new_ledger_will_be_created(tmp_path: Path) -> None:
     findings = check_ledger(tmp_path / "state" / "ledger.sqlite3")
     assert findings[0].status == OK
     assert "will be created on the first run" in findings[0].message
+
+
+def test_shared_ledger_file_warned(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    Ledger.open(ledger).close()
+    ledger.chmod(0o644)
+
+    findings = check_ledger(ledger)
+
+    assert [f.status for f in findings] == [OK, WARNING]
+    assert "mode 0644" in findings[1].message
+    assert findings[1].fix == f"run chmod 600 {ledger}"
+
+
+def test_private_ledger_file_not_warned(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    Ledger.open(ledger).close()
+
+    findings = check_ledger(ledger)
+
+    assert [f.status for f in findings] == [OK]
 
 
 def test_corrupt_ledger_is_problem(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -152,7 +153,23 @@ def check_ledger(path: Path) -> list[Finding]:
                 f"give the service user read and write access to {path}",
             )
         ]
-    return [_ledger_version_finding(path, as_root)]
+    return [_ledger_version_finding(path, as_root), *_ledger_mode_findings(path)]
+
+
+def _ledger_mode_findings(path: Path) -> list[Finding]:
+    """Warn when users other than the owner may read or write the ledger file."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return []
+    return [
+        Finding(
+            WARNING,
+            "ledger",
+            f"{path} has mode {mode:04o}, so other users may read the customer e-mail "
+            "addresses it contains",
+            f"run chmod 600 {path}",
+        )
+    ]
 
 
 def _ledger_version_finding(path: Path, as_root: str) -> Finding:
