@@ -91,6 +91,10 @@ class AuthError(ApiError, FatalError):
     """HTTP 401 or 403: the credentials are missing, wrong or lack a permission."""
 
 
+class DamagedPushError(YotposyncError):
+    """A push's payload stored in the ledger cannot be what was planned, so it is not sent."""
+
+
 class InvalidRecordError(YotposyncError):
     """A record from Heartland has a value we cannot use.
 

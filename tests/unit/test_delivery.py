@@ -286,6 +286,62 @@ def test_push_failed_after_max_attempts(
     assert push_row(ledger, refund)["state"] == "pending"
 
 
+@pytest.mark.parametrize(
+    ("stored", "problem"),
+    [
+        (b"{}", "is bytes, not JSON text"),
+        ('{"order_id": "hl-1", "customer_email"', "is not valid JSON"),
+        ('["hl-1"]', "is JSON list, not an object"),
+        ('{"order_id": "hl-9999"}', "has order_id 'hl-9999' instead of 'hl-1'"),
+    ],
+)
+def test_damaged_payload_fails_without_sending(
+    tmp_path: Path,
+    ledger: Ledger,
+    clock: FakeClock,
+    mocked: responses.RequestsMock,
+    stored: str | bytes,
+    problem: str,
+) -> None:
+    order = queue_order(ledger, 1, PAT, 6000, customer_id=7)
+    refund = queue_refund(ledger, 2, order, PAT, 3000, customer_id=7)
+    other = queue_order(ledger, 3, SAM, 2500, customer_id=8)
+    with ledger.transaction():
+        ledger.db.execute("UPDATE pushes SET payload = ? WHERE push_id = ?", [stored, order])
+    mocked.add(responses.POST, f"{YOTPO_URL}/orders", json={}, match=[order_with_id(other)])
+    job = make_job(tmp_path, ledger, clock)
+
+    summary = job.run()
+
+    assert sent_paths(mocked) == ["/api/v2/orders"]
+    assert push_row(ledger, other)["state"] == "confirmed"
+    row = push_row(ledger, order)
+    assert row["state"] == "failed"
+    assert row["last_status"] is None
+    assert f"push {order}: the payload stored in the ledger {problem}" in row["last_error"]
+    assert push_row(ledger, refund)["state"] == "pending"
+    assert summary.failed == 1
+    assert summary.confirmed == 1
+
+
+def test_damaged_push_stays_failed(
+    tmp_path: Path, ledger: Ledger, clock: FakeClock, mocked: responses.RequestsMock
+) -> None:
+    order = queue_order(ledger, 1, PAT, 6000, customer_id=7)
+    refund = queue_refund(ledger, 2, order, PAT, 3000, customer_id=7)
+    with ledger.transaction():
+        ledger.db.execute("UPDATE pushes SET payload = 'oops' WHERE push_id = ?", [order])
+    job = make_job(tmp_path, ledger, clock)
+    job.run()
+    clock.advance(86400)
+
+    job.run()
+
+    assert len(mocked.calls) == 0
+    assert push_row(ledger, order)["state"] == "failed"
+    assert push_row(ledger, refund)["state"] == "pending"
+
+
 def test_auth_error_keeps_push_pending(
     tmp_path: Path, ledger: Ledger, clock: FakeClock, mocked: responses.RequestsMock
 ) -> None:

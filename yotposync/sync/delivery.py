@@ -17,6 +17,7 @@ should be checked before relying on it.
 from __future__ import annotations
 
 import heapq
+import json
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -27,7 +28,7 @@ from typing import Any, Protocol
 import structlog
 
 from yotposync.config import Settings
-from yotposync.errors import AuthError, RejectedError, RetriableError
+from yotposync.errors import AuthError, DamagedPushError, RejectedError, RetriableError
 from yotposync.ledger import Ledger, Push
 from yotposync.ledger.offers import POINTS_ADJUST
 from yotposync.logs import debug_enabled, mask_email
@@ -59,6 +60,30 @@ SENDERS: dict[str, Callable[[PushTarget, Ledger, Push], None]] = {
     REFUND: lambda yotpo, _ledger, push: yotpo.create_refund(push.body),
     POINTS_ADJUST: send_points_adjustment,
 }
+
+
+# The payload field that repeats the push's id, by push kind.
+_ID_FIELDS = {ORDER: "order_id", REFUND: "id"}
+
+
+def stored_payload_problem(push: Push) -> str | None:
+    """Describe why `push.body` cannot be the payload planned for this push, or return None.
+
+    The body is sent as stored, so it is checked first: JSON text of an object that repeats
+    the push's own id. Only an edited or damaged ledger row fails this check.
+    """
+    if not isinstance(push.body, str):
+        return f"is {type(push.body).__name__}, not JSON text"
+    try:
+        payload = json.loads(push.body)
+    except ValueError as exc:
+        return f"is not valid JSON ({exc})"
+    if not isinstance(payload, dict):
+        return f"is JSON {type(payload).__name__}, not an object"
+    id_field = _ID_FIELDS.get(push.kind)
+    if id_field is not None and payload.get(id_field) != push.push_id:
+        return f"has {id_field} {payload.get(id_field)!r} instead of {push.push_id!r}"
+    return None
 
 
 @dataclass
@@ -128,6 +153,11 @@ class DeliveryJob:
         return summary
 
     def _send(self, ledger: Ledger, push: Push) -> None:
+        problem = stored_payload_problem(push)
+        if problem is not None:
+            raise DamagedPushError(
+                f"push {push.push_id}: the payload stored in the ledger {problem}"
+            )
         SENDERS[push.kind](self.yotpo, ledger, push)
 
     def _run_batch(
@@ -195,6 +225,9 @@ class DeliveryJob:
                     chain = chains[outcome.push.email]
                     if chain:
                         heapq.heappush(ready, (chain[0].seq, chain.popleft()))
+                elif isinstance(error, DamagedPushError):
+                    # It is recorded as failed, so this customer's later pushes wait behind it.
+                    continue
                 elif isinstance(error, RetriableError) and error.status is None:
                     # Yotpo cannot be reached (after the client's own retries): trying every
                     # other customer's push now would only wait out one timeout after another.
@@ -227,6 +260,8 @@ class DeliveryJob:
                 self._record_rejected(push, error, summary)
             elif isinstance(error, RetriableError):
                 self._schedule_retry(push, error, summary)
+            elif isinstance(error, DamagedPushError):
+                self._record_damaged(push, error, summary)
             elif isinstance(error, AuthError):
                 # Bad credentials say nothing about the push: it goes back, its attempt uncounted.
                 self.ledger.release_sent(push.seq, self.clock())
@@ -257,6 +292,19 @@ class DeliveryJob:
             ticket_id=push.ticket_id,
             status=exc.status,
             error=exc.reason,
+        )
+
+    def _record_damaged(self, push: Push, exc: DamagedPushError, summary: DeliverySummary) -> None:
+        now = self.clock()
+        self.ledger.mark_retry(push.seq, None, str(exc), now, now, failed=True)
+        summary.failed += 1
+        log.error(
+            "push_damaged",
+            push_id=push.push_id,
+            ticket_id=push.ticket_id,
+            error=str(exc),
+            detail="nothing was sent; restore the ledger from a backup, or correct the stored "
+            "payload and run `yotposync retry-failed`",
         )
 
     def _schedule_retry(self, push: Push, exc: RetriableError, summary: DeliverySummary) -> None:
