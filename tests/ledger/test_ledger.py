@@ -263,6 +263,37 @@ def test_lock_released_after_exit(tmp_path: Path) -> None:
         pass
 
 
+def test_lock_removes_ledger_it_left_empty(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with LedgerLock(path):
+        assert path.exists()
+
+    assert not path.exists()
+
+
+def test_lock_keeps_written_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with LedgerLock(path):
+        Ledger.open(path).close()
+
+    assert path.stat().st_size > 0
+
+
+def test_lock_rejects_emptied_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with LedgerLock(path):
+        Ledger.open(path).close()
+    path.write_bytes(b"")
+
+    with pytest.raises(LedgerError, match="is an empty file, but yotposync ran with it before"):
+        LedgerLock(path).acquire()
+
+    assert path.stat().st_size == 0
+    # The failed attempt released its locks, so the next one reaches the same check.
+    with pytest.raises(LedgerError, match="is an empty file"):
+        LedgerLock(path).acquire()
+
+
 def test_lock_is_held_while_locked(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     probe = LedgerLock(path)

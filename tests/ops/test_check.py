@@ -5,9 +5,11 @@ from __future__ import annotations
 import http.server
 import os
 import socket
+import sqlite3
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -368,6 +370,49 @@ def test_private_ledger_file_not_warned(tmp_path: Path) -> None:
     findings = check_ledger(ledger)
 
     assert [f.status for f in findings] == [OK]
+
+
+def test_ledger_damaged_inside_is_problem(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    Ledger.open(ledger).close()
+    with closing(sqlite3.connect(ledger)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        root = connection.execute(
+            "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'pushes'"
+        ).fetchone()[0]
+        size = connection.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(ledger.read_bytes())
+    data[(root - 1) * size : root * size] = bytes(range(256)) * (size // 256)
+    ledger.write_bytes(bytes(data))
+
+    findings = check_ledger(ledger)
+
+    assert findings[0].status == PROBLEM
+    assert findings[0].message.startswith(f"{ledger} is damaged (")
+    assert "restore the ledger from a backup" in (findings[0].fix or "")
+
+
+def test_emptied_ledger_is_problem(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    with LedgerLock(ledger):
+        Ledger.open(ledger).close()
+    ledger.write_bytes(b"")
+
+    findings = check_ledger(ledger)
+
+    assert [f.status for f in findings] == [PROBLEM]
+    assert "content was lost" in findings[0].message
+    assert "delete the empty file" in (findings[0].fix or "")
+
+
+def test_empty_ledger_before_first_run_ok(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    ledger.write_bytes(b"")
+
+    findings = check_ledger(ledger)
+
+    assert [f.status for f in findings] == [OK]
+    assert "the first run sets it up" in findings[0].message
 
 
 def test_corrupt_ledger_is_problem(tmp_path: Path) -> None:

@@ -151,6 +151,30 @@ def test_damaged_ledger_advice_names_catch_up(h: Harness, damage: str) -> None:
     assert "looks at every ticket again" not in result.stderr
 
 
+@pytest.mark.parametrize("command", ["catch-up", "run"])
+def test_emptied_ledger_stops_with_advice(h: Harness, command: str) -> None:
+    assert h.invoke("catch-up", "--since", h.since()).exit_code == 0
+    h.ledger.write_bytes(b"")
+    arguments = ["catch-up", "--since", h.since()] if command == "catch-up" else ["run"]
+
+    result = h.invoke(*arguments)
+
+    assert result.exit_code == 1
+    assert f"the ledger {h.ledger} is an empty file" in result.stderr
+    assert "restore the ledger from a backup" in result.stderr
+    assert h.ledger.stat().st_size == 0
+
+
+def test_first_run_fills_empty_ledger(h: Harness) -> None:
+    h.ledger.parent.mkdir(parents=True, exist_ok=True)
+    h.ledger.write_bytes(b"")
+
+    result = h.invoke("catch-up", "--since", h.since())
+
+    assert result.exit_code == 0, result.stderr
+    assert h.ledger_rows("SELECT count(*) FROM tickets")[0][0] > 0
+
+
 def test_directory_at_ledger_path(h: Harness) -> None:
     h.ledger.mkdir(parents=True)
 

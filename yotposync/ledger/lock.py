@@ -8,6 +8,13 @@ from pathlib import Path
 from types import TracebackType
 
 from yotposync.errors import LedgerError, LockedError
+from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE
+
+# A first run killed before it wrote the new ledger leaves the same files behind.
+EMPTIED_ADVICE = (
+    f"To recover, {MOVED_ASIDE_ADVICE}. If yotposync never finished a run with this ledger, "
+    "delete the empty file and run again"
+)
 
 
 class LedgerLock:
@@ -36,9 +43,13 @@ class LedgerLock:
         self.path = real_path.with_name(real_path.name + ".lock")
         self._fd: int | None = None
         self._ledger_fd: int | None = None
+        self._created_ledger = False
 
     def acquire(self) -> None:
         # The lock is taken before the ledger is opened, so it may be first to need the folder.
+        # The lock file stays after every run, so an existing empty ledger beside it was most
+        # likely emptied (EMPTIED_ADVICE also covers a first run killed before writing it).
+        used_before = self.path.exists()
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -60,6 +71,12 @@ class LedgerLock:
         self._fd = fd
         try:
             self._ledger_fd = self._lock_ledger_file()
+            if used_before and not self._created_ledger and self._ledger_is_empty():
+                raise LedgerError(
+                    f"the ledger {self.ledger_path} is an empty file, but yotposync ran with it "
+                    f"before ({self.path} is left from that run), so its content was lost. "
+                    f"{EMPTIED_ADVICE}"
+                )
         except BaseException:
             self.release()
             raise
@@ -69,6 +86,7 @@ class LedgerLock:
 
         SQLite takes an empty file for a new database.
         """
+        self._created_ledger = not self.ledger_path.exists()
         try:
             fd = os.open(self.ledger_path, os.O_RDONLY | os.O_CREAT, 0o600)
         except OSError as exc:
@@ -84,7 +102,18 @@ class LedgerLock:
             )
         return fd
 
+    def _ledger_is_empty(self) -> bool:
+        assert self._ledger_fd is not None
+        return os.fstat(self._ledger_fd).st_size == 0
+
     def release(self) -> None:
+        """Release both locks, removing the ledger file if this lock created it and it is empty.
+
+        Only a process stopped before it wrote the new ledger leaves the file empty. Removing
+        it lets the next run start the ledger, while an existing ledger found empty stops it.
+        """
+        if self._ledger_fd is not None and self._created_ledger and self._ledger_is_empty():
+            self.ledger_path.unlink(missing_ok=True)
         if self._ledger_fd is not None:
             _unlock(self._ledger_fd)
             self._ledger_fd = None

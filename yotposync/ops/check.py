@@ -25,7 +25,8 @@ from yotposync.clients.heartland import HeartlandClient
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
 from yotposync.errors import ApiError, AuthError, ConfigError, LedgerError, RetriableError
-from yotposync.ledger.lock import LedgerLock
+from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE
+from yotposync.ledger.lock import EMPTIED_ADVICE, LedgerLock
 from yotposync.ledger.schema import SCHEMA_VERSION
 from yotposync.ops.address import parse_listen_address
 from yotposync.ops.heartland_webhooks import hide_secret, list_webhooks
@@ -144,6 +145,8 @@ def check_ledger(path: Path) -> list[Finding]:
         ]
     if not path.exists():
         return [Finding(OK, subject, f"{path} will be created on the first run{as_root}")]
+    if path.stat().st_size == 0:
+        return [_empty_ledger_finding(path, as_root)]
     if not os.access(path, os.R_OK | os.W_OK):
         return [
             Finding(
@@ -172,11 +175,32 @@ def _ledger_mode_findings(path: Path) -> list[Finding]:
     ]
 
 
+def _empty_ledger_finding(path: Path, as_root: str) -> Finding:
+    """Tell an emptied ledger from one that a first run has not written yet."""
+    lock = LedgerLock(path).path
+    if lock.exists():
+        return Finding(
+            PROBLEM,
+            "ledger",
+            f"{path} is an empty file, but yotposync ran with it before ({lock} is left from "
+            "that run), so its content was lost",
+            EMPTIED_ADVICE,
+        )
+    return Finding(OK, "ledger", f"{path} is empty; the first run sets it up{as_root}")
+
+
 def _ledger_version_finding(path: Path, as_root: str) -> Finding:
     try:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+            # Damage inside a table shows only when its page is read, so quick_check reads
+            # every page: 0.03 to 0.5 s for a 30 MB ledger of 30,000 tickets. It lists what
+            # it finds, or raises when a page cannot be parsed at all.
+            try:
+                damage = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
+            except sqlite3.DatabaseError as exc:
+                damage = [str(exc)]
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
@@ -185,6 +209,13 @@ def _ledger_version_finding(path: Path, as_root: str) -> Finding:
             "ledger",
             f"{path} is not a readable SQLite database ({exc})",
             "restore the ledger from a backup",
+        )
+    if damage != ["ok"]:
+        return Finding(
+            PROBLEM,
+            "ledger",
+            f"{path} is damaged ({'; '.join(damage)})",
+            MOVED_ASIDE_ADVICE,
         )
     if version > SCHEMA_VERSION:
         return Finding(
