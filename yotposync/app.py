@@ -131,7 +131,7 @@ def run_catch_up(
             points_adjustments=adjustments,
         )
     with LedgerLock(settings.ledger.path):
-        ledger = Ledger.open(settings.ledger.path)
+        ledger = Ledger.open_for_writing(settings.ledger.path)
         try:
             run_id = ledger.start_run("catch-up", started)
             first_run = ledger.get_cursor(CURSOR_NAME) is None

@@ -469,7 +469,7 @@ def retry_failed(ctx: click.Context) -> None:
         click.echo(f"No ledger at {path} yet: run `yotposync catch-up` or `yotposync run`.")
         return
     with LedgerLock(path):
-        ledger = Ledger.open(path)
+        ledger = Ledger.open_for_writing(path)
         try:
             with ledger.transaction():
                 moved = ledger.retry_failed(utc_now())

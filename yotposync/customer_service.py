@@ -77,7 +77,7 @@ def run_customer_sync(
     """Run the customers job once, deliver what it queued, then refresh the cashier fields."""
     started = clock()
     with LedgerLock(settings.ledger.path):
-        ledger = Ledger.open(settings.ledger.path)
+        ledger = Ledger.open_for_writing(settings.ledger.path)
         heartland = heartland_client(settings)
         yotpo = yotpo_client(settings)
         try:

@@ -40,7 +40,7 @@ def sync_offers(ctx: click.Context, allow_empty: bool) -> None:
     """Create, update and switch off Heartland coupons to match Yotpo's redemption options."""
     settings = _settings(ctx)
     with LedgerLock(settings.ledger.path):
-        ledger = Ledger.open(settings.ledger.path)
+        ledger = Ledger.open_for_writing(settings.ledger.path)
         heartland = heartland_client(settings)
         yotpo = yotpo_client(settings)
         try:
@@ -75,7 +75,7 @@ def sync_codes(ctx: click.Context) -> None:
     """Make single-use coupons for codes redeemed online and switch off used ones."""
     settings = _settings(ctx)
     with LedgerLock(settings.ledger.path):
-        ledger = Ledger.open(settings.ledger.path)
+        ledger = Ledger.open_for_writing(settings.ledger.path)
         try:
             summary = run_online_codes(settings, ledger, utc_now)
         finally:

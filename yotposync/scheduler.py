@@ -90,7 +90,7 @@ class Daemon:
     def _run_locked(self) -> int:
         with LedgerLock(self.settings.ledger.path):
             # Open once in the main thread so that a bad ledger stops the daemon before any job.
-            Ledger.open(self.settings.ledger.path).close()
+            Ledger.open_for_writing(self.settings.ledger.path).close()
             self._add_jobs()
             self.ops.install()
             self._install_signal_handlers()

@@ -263,6 +263,25 @@ def test_lock_released_after_exit(tmp_path: Path) -> None:
         pass
 
 
+def test_writer_closes_runs_left_running(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger.open(path)
+    finished = ledger.start_run("delivery", NOW)
+    ledger.finish_run(finished, "ok", {}, NOW)
+    ledger.start_run("catch-up", NOW)
+    ledger.start_run("transactions", NOW)
+    ledger.close()
+
+    reader = Ledger.open(path)
+    assert {run["job"]: run["outcome"] for run in reader.last_runs()}["catch-up"] == "running"
+    reader.close()
+    writer = Ledger.open_for_writing(path)
+    outcomes = {run["job"]: run["outcome"] for run in writer.last_runs()}
+    writer.close()
+
+    assert outcomes == {"delivery": "ok", "catch-up": "interrupted", "transactions": "interrupted"}
+
+
 def test_lock_removes_ledger_it_left_empty(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     with LedgerLock(path):

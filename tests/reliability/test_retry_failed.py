@@ -108,3 +108,23 @@ def test_retry_failed_with_none_says_so(h: Harness) -> None:
 
     assert result.exit_code == 0
     assert result.stdout == "No failed pushes to queue again.\n"
+
+
+def test_next_writer_closes_killed_run(h: Harness) -> None:
+    # A catch-up killed with SIGKILL leaves its run marked running. The next process to take
+    # the lock closes it, so `status` beside a new daemon does not show it as still running.
+    ledger = Ledger.open(h.ledger)
+    try:
+        ledger.start_run("catch-up", ANCHOR)
+    finally:
+        ledger.close()
+
+    assert h.invoke("retry-failed").exit_code == 0
+
+    ledger = Ledger.open(h.ledger)
+    try:
+        runs = {run["job"]: run for run in ledger.last_runs()}
+    finally:
+        ledger.close()
+    assert runs["catch-up"]["outcome"] == "interrupted"
+    assert "the process stopped before the run finished" in runs["catch-up"]["error"]

@@ -290,6 +290,22 @@ class Ledger:
         return cls(db, path)
 
     @classmethod
+    def open_for_writing(cls, path: Path) -> Ledger:
+        """Open the ledger for the process that has just taken its lock, as `open` does.
+
+        Only the lock holder starts runs. So every run still marked `running` belongs to an
+        earlier process that was killed or crashed, and is closed as `interrupted`. Call it
+        once, before this process starts a run.
+        """
+        ledger = cls.open(path)
+        try:
+            ledger.close_runs_left_running()
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+    @classmethod
     def open_for_reading(cls, path: Path) -> Ledger:
         """Open an existing ledger for a command that only reads it.
 
@@ -838,6 +854,13 @@ class Ledger:
         )
 
     # Runs
+
+    def close_runs_left_running(self) -> None:
+        """Close every run still marked `running` as `interrupted`; see `open_for_writing`."""
+        self.db.execute(
+            "UPDATE runs SET outcome = ?, error = ? WHERE outcome = 'running'",
+            [RUN_INTERRUPTED, INTERRUPTED_ERROR],
+        )
 
     def start_run(self, job: str, now: datetime) -> int:
         """Record the start of a run of `job`; return its id for `finish_run`.
