@@ -416,7 +416,7 @@ def format_catch_up(result: CatchUpResult) -> str:
         if d is not None:
             lines.append(
                 f"Delivered: {d.confirmed} confirmed, {d.rejected} rejected, "
-                f"{d.failed} failed, {d.waiting} waiting for a retry"
+                f"{d.failed} failed, {d.waiting} still queued"
             )
     for problem in t.invalid[:SKIPPED_SHOWN]:
         lines.append(f"Skipped: {problem}")

@@ -94,7 +94,7 @@ def format_sync(result: CustomerSyncResult) -> str:
     delivery = result.delivery
     lines.append(
         f"Delivered: {delivery.confirmed} confirmed, {delivery.rejected} rejected, "
-        f"{delivery.waiting} waiting for a retry"
+        f"{delivery.waiting} still queued"
     )
     refresh = result.refresh
     lines.append(

@@ -351,13 +351,15 @@ def test_ledger_path_that_is_a_folder_is_refused(tmp_path: Path) -> None:
         LedgerLock(tmp_path)
 
 
-def test_unwritable_ledger_folder_is_a_ledger_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("below", ["ledger.sqlite3", "sub/ledger.sqlite3"])
+def test_file_in_ledger_folder_named(tmp_path: Path, below: str) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the ledger folder should be")
-    with pytest.raises(LedgerError, match="cannot create the lock file"):
-        LedgerLock(blocker / "ledger.sqlite3").acquire()
-    with pytest.raises(LedgerError, match="cannot create the ledger"):
-        Ledger.open(blocker / "ledger.sqlite3")
+    expected = f"runs through {blocker}, which is a file, not a folder"
+    with pytest.raises(LedgerError, match=expected):
+        LedgerLock(blocker / below).acquire()
+    with pytest.raises(LedgerError, match=expected):
+        Ledger.open(blocker / below)
 
 
 def test_due_pushes_skip_customer_behind_waiting_push(ledger: Ledger) -> None:

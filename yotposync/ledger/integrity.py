@@ -41,3 +41,23 @@ def damaged_ledger_error(exc: BaseException, path: Path | None) -> LedgerError |
         return None
     where = f"the ledger {path}" if path is not None else "the ledger"
     return LedgerError(f"{where} is damaged ({exc}): {MOVED_ASIDE_ADVICE}")
+
+
+def file_in_folder_path(path: Path) -> Path | None:
+    """Return the nearest existing ancestor of `path` when it is a file instead of a folder.
+
+    Creating the ledger's folder under a file fails with "File exists" or "Not a directory",
+    which names neither the file nor the fix.
+    """
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def file_in_folder_error(path: Path, blocker: Path) -> LedgerError:
+    """Build the error for a ledger path that runs through the file `blocker`."""
+    return LedgerError(
+        f"ledger.path {str(path)!r} runs through {blocker}, which is a file, not a folder: set "
+        "ledger.path to a file in a folder, such as /var/lib/yotposync/ledger.sqlite3"
+    )

@@ -8,7 +8,11 @@ from pathlib import Path
 from types import TracebackType
 
 from yotposync.errors import LedgerError, LockedError
-from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE
+from yotposync.ledger.integrity import (
+    MOVED_ASIDE_ADVICE,
+    file_in_folder_error,
+    file_in_folder_path,
+)
 
 # A first run killed before it wrote the new ledger leaves the same files behind.
 EMPTIED_ADVICE = (
@@ -50,6 +54,9 @@ class LedgerLock:
         # The lock file stays after every run, so an existing empty ledger beside it was most
         # likely emptied (EMPTIED_ADVICE also covers a first run killed before writing it).
         used_before = self.path.exists()
+        blocker = file_in_folder_path(self.path)
+        if blocker is not None:
+            raise file_in_folder_error(self.ledger_path, blocker)
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -23,7 +23,12 @@ import sqlite_utils
 import structlog
 
 from yotposync.errors import LedgerError
-from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE, damaged_ledger_error
+from yotposync.ledger.integrity import (
+    MOVED_ASIDE_ADVICE,
+    damaged_ledger_error,
+    file_in_folder_error,
+    file_in_folder_path,
+)
 from yotposync.ledger.schema import SCHEMA_VERSION, migrate, schema_version
 from yotposync.sync.model import Decision, Kind, ParentInfo
 from yotposync.sync.plan import OrderBalance, PlannedPush, PushRecord
@@ -161,6 +166,9 @@ def prepare_ledger_file(path: Path) -> None:
             f"ledger.path {str(path)!r} is a folder, not a file: set it to a file path such as "
             "/var/lib/yotposync/ledger.sqlite3"
         )
+    blocker = file_in_folder_path(path)
+    if blocker is not None:
+        raise file_in_folder_error(path, blocker)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists():
@@ -189,9 +197,9 @@ def read_only_open_error(exc: sqlite3.DatabaseError, path: Path) -> LedgerError:
     if "readonly" in text or "unable to open" in text:
         return LedgerError(
             f"the ledger {path} is readable, but SQLite must also create {path.name}-shm "
-            f"beside it, and this user cannot write in {path.parent}: run the command as the "
-            "user that owns the ledger, or copy the ledger (with its -wal file, if any) to "
-            "a folder you can write in"
+            f"beside it, and this user cannot write in {path.absolute().parent}: run the "
+            "command as the user that owns the ledger, or copy the ledger (with its -wal "
+            "file, if any) to a folder you can write in"
         )
     return LedgerError(f"the ledger {path} cannot be read ({exc})")
 
