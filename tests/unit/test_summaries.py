@@ -9,6 +9,7 @@ from yotposync.app import CatchUpResult
 from yotposync.cli import SKIPPED_SHOWN, format_catch_up
 from yotposync.ledger import Ledger
 from yotposync.status import collect_status, format_status
+from yotposync.sync.plan import PlannedPush
 from yotposync.sync.transactions import TransactionsSummary
 
 NOW = datetime(2026, 3, 8, 6, 30, tzinfo=UTC)
@@ -54,3 +55,18 @@ def test_catch_up_counts_orders_and_refunds_in_words() -> None:
     two = format_catch_up(CatchUpResult(summary, None, False, 1.0, points_adjustments=2))
     assert "Would send 0 orders and refunds. The orders and refunds are listed above." in none
     assert "Queued 0 orders and refunds and 2 points adjustments." in two
+
+
+def test_status_lists_push_in_unknown_state(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        push = PlannedPush("hl-7", "order", 7, "pat@example.com", 3, None, 900)
+        with ledger.transaction():
+            seq = ledger.add_push(push, {"order_id": "hl-7"}, NOW)
+            ledger.db.execute("UPDATE pushes SET state = 'bogus' WHERE seq = ?", [seq])
+        text = format_status(collect_status(ledger, NOW))
+    finally:
+        ledger.close()
+
+    assert "Pushes needing attention:" in text
+    assert "hl-7 (order, ticket 7) bogus: yotposync never sets this state" in text

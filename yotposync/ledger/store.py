@@ -35,6 +35,12 @@ from yotposync.sync.plan import OrderBalance, PlannedPush, PushRecord
 
 log = structlog.get_logger("yotposync.ledger")
 
+# The reason `status` gives for a push in a state that yotposync never sets.
+UNKNOWN_STATE_ERROR = (
+    "yotposync never sets this state, so the push is never sent: restore the ledger from a "
+    "backup, or set the push's state to pending"
+)
+
 RUN_RUNNING = "running"
 RUN_INTERRUPTED = "interrupted"
 INTERRUPTED_ERROR = "the process stopped before the run finished (a signal or a crash)"
@@ -837,13 +843,19 @@ class Ledger:
         return _dt(row[0]) if row and row[0] else None
 
     def problem_pushes(self, limit: int) -> list[dict[str, Any]]:
-        """Return the latest rejected or failed pushes, newest first."""
+        """Return the latest rejected or failed pushes, newest first.
+
+        A push in a state yotposync never sets (an edited ledger) is listed too, since the
+        delivery job never sends it.
+        """
         return list(
             self.db.query(
-                "SELECT push_id, kind, ticket_id, state, last_status, last_error, updated_at "
-                "FROM pushes WHERE state IN ('rejected', 'failed') "
+                "SELECT push_id, kind, ticket_id, state, last_status, "
+                "CASE WHEN state IN ('rejected', 'failed') THEN last_error "
+                "ELSE ? END AS last_error, updated_at "
+                "FROM pushes WHERE state NOT IN ('pending', 'sent', 'confirmed') "
                 "ORDER BY updated_at DESC, seq DESC LIMIT ?",
-                [limit],
+                [UNKNOWN_STATE_ERROR, limit],
             )
         )
 
