@@ -261,7 +261,7 @@ class Daemon:
 
     def _run_in_ledger(self, name: str, body: Callable[[Ledger], dict[str, Any]]) -> dict[str, Any]:
         """Run one job body with its own ledger connection and record the run."""
-        ledger = Ledger.open(self.settings.ledger.path)
+        ledger = Ledger.open_existing(self.settings.ledger.path)
         run_id = ledger.start_run(name, self.clock())
         try:
             summary = body(ledger)

@@ -29,6 +29,7 @@ from yotposync.ledger.integrity import (
     file_in_folder_error,
     file_in_folder_path,
 )
+from yotposync.ledger.lock import EMPTIED_ADVICE
 from yotposync.ledger.schema import SCHEMA_VERSION, migrate, schema_version
 from yotposync.sync.model import Decision, Kind, ParentInfo
 from yotposync.sync.plan import OrderBalance, PlannedPush, PushRecord
@@ -318,6 +319,23 @@ class Ledger:
             ledger.close()
             raise
         return ledger
+
+    @classmethod
+    def open_existing(cls, path: Path) -> Ledger:
+        """Open the ledger for a job of a process that opened it before, as `open` does.
+
+        The ledger must still be there with content: a file removed or emptied while the
+        daemon runs raises LedgerError, which stops the daemon, instead of becoming a new
+        ledger that would send every order and refund again.
+        """
+        path = path.expanduser()
+        if not path.is_file() or path.stat().st_size == 0:
+            state = "removed" if not path.exists() else "emptied"
+            raise LedgerError(
+                f"the ledger {path} was {state} while yotposync was using it, so its content "
+                f"was lost. {EMPTIED_ADVICE}"
+            )
+        return cls.open(path)
 
     @classmethod
     def open_for_reading(cls, path: Path) -> Ledger:

@@ -154,7 +154,7 @@ class SendPool:
         if ledger is None:
             path: Path | None = self._ledger.path
             assert path is not None  # threaded mode needs a ledger file
-            ledger = Ledger.open(path)
+            ledger = Ledger.open_existing(path)
             self._local.ledger = ledger
             with self._opened_lock:
                 self._opened.append(ledger)
