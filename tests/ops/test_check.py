@@ -338,11 +338,14 @@ def test_other_json_service_is_yotpo_problem(
     ]
 
 
-def test_ledger_under_file_is_problem(tmp_path: Path) -> None:
+@pytest.mark.parametrize("below", ["ledger.sqlite3", "deeper/ledger.sqlite3"])
+def test_ledger_under_file_is_problem(tmp_path: Path, below: str) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    findings = check_ledger(blocker / "ledger.sqlite3")
+    findings = check_ledger(blocker / below)
     assert findings[0].status == PROBLEM
+    assert f"runs through {blocker}, which is a file, not a folder" in findings[0].message
+    assert (findings[0].fix or "").startswith("set ledger.path to a file in a folder")
 
 
 def test_new_ledger_will_be_created(tmp_path: Path) -> None:
@@ -389,6 +392,7 @@ def test_ledger_damaged_inside_is_problem(tmp_path: Path) -> None:
 
     assert findings[0].status == PROBLEM
     assert findings[0].message.startswith(f"{ledger} is damaged (")
+    assert "\n" not in findings[0].message
     assert "restore the ledger from a backup" in (findings[0].fix or "")
 
 

@@ -74,14 +74,16 @@ def queue_history(ledger: Ledger, sales_per_customer: int) -> dict[str, list[str
                 ticket_id += 1
                 order_id = f"hl-{ticket_id}"
                 order = PlannedPush(order_id, "order", ticket_id, email, customer_id, None, 5000)
-                ledger.add_push(order, {"order_id": order_id, "customer_email": email}, START)
+                body = {"order_id": order_id, "customer_email": email, "total_amount_cents": 5000}
+                ledger.add_push(order, body, START)
                 queued[email].append(order_id)
                 if round_number % 2 == 0:
                     refund_id = f"hl-ret-{ticket_id}"
                     refund = PlannedPush(
                         refund_id, "return", ticket_id, email, customer_id, order_id, 1000
                     )
-                    ledger.add_push(refund, {"id": refund_id, "order_id": order_id}, START)
+                    body = {"id": refund_id, "order_id": order_id, "total_amount_cents": 1000}
+                    ledger.add_push(refund, body, START)
                     queued[email].append(refund_id)
     return queued
 

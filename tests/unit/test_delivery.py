@@ -291,8 +291,17 @@ def test_push_failed_after_max_attempts(
     [
         (b"{}", "is bytes, not JSON text"),
         ('{"order_id": "hl-1", "customer_email"', "is not valid JSON"),
-        ('["hl-1"]', "is JSON list, not an object"),
-        ('{"order_id": "hl-9999"}', "has order_id 'hl-9999' instead of 'hl-1'"),
+        ('["hl-1"]', "is a JSON array, not an object"),
+        ("null", "is a JSON null, not an object"),
+        ('{"order_id": "hl-9999"}', "has order_id 'hl-9999' where the ledger row has 'hl-1'"),
+        (
+            '{"order_id": "hl-1", "customer_email": "sam@example.com", "total_amount_cents": 6000}',
+            "has customer_email 'sam@example.com' where the ledger row has 'pat@example.com'",
+        ),
+        (
+            '{"order_id": "hl-1", "customer_email": "pat@example.com", "total_amount_cents": 600}',
+            "has total_amount_cents 600 where the ledger row has 6000",
+        ),
     ],
 )
 def test_damaged_payload_fails_without_sending(
@@ -322,6 +331,25 @@ def test_damaged_payload_fails_without_sending(
     assert push_row(ledger, refund)["state"] == "pending"
     assert summary.failed == 1
     assert summary.confirmed == 1
+
+
+def test_refund_to_other_order_held(
+    tmp_path: Path, ledger: Ledger, clock: FakeClock, mocked: responses.RequestsMock
+) -> None:
+    order = queue_order(ledger, 1, PAT, 6000, customer_id=7)
+    refund = queue_refund(ledger, 2, order, PAT, 3000, customer_id=7)
+    edited = '{"id": "hl-ret-2", "order_id": "hl-3", "total_amount_cents": 3000}'
+    with ledger.transaction():
+        ledger.db.execute("UPDATE pushes SET payload = ? WHERE push_id = ?", [edited, refund])
+    mocked.add(responses.POST, f"{YOTPO_URL}/orders", json={})
+    job = make_job(tmp_path, ledger, clock)
+
+    job.run()
+
+    assert sent_paths(mocked) == ["/api/v2/orders"]
+    row = push_row(ledger, refund)
+    assert row["state"] == "failed"
+    assert "has order_id 'hl-3' where the ledger row has 'hl-1'" in row["last_error"]
 
 
 def test_damaged_push_stays_failed(

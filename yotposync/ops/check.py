@@ -25,7 +25,7 @@ from yotposync.clients.heartland import HeartlandClient
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
 from yotposync.errors import ApiError, AuthError, ConfigError, LedgerError, RetriableError
-from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE
+from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE, file_in_folder_path
 from yotposync.ledger.lock import EMPTIED_ADVICE, LedgerLock
 from yotposync.ledger.schema import SCHEMA_VERSION
 from yotposync.ops.address import parse_listen_address
@@ -119,6 +119,16 @@ def check_ledger(path: Path) -> list[Finding]:
     if path.exists() and not path.is_file():
         return [Finding(PROBLEM, subject, f"{path} is not a file", "set ledger.path to a file")]
 
+    blocker = file_in_folder_path(path)
+    if blocker is not None:
+        return [
+            Finding(
+                PROBLEM,
+                subject,
+                f"{path} runs through {blocker}, which is a file, not a folder",
+                "set ledger.path to a file in a folder, such as /var/lib/yotposync/ledger.sqlite3",
+            )
+        ]
     folder = path.parent
     if not folder.exists():
         ancestor = _existing_ancestor(folder)
@@ -201,6 +211,8 @@ def _ledger_version_finding(path: Path, as_root: str) -> Finding:
                 damage = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
             except sqlite3.DatabaseError as exc:
                 damage = [str(exc)]
+            # SQLite's findings may span lines; the finding is printed on one.
+            damage = [" ".join(str(text).split()) for text in damage]
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:

@@ -62,15 +62,33 @@ SENDERS: dict[str, Callable[[PushTarget, Ledger, Push], None]] = {
 }
 
 
-# The payload field that repeats the push's id, by push kind.
-_ID_FIELDS = {ORDER: "order_id", REFUND: "id"}
+# JSON's names for the types json.loads returns.
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
+
+
+def _expected_fields(push: Push) -> dict[str, object]:
+    """Return the payload fields that repeat the push's own ledger columns, by push kind."""
+    if push.kind == ORDER:
+        return {
+            "order_id": push.push_id,
+            "customer_email": push.email,
+            "total_amount_cents": push.amount_cents,
+        }
+    if push.kind == REFUND:
+        return {
+            "id": push.push_id,
+            "order_id": push.target_order_id,
+            "total_amount_cents": push.amount_cents,
+        }
+    return {}
 
 
 def stored_payload_problem(push: Push) -> str | None:
     """Describe why `push.body` cannot be the payload planned for this push, or return None.
 
-    The body is sent as stored, so it is checked first: JSON text of an object that repeats
-    the push's own id. Only an edited or damaged ledger row fails this check.
+    The body is sent as stored, so it is checked first: JSON text of an object whose id,
+    customer or target order and amount equal the push's own columns, from which it was
+    built. Only an edited or damaged ledger row fails this check.
     """
     if not isinstance(push.body, str):
         return f"is {type(push.body).__name__}, not JSON text"
@@ -79,10 +97,11 @@ def stored_payload_problem(push: Push) -> str | None:
     except ValueError as exc:
         return f"is not valid JSON ({exc})"
     if not isinstance(payload, dict):
-        return f"is JSON {type(payload).__name__}, not an object"
-    id_field = _ID_FIELDS.get(push.kind)
-    if id_field is not None and payload.get(id_field) != push.push_id:
-        return f"has {id_field} {payload.get(id_field)!r} instead of {push.push_id!r}"
+        kind = "null" if payload is None else _JSON_TYPES.get(type(payload), "boolean")
+        return f"is a JSON {kind}, not an object"
+    for name, expected in _expected_fields(push).items():
+        if payload.get(name) != expected:
+            return f"has {name} {payload.get(name)!r} where the ledger row has {expected!r}"
     return None
 
 
