@@ -151,17 +151,19 @@ def test_damaged_ledger_advice_names_catch_up(h: Harness, damage: str) -> None:
     assert "looks at every ticket again" not in result.stderr
 
 
-@pytest.mark.parametrize("command", ["catch-up", "run"])
+@pytest.mark.parametrize("command", ["catch-up", "run", "status"])
 def test_emptied_ledger_stops_with_advice(h: Harness, command: str) -> None:
     assert h.invoke("catch-up", "--since", h.since()).exit_code == 0
     h.ledger.write_bytes(b"")
-    arguments = ["catch-up", "--since", h.since()] if command == "catch-up" else ["run"]
+    by_command = {"catch-up": ["catch-up", "--since", h.since()], "run": ["run"]}
+    arguments = by_command.get(command, [command])
 
     result = h.invoke(*arguments)
 
     assert result.exit_code == 1
-    assert f"the ledger {h.ledger} is an empty file" in result.stderr
+    assert f"the ledger {h.ledger} is an empty file, but yotposync ran with it" in result.stderr
     assert "restore the ledger from a backup" in result.stderr
+    assert "to start it" not in result.stderr
     assert h.ledger.stat().st_size == 0
 
 
