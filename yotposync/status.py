@@ -57,6 +57,7 @@ def collect_status(
             round((now - oldest).total_seconds()) if oldest else None
         ),
         "outbox_next_retry_at": next_due.isoformat() if next_due else None,
+        "outbox_held_behind_failed": ledger.held_behind_failed_count(),
         "last_runs": runs,
         "problem_pushes": ledger.problem_pushes(problem_limit),
         "invalid_tickets": ledger.invalid_tickets(problem_limit),
@@ -102,6 +103,13 @@ def format_status(status: dict[str, Any]) -> str:
         )
     if status["outbox_next_retry_at"]:
         lines.append(f"  next attempt due: {status['outbox_next_retry_at']}")
+    held = status["outbox_held_behind_failed"]
+    if held:
+        lines.append(
+            f"  {held} pending {'push waits' if held == 1 else 'pushes wait'} behind a failed "
+            "push of the same customer: fix the cause listed below, then run "
+            "`yotposync retry-failed`"
+        )
     for run in status["last_runs"]:
         lines.append(
             f"Last {run['job']} run: {_outcome_text(run)}, finished {run['finished_at'] or '-'}"

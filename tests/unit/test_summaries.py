@@ -70,3 +70,23 @@ def test_status_lists_push_in_unknown_state(tmp_path: Path) -> None:
 
     assert "Pushes needing attention:" in text
     assert "hl-7 (order, ticket 7) bogus: yotposync never sets this state" in text
+
+
+def test_status_counts_pushes_held_behind_failed(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        with ledger.transaction():
+            order = PlannedPush("hl-7", "order", 7, "pat@example.com", 3, None, 900)
+            seq = ledger.add_push(order, {"order_id": "hl-7"}, NOW)
+            ledger.mark_retry(seq, 500, "server error", NOW, NOW, failed=True)
+            refund = PlannedPush("hl-ret-8", "return", 8, "pat@example.com", 3, "hl-7", 400)
+            ledger.add_push(refund, {"id": "hl-ret-8"}, NOW)
+            other = PlannedPush("hl-9", "order", 9, "sam@example.com", 4, None, 500)
+            ledger.add_push(other, {"order_id": "hl-9"}, NOW)
+        status = collect_status(ledger, NOW)
+        text = format_status(status)
+    finally:
+        ledger.close()
+
+    assert status["outbox_held_behind_failed"] == 1
+    assert "1 pending push waits behind a failed push of the same customer" in text

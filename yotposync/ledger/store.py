@@ -883,6 +883,16 @@ class Ledger:
             )
         )
 
+    def held_behind_failed_count(self) -> int:
+        """Count the pending pushes that wait behind a failed push of the same customer."""
+        row = self.db.execute(
+            "SELECT count(*) FROM pushes p WHERE p.state = 'pending' AND EXISTS "
+            "(SELECT 1 FROM pushes e INDEXED BY idx_pushes_waiting_email WHERE "
+            "e.state IN ('pending', 'failed') AND e.state = 'failed' AND e.email IS p.email "
+            "AND e.seq < p.seq)"
+        )
+        return int(row.fetchone()[0])
+
     def invalid_ticket_count(self) -> int:
         """Count the ticket versions that could not be read."""
         row = self.db.execute("SELECT count(*) FROM ticket_versions WHERE kind = 'invalid'")
