@@ -103,10 +103,11 @@ def format_status(status: dict[str, Any]) -> str:
         )
     if status["outbox_next_retry_at"]:
         lines.append(f"  next attempt due: {status['outbox_next_retry_at']}")
-    held = status["outbox_held_behind_failed"]
-    if held:
+    blocked = status["outbox_held_behind_failed"]
+    if blocked:
+        verb = "push waits" if blocked == 1 else "pushes wait"
         lines.append(
-            f"  {held} pending {'push waits' if held == 1 else 'pushes wait'} behind a failed "
+            f"  {blocked} pending {verb} behind a failed "
             "push of the same customer: fix the cause listed below, then run "
             "`yotposync retry-failed`"
         )

@@ -73,7 +73,7 @@ class YotpoClient:
         self._post_json("/orders", payload)
 
     def create_refund(self, payload: Mapping[str, Any] | str) -> None:
-        """Send one refund against an earlier order (`POST /refunds`); see `create_order`."""
+        """Send one refund against an earlier order (`POST /refunds`), as dict or JSON text."""
         # NOTE: retried after a timeout because a repeated refund id is assumed to be ignored.
         # Yotpo does not document that; the sandbox emulates it as a policy.
         self._post_json("/refunds", payload)

@@ -21,6 +21,14 @@ EMPTIED_ADVICE = (
 )
 
 
+def emptied_ledger_text(ledger_path: Path, lock_path: Path) -> str:
+    """Describe an empty ledger file beside the lock file of an earlier run."""
+    return (
+        f"the ledger {ledger_path} is an empty file, but yotposync ran with it before "
+        f"({lock_path} is left from that run), so its content was lost"
+    )
+
+
 class LedgerLock:
     """A `flock` on `<ledger>.lock`, released when the process ends, even on SIGKILL.
 
@@ -79,11 +87,8 @@ class LedgerLock:
         try:
             self._ledger_fd = self._lock_ledger_file()
             if used_before and not self._created_ledger and self._ledger_is_empty():
-                raise LedgerError(
-                    f"the ledger {self.ledger_path} is an empty file, but yotposync ran with it "
-                    f"before ({self.path} is left from that run), so its content was lost. "
-                    f"{EMPTIED_ADVICE}"
-                )
+                text = emptied_ledger_text(self.ledger_path, self.path)
+                raise LedgerError(f"{text}. {EMPTIED_ADVICE}")
         except BaseException:
             self.release()
             raise

@@ -29,7 +29,7 @@ from yotposync.ledger.integrity import (
     file_in_folder_error,
     file_in_folder_path,
 )
-from yotposync.ledger.lock import EMPTIED_ADVICE, LedgerLock
+from yotposync.ledger.lock import EMPTIED_ADVICE, LedgerLock, emptied_ledger_text
 from yotposync.ledger.schema import SCHEMA_VERSION, migrate, schema_version
 from yotposync.sync.model import Decision, Kind, ParentInfo
 from yotposync.sync.plan import OrderBalance, PlannedPush, PushRecord
@@ -229,10 +229,7 @@ def _check_readable_ledger(path: Path) -> None:
     if path.stat().st_size == 0:
         lock = LedgerLock(path).path
         if lock.exists():
-            raise LedgerError(
-                f"the ledger {path} is an empty file, but yotposync ran with it before ({lock} "
-                f"is left from that run), so its content was lost. {EMPTIED_ADVICE}"
-            )
+            raise LedgerError(f"{emptied_ledger_text(path, lock)}. {EMPTIED_ADVICE}")
         raise LedgerError(
             f"the ledger {path} is an empty file: if yotposync ran with it before, restore it "
             f"from a backup; if not, run `yotposync catch-up` or `yotposync run` to start it"

@@ -26,7 +26,7 @@ from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
 from yotposync.errors import ApiError, AuthError, ConfigError, LedgerError, RetriableError
 from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE, file_in_folder_path
-from yotposync.ledger.lock import EMPTIED_ADVICE, LedgerLock
+from yotposync.ledger.lock import EMPTIED_ADVICE, LedgerLock, emptied_ledger_text
 from yotposync.ledger.schema import SCHEMA_VERSION
 from yotposync.ops.address import parse_listen_address
 from yotposync.ops.heartland_webhooks import hide_secret, list_webhooks
@@ -192,8 +192,7 @@ def _empty_ledger_finding(path: Path, as_root: str) -> Finding:
         return Finding(
             PROBLEM,
             "ledger",
-            f"{path} is an empty file, but yotposync ran with it before ({lock} is left from "
-            "that run), so its content was lost",
+            emptied_ledger_text(path, lock),
             EMPTIED_ADVICE,
         )
     return Finding(OK, "ledger", f"{path} is empty; the first run sets it up{as_root}")
