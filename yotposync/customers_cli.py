@@ -24,7 +24,7 @@ from yotposync.customer_service import (
 )
 from yotposync.ledger import Ledger
 from yotposync.ledger import customers as book
-from yotposync.money import format_cents
+from yotposync.money import format_stored_cents
 from yotposync.sync.cashier_fields import format_offer
 from yotposync.sync.customers import PENDING
 
@@ -306,7 +306,7 @@ def format_report(report: CustomerReport) -> str:
         target = f" against {push['target_order_id']}" if push["target_order_id"] else ""
         lines.append(
             f"  {push['push_id']}  {push['kind']}{target}  "
-            f"{format_cents(push['amount_cents'])}  {push['state']}"
+            f"{format_stored_cents(push['amount_cents'])}  {push['state']}"
         )
     return "\n".join(lines)
 
@@ -337,8 +337,8 @@ def _ticket_detail(ticket: dict[str, Any]) -> str:
     reason = str(ticket["reason"])
     amounts = []
     if ticket["earn_cents"]:
-        amounts.append(f"earns on {format_cents(ticket['earn_cents'])}")
+        amounts.append(f"earns on {format_stored_cents(ticket['earn_cents'])}")
     if ticket["return_cents"]:
-        amounts.append(f"takes back {format_cents(ticket['return_cents'])}")
+        amounts.append(f"takes back {format_stored_cents(ticket['return_cents'])}")
     missing = [amount for amount in amounts if amount not in reason]
     return "; ".join([reason, *missing])

@@ -109,3 +109,14 @@ def format_cents(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     dollars, rest = divmod(abs(cents), 100)
     return f"{sign}{dollars}.{rest:02d}"
+
+
+def format_stored_cents(value: object) -> str:
+    """Format cents read back from the ledger, showing a value edited into another type as is.
+
+    The ledger writes whole cents only, so anything else there was edited by hand. Reading
+    commands show it instead of stopping, so that the rest of the report stays readable.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return format_cents(value)
+    return f"{value!r} (not whole cents: edited in the ledger)"

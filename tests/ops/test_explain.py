@@ -261,3 +261,51 @@ def test_balance_matches_refunds_in_confirmed_order() -> None:
     assert (order.points, order.balance_after) == (100, 100)
     assert (returned.points, returned.balance_after) == (-40, 60)
     assert (adjust.points, adjust.balance_after) == (-60, 0)
+
+
+def edited_copy(scenario: Scenario, tmp_path: Path, statement: str) -> Path:
+    """Copy the scenario's ledger, run `statement` on the copy, return a config naming it."""
+    copy = tmp_path / "edited.sqlite3"
+    source = sqlite3.connect(scenario.ledger)
+    target = sqlite3.connect(copy)
+    try:
+        source.backup(target)
+        target.execute(statement)
+        target.commit()
+    finally:
+        source.close()
+        target.close()
+    config = tmp_path / "edited.toml"
+    text = scenario.config.read_text(encoding="utf-8")
+    config.write_text(text.replace(str(scenario.ledger), str(copy)), encoding="utf-8")
+    return config
+
+
+def test_cli_explain_shows_amounts_edited_into_text(scenario: Scenario, tmp_path: Path) -> None:
+    sale = scenario.ids["T6"]
+    config = edited_copy(
+        scenario,
+        tmp_path,
+        f"UPDATE pushes SET amount_cents = '80 dollars' WHERE push_id = 'hl-{sale}'",
+    )
+    result = run_cli(config, "explain", str(sale), "--no-balance", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"order hl-{sale}: '80 dollars' (not whole cents: edited in the ledger)" in (
+        result.stdout
+    )
+
+
+def test_cli_customer_show_lists_amounts_edited_into_text(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    sale = scenario.ids["T6"]
+    config = edited_copy(
+        scenario,
+        tmp_path,
+        f"UPDATE pushes SET amount_cents = 80.5 WHERE push_id = 'hl-{sale}'",
+    )
+    result = run_cli(config, "customer", "show", "cat@example.com", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "80.5 (not whole cents: edited in the ledger)" in result.stdout

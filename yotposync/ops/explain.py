@@ -16,7 +16,7 @@ from yotposync.errors import ApiError, YotposyncError
 from yotposync.ledger import Ledger
 from yotposync.ledger.offers import POINTS_ADJUST
 from yotposync.logs import mask_email
-from yotposync.money import format_cents
+from yotposync.money import format_stored_cents
 
 _TICKET_QUERY = (
     "SELECT id, public_id, type, updated_at, completed_at, business_date, location_id, kind, "
@@ -445,7 +445,7 @@ def format_explanation(explanation: Explanation) -> str:
             ]
     if explanation.returns:
         shown = ", ".join(
-            f"ticket {r['id']} ({r['kind']}, {format_cents(r['return_cents'] or 0)})"
+            f"ticket {r['id']} ({r['kind']}, {format_stored_cents(r['return_cents'] or 0)})"
             for r in explanation.returns
         )
         lines.append(f"Returns of this ticket: {shown}")
@@ -456,8 +456,8 @@ def format_explanation(explanation: Explanation) -> str:
 
 def _eligible(ticket: dict[str, Any]) -> str:
     """Describe the eligible amounts of a ticket's decision: earned, taken back, or both."""
-    earned = f"{format_cents(ticket['earn_cents'] or 0)} earned"
-    taken_back = f"{format_cents(ticket['return_cents'] or 0)} taken back"
+    earned = f"{format_stored_cents(ticket['earn_cents'] or 0)} earned"
+    taken_back = f"{format_stored_cents(ticket['return_cents'] or 0)} taken back"
     if ticket["parent_id"] is None:
         return earned
     return f"{earned}, {taken_back}" if ticket["earn_cents"] else taken_back
@@ -478,11 +478,12 @@ def _format_push(push: PushLine, ticket_email: str | None) -> str:
     if push.email and push.email != ticket_email:
         # Sent to another customer than the ticket names now: a sale that moved, a return.
         target += f" to {mask_email(push.email)}"
-    moved = (
-        f"{push.adjust_points:+d} points"
-        if push.adjust_points is not None
-        else format_cents(push.amount_cents)
-    )
+    if push.adjust_points is None:
+        moved = format_stored_cents(push.amount_cents)
+    elif isinstance(push.adjust_points, int):
+        moved = f"{push.adjust_points:+d} points"
+    else:
+        moved = f"{push.adjust_points!r} points (not a whole number: edited in the ledger)"
     text = (
         f"{push.kind} {push.push_id}{role}{target}: {moved}, "
         f"{push.state} after {push.attempts} attempt{'s' if push.attempts != 1 else ''}"
