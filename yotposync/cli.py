@@ -465,9 +465,13 @@ def retry_failed(ctx: click.Context) -> None:
     settings = _settings(ctx, require_secrets=False, check_secrets=False, print_warnings=True)
     path = settings.ledger.path
     if not path.exists():
-        # Opening the ledger would create an empty one, which has no failed pushes anyway.
-        click.echo(f"No ledger at {path} yet: run `yotposync catch-up` or `yotposync run`.")
-        return
+        # Opening the ledger would create an empty one. A missing ledger is an error, as in
+        # `status`: a mistyped ledger.path must not look like a ledger without failed pushes.
+        click.echo(
+            f"error: no ledger at {path} yet: run `yotposync catch-up` or `yotposync run`",
+            err=True,
+        )
+        ctx.exit(EXIT_FAILED)
     with LedgerLock(path):
         ledger = Ledger.open_for_writing(path)
         try:

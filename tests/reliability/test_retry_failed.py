@@ -72,13 +72,14 @@ def test_retry_failed_refuses_held_ledger(h: Harness) -> None:
     assert push_counts(h.ledger)["failed"] == 1
 
 
-def test_retry_failed_without_ledger_creates_none(h: Harness) -> None:
+def test_retry_failed_without_ledger_fails_and_creates_none(h: Harness) -> None:
     assert not h.ledger.parent.exists()
 
     result = h.invoke("retry-failed")
 
-    assert result.exit_code == 0
-    assert f"No ledger at {h.ledger} yet" in result.stdout
+    # As `status` does: a mistyped ledger.path must not read as "no failed pushes".
+    assert result.exit_code == 1
+    assert f"error: no ledger at {h.ledger} yet" in result.stderr
     assert not h.ledger.exists()
     assert not h.ledger.parent.exists()
 
