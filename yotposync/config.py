@@ -913,9 +913,21 @@ def _environment_json_problem(
 
     if len(parts) > 2:
         return _nested_key_problem(name, parts, sections[parts[0]])
-    if len(parts) == 1 and not isinstance(_json_or_none(value), dict):
-        # A whole section may contain secrets, so the value is not shown.
-        return f"{name.upper()} must be a JSON object of {parts[0]} keys"
+    if len(parts) == 1:
+        # A whole section may contain secrets, so the value is not shown; the JSON error
+        # names only a position.
+        try:
+            section = json.loads(value)
+        except ValueError as exc:
+            return (
+                f"{name.upper()} is not valid JSON ({exc}); it must be a JSON object of "
+                f"{parts[0]} keys, or set one key with {name.upper()}__<KEY>"
+            )
+        if not isinstance(section, dict):
+            return (
+                f"{name.upper()} must be a JSON object of {parts[0]} keys, not a JSON "
+                f"{_json_type_name(section)}"
+            )
     is_array = len(parts) == 2 and _expects_array(sections[parts[0]], parts[1])
     if is_array and not isinstance(_json_or_none(value), list):
         return f"{name.upper()} = {format_value(value)}: must be a JSON array, e.g. [1, 2]"
@@ -965,6 +977,18 @@ def _nested_key_problem(name: str, parts: list[str], model: type[BaseModel]) -> 
         f"{name.upper()} is not a setting, because two underscores separate only the section "
         f"from its key, and the key itself has single underscores. {hint}"
     )
+
+
+def _json_type_name(value: object) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
 
 
 def _json_or_none(text: str) -> Any:

@@ -222,9 +222,19 @@ def test_environment_array_must_be_json(tmp_path: Path) -> None:
 
 
 def test_environment_section_must_be_json_object(tmp_path: Path) -> None:
+    env = {**SECRETS_ENV, "YOTPOSYNC_YOTPO": f'["guid", "{GUID}"]'}
+    problems = problems_of(write(tmp_path, MINIMAL), env)
+    assert problems == ["YOTPOSYNC_YOTPO must be a JSON object of yotpo keys, not a JSON array"]
+
+
+def test_environment_section_says_json_is_invalid_without_showing_it(tmp_path: Path) -> None:
     env = {**SECRETS_ENV, "YOTPOSYNC_YOTPO": f"guid={GUID}"}
     problems = problems_of(write(tmp_path, MINIMAL), env)
-    assert problems == ["YOTPOSYNC_YOTPO must be a JSON object of yotpo keys"]
+    assert problems == [
+        "YOTPOSYNC_YOTPO is not valid JSON (Expecting value: line 1 column 1 (char 0)); it "
+        "must be a JSON object of yotpo keys, or set one key with YOTPOSYNC_YOTPO__<KEY>"
+    ]
+    assert GUID not in problems[0]
 
 
 def test_environment_value_problem_names_variable(tmp_path: Path) -> None:
