@@ -364,6 +364,19 @@ def test_admin_switches_rules_off_and_on(sandbox: Sandbox) -> None:
     assert report["enabled"] == {"down": True}
 
 
+def test_admin_plan_shows_live_switches(sandbox: Sandbox) -> None:
+    sandbox.faults.set_plan(FaultPlan(rules=(rule("down", "yotpo", "server_error"),)))
+
+    admin(sandbox, "POST", "disable", {"rules": ["down"]}).raise_for_status()
+    report = admin(sandbox, "GET").json()
+    # The plan read back can be sent again as it is, with the rule still switched off.
+    admin(sandbox, "PUT", "", report["plan"]).raise_for_status()
+
+    assert report["enabled"] == {"down": False}
+    assert [r["enabled"] for r in report["plan"]["rules"]] == [False]
+    assert order(sandbox, "o-1").status_code == 200
+
+
 def test_admin_on_heartland_port_controls_both(sandbox: Sandbox) -> None:
     sandbox.faults.set_plan(FaultPlan(rules=(rule("down", "yotpo", "server_error"),)))
 

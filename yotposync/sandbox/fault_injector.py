@@ -146,13 +146,18 @@ class FaultController:
     def report(self) -> dict[str, Any]:
         """Return the plan, the switches and the counts, as JSON-ready data.
 
+        Each rule of the plan shows its current switch as `enabled`, not the value it
+        started with, so the plan read here can be sent back with `PUT` as it is.
         `total_injected`, `injected_by_kind` and `requests_seen` count since the sandbox
         started, across plan replacements. `matched` and `injected` count per rule of the
         current plan.
         """
         with self._lock:
+            plan = self._plan.model_dump(mode="json")
+            for rule in plan["rules"]:
+                rule["enabled"] = self._enabled[rule["name"]]
             return {
-                "plan": self._plan.model_dump(mode="json"),
+                "plan": plan,
                 "enabled": dict(self._enabled),
                 "matched": dict(self._matched),
                 "injected": dict(self._injected),
