@@ -914,7 +914,7 @@ def _environment_json_problem(
     if len(parts) > 2:
         return _nested_key_problem(name, parts, sections[parts[0]])
     if len(parts) == 1:
-        # A whole section may contain secrets, so the value is not shown; the JSON error
+        # A whole section may contain secrets, so the value is not shown. The JSON error
         # names only a position.
         try:
             section = json.loads(value)

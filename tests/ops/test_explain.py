@@ -281,7 +281,7 @@ def edited_copy(scenario: Scenario, tmp_path: Path, statement: str) -> Path:
     return config
 
 
-def test_cli_explain_shows_amounts_edited_into_text(scenario: Scenario, tmp_path: Path) -> None:
+def test_cli_explain_edited_amount(scenario: Scenario, tmp_path: Path) -> None:
     sale = scenario.ids["T6"]
     config = edited_copy(
         scenario,
@@ -296,9 +296,7 @@ def test_cli_explain_shows_amounts_edited_into_text(scenario: Scenario, tmp_path
     )
 
 
-def test_cli_customer_show_lists_amounts_edited_into_text(
-    scenario: Scenario, tmp_path: Path
-) -> None:
+def test_cli_customer_show_edited_amount(scenario: Scenario, tmp_path: Path) -> None:
     sale = scenario.ids["T6"]
     config = edited_copy(
         scenario,

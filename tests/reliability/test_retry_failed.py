@@ -72,7 +72,7 @@ def test_retry_failed_refuses_held_ledger(h: Harness) -> None:
     assert push_counts(h.ledger)["failed"] == 1
 
 
-def test_retry_failed_without_ledger_fails_and_creates_none(h: Harness) -> None:
+def test_retry_failed_without_ledger_fails(h: Harness) -> None:
     assert not h.ledger.parent.exists()
 
     result = h.invoke("retry-failed")

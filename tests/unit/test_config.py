@@ -227,7 +227,7 @@ def test_environment_section_must_be_json_object(tmp_path: Path) -> None:
     assert problems == ["YOTPOSYNC_YOTPO must be a JSON object of yotpo keys, not a JSON array"]
 
 
-def test_environment_section_says_json_is_invalid_without_showing_it(tmp_path: Path) -> None:
+def test_environment_section_invalid_json_hidden(tmp_path: Path) -> None:
     env = {**SECRETS_ENV, "YOTPOSYNC_YOTPO": f"guid={GUID}"}
     problems = problems_of(write(tmp_path, MINIMAL), env)
     assert problems == [
