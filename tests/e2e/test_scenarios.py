@@ -747,10 +747,12 @@ def test_capped_return_tops_up_after_earlier_void(shop: Shop) -> None:
     first = shop.ring_up(item(20, qty=-2), customer=pat, type="Return", parent_transaction_id=sale)
     shop.sync()
     shop.advance_clock()
-    shop.ring_up(item(20, qty=-2), customer=pat, type="Return", parent_transaction_id=sale)
+    second = shop.ring_up(item(20, qty=-2), customer=pat, type="Return", parent_transaction_id=sale)
     shop.sync()
     # The second return is capped at the 20.00 the sale still held.
     assert shop.balance("pat@example.com") == 0
+    capped = format_explanation(explained(shop, second))
+    assert "eligible amount: 40.00 taken back\n  refunds so far: 20.00, capped at" in capped
 
     void(shop, first)
 

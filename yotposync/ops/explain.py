@@ -418,8 +418,14 @@ def format_explanation(explanation: Explanation) -> str:
         f"Decision: {t['kind']}" + (f" (rule {t['rule']})" if t["rule"] else ""),
         f"  {t['reason']}",
         f"  eligible amount: {_eligible(t)}",
-        f"Versions seen ({len(explanation.versions)}):",
     ]
+    capped = _capped_refunds(t, explanation.pushes)
+    if capped is not None:
+        lines.append(
+            f"  refunds so far: {format_stored_cents(capped)}, capped at what the sale had "
+            "left to take back; a later void of another return of it can top them up"
+        )
+    lines.append(f"Versions seen ({len(explanation.versions)}):")
     for number, version in enumerate(explanation.versions, start=1):
         rule = f" (rule {version['rule']})" if version["rule"] else ""
         updated, seen = _time(version["updated_at"]), _time(version["seen_at"])
@@ -461,6 +467,24 @@ def _eligible(ticket: dict[str, Any]) -> str:
     if ticket["parent_id"] is None:
         return earned
     return f"{earned}, {taken_back}" if ticket["earn_cents"] else taken_back
+
+
+def _capped_refunds(ticket: dict[str, Any], pushes: list[PushLine]) -> int | None:
+    """Return the total of a return's refunds when it is below the amount the return takes back.
+
+    Refunds stop at what the sale still holds, so a return of a sale that earlier returns
+    already took back sends less than its own amount. Rejected refunds do not count.
+    """
+    taken_back = ticket["return_cents"]
+    if ticket["parent_id"] is None or not isinstance(taken_back, int):
+        return None
+    amounts = [
+        push.amount_cents for push in pushes if push.kind == "refund" and push.state != "rejected"
+    ]
+    if not amounts or not all(isinstance(amount, int) for amount in amounts):
+        return None
+    total = sum(amounts)
+    return total if total < taken_back else None
 
 
 def _business_day(ticket: dict[str, Any]) -> str:
