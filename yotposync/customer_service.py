@@ -185,14 +185,16 @@ def lookup_customer(
     matches = _ledger_customer_ids(ledger, query)
     report.customer_id = matches[0] if matches else None
     report.account = _find_account(yotpo, query, report.customer_id)
-    if report.customer_id is None and report.account is not None:
-        linked = report.account.get("third_party_id") or report.account.get("thirty_party_id")
-        if isinstance(linked, str | int) and _DIGITS.fullmatch(str(linked)):
-            report.customer_id = int(linked)
+    linked = _linked_id(report.account)
+    # Customers sharing an e-mail share one Yotpo account, linked to one of them, which is
+    # not always the lowest id: show the one the account belongs to.
+    if linked is not None and (report.customer_id is None or linked in matches):
+        report.customer_id = linked
 
     if report.account is not None:
-        if report.customer_id is not None:
-            options = yotpo.redemption_options(customer_id=str(report.customer_id))
+        # Yotpo knows the account by its linked id, or else by its e-mail alone.
+        if linked is not None:
+            options = yotpo.redemption_options(customer_id=str(linked))
         else:
             options = yotpo.redemption_options(customer_email=str(report.account.get("email")))
         report.snapshot = parse_snapshot(report.account, options)
@@ -204,10 +206,20 @@ def lookup_customer(
         report.pushes = book.customer_pushes(ledger, customer_id, limit)
         report.reviews = book.list_reviews(ledger, customer_id=customer_id)
         report.fields = book.get_fields(ledger, customer_id)
-        report.other_customer_ids = matches[1:]
+        report.other_customer_ids = [other for other in matches if other != customer_id]
         for other_id in report.other_customer_ids:
             report.other_reviews += book.list_reviews(ledger, customer_id=other_id)
     return report
+
+
+def _linked_id(account: dict[str, Any] | None) -> int | None:
+    """Return the Heartland customer id a Yotpo account is linked to, when it is one."""
+    if account is None:
+        return None
+    linked = account.get("third_party_id") or account.get("thirty_party_id")
+    if isinstance(linked, str | int) and _DIGITS.fullmatch(str(linked)):
+        return int(linked)
+    return None
 
 
 def _ledger_customer_ids(ledger: Ledger | None, query: CustomerQuery) -> list[int]:

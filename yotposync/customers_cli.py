@@ -205,8 +205,8 @@ def show_command(ctx: click.Context, query: str, limit: int, as_json: bool) -> N
 
     QUERY is an e-mail address, a Heartland customer id (up to nine digits), or a phone
     number, with its country code unless it is in customers.default_phone_region. When
-    several customers have the e-mail or phone, the lowest id is shown, and the others are
-    named with their open reviews.
+    several customers have the e-mail or phone, the one their Yotpo account is linked to is
+    shown (or else the lowest id), and the others are named with their open reviews.
     """
     # Only Yotpo is asked, so the Heartland token may be missing; the Yotpo client reports
     # a missing GUID or API key by name.

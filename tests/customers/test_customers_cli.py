@@ -307,3 +307,24 @@ def test_review_count_singular_and_plural() -> None:
 
     assert format_reviews([review], show_all=False).startswith("1 open review:\n")
     assert format_reviews([review, review], show_all=True).startswith("2 reviews:\n")
+
+
+def test_show_shared_email_account_of_higher_id(cli: Cli) -> None:
+    pat = cli.shop.customer("pat@example.com", public_id="C-77")
+    twin = cli.shop.customer("Pat@Example.com ", first="Patricia", public_id="C-78")
+    cli.shop.sale(twin, 600)
+    cli.catch_up()
+    cli.sync()
+    account = cli.shop.loyalty(customer_email="pat@example.com")
+
+    result = cli.run("customer", "show", "pat@example.com", check=False)
+    report = json.loads(cli.run("customer", "show", "pat@example.com", "--json").stdout)
+
+    # The Yotpo account belongs to the twin, so the twin is shown with its balance.
+    assert account is not None
+    assert account["third_party_id"] == str(twin)
+    assert result.returncode == 0, result.stderr
+    assert "Balance: 600 points" in result.stdout
+    assert report["customer_id"] == twin
+    assert report["other_customer_ids"] == [pat]
+    assert f"{twin} (shown here) and {pat}" in result.stdout
