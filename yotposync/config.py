@@ -65,7 +65,9 @@ _SANDBOX_CREDENTIALS = frozenset(
     {SANDBOX_HEARTLAND_TOKEN, SANDBOX_YOTPO_GUID, SANDBOX_YOTPO_API_KEY}
 )
 
-_SECTION_CONFIG = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+_SECTION_CONFIG = ConfigDict(
+    extra="forbid", frozen=True, hide_input_in_errors=True, allow_inf_nan=False
+)
 _ID_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,19}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -154,10 +156,10 @@ class HeartlandSettings(_Section):
     base_url: str
     token: SecretStr | None = None
     token_file: Path | None = None
-    connect_timeout_seconds: float = Field(default=5.0, gt=0)
-    read_timeout_seconds: float = Field(default=30.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     page_size: int = Field(default=100, ge=1, le=1000)
-    requests_per_second: float = Field(default=5.0, gt=0)
+    requests_per_second: float = Field(default=5.0, ge=0.01)
 
     @field_validator("base_url")
     @classmethod
@@ -176,9 +178,9 @@ class YotpoSettings(_Section):
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
     currency: str = "USD"
-    connect_timeout_seconds: float = Field(default=5.0, gt=0)
-    read_timeout_seconds: float = Field(default=30.0, gt=0)
-    requests_per_second: float = Field(default=10.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    requests_per_second: float = Field(default=10.0, ge=0.01)
 
     @field_validator("base_url")
     @classmethod

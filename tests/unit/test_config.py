@@ -290,7 +290,7 @@ def test_error_text_lists_every_problem(tmp_path: Path) -> None:
     text = str(_config_error(path))
     assert text.startswith("invalid configuration:\n")
     assert "  - heartland.page_size = 0: must be between 1 and 1000" in text
-    assert "  - heartland.read_timeout_seconds = 0: must be greater than 0" in text
+    assert "  - heartland.read_timeout_seconds = 0: must be greater than 0 and at most 600" in text
 
 
 def _config_error(path: Path, env: Mapping[str, str] | None = None) -> ConfigError:
@@ -312,7 +312,19 @@ def _config_error(path: Path, env: Mapping[str, str] | None = None) -> ConfigErr
         ),
         (
             "[yotpo]\nrequests_per_second = 0",
-            "yotpo.requests_per_second = 0: must be greater than 0",
+            "yotpo.requests_per_second = 0: must be at least 0.01",
+        ),
+        (
+            "[yotpo]\nrequests_per_second = inf",
+            "yotpo.requests_per_second = inf: input should be a finite number",
+        ),
+        (
+            "[yotpo]\nread_timeout_seconds = inf",
+            "yotpo.read_timeout_seconds = inf: input should be a finite number",
+        ),
+        (
+            "[yotpo]\nconnect_timeout_seconds = 1e308",
+            "yotpo.connect_timeout_seconds = 1e+308: must be greater than 0 and at most 600",
         ),
         ("[delivery]\nbatch_size = 0", "delivery.batch_size = 0: must be at least 1"),
         ("[schedule]\ndelivery_seconds = 0", "schedule.delivery_seconds = 0: must be at least 1"),
