@@ -248,6 +248,27 @@ def test_lock_covers_a_hard_link(tmp_path: Path) -> None:
         pass
 
 
+def test_lock_refuses_ledger_path_not_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "ledger.sqlite3"
+    os.mkfifo(fifo)
+
+    with pytest.raises(LedgerError, match=f"the ledger {fifo} is not a regular file: set"):
+        LedgerLock(fifo).acquire()
+
+    # Nothing is created beside it: no lock file, no journal.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.sqlite3"]
+
+
+def test_lock_refuses_lock_path_folder(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    (tmp_path / "ledger.sqlite3.lock").mkdir()
+
+    with pytest.raises(LedgerError, match=r"ledger\.sqlite3\.lock is a folder: remove it"):
+        LedgerLock(path).acquire()
+
+    assert not path.exists()
+
+
 def test_lock_creates_a_private_ledger_file(tmp_path: Path) -> None:
     path = tmp_path / "state" / "ledger.sqlite3"
     with LedgerLock(path):

@@ -65,6 +65,17 @@ class LedgerLock:
         blocker = file_in_folder_path(self.path)
         if blocker is not None:
             raise file_in_folder_error(self.ledger_path, blocker)
+        # Checked before anything is created: SQLite would write its journal beside a device.
+        if self.ledger_path.exists() and not self.ledger_path.is_file():
+            raise LedgerError(
+                f"the ledger {self.ledger_path} is not a regular file: set ledger.path to a "
+                "file path (yotposync creates the file)"
+            )
+        if self.path.is_dir():
+            raise LedgerError(
+                f"the lock file {self.path} is a folder: remove it (yotposync creates its "
+                "lock file there), or set ledger.path"
+            )
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
