@@ -27,7 +27,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from yotposync.app import heartland_client, utc_now, yotpo_client
 from yotposync.config import Settings
 from yotposync.customer_service import customers_job
-from yotposync.errors import FatalError
+from yotposync.errors import FatalError, YotposyncError
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.integrity import damaged_ledger_error
 from yotposync.ledger.store import RUN_INTERRUPTED
@@ -296,17 +296,18 @@ class Daemon:
         return exc if isinstance(exc, FatalError) else None
 
     def _filter_executor_record(self, record: logging.LogRecord) -> bool:
-        """Demote APScheduler's traceback of a fatal error in one of our jobs to debug.
+        """Demote APScheduler's traceback of yotposync's own errors in our jobs to debug.
 
-        `_on_event` logs that error as one `job_fatal` line, so the record is dropped unless
-        the executor's logger writes debug records. Any other error, and any error of a job
-        that `_guarded` did not wrap, keeps APScheduler's error record with its traceback.
+        `_on_event` logs such an error as one `job_fatal` or `job_failed` line, so the record
+        is dropped unless the executor's logger writes debug records. Otherwise an outage
+        would write a traceback at every poll. Any other error (a bug), and any error of a
+        job that `_guarded` did not wrap, keeps APScheduler's error record with its traceback.
         """
         error = record.exc_info[1] if record.exc_info else None
         job = record.args[0] if isinstance(record.args, tuple) and record.args else None
         if error is None or getattr(job, "func", None) not in self._guarded_functions:
             return True
-        if self._fatal_error(error) is None:
+        if self._fatal_error(error) is None and not isinstance(error, YotposyncError):
             return True
         if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
             return False

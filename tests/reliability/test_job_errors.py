@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.reliability.support import Harness, harness
 from tests.reliability.test_guard import EMPTY_LISTING
 from yotposync.errors import FatalError
 from yotposync.sandbox import Store, generate_store
+from yotposync.sandbox.faults import FaultPlan, FaultRule
 from yotposync.scheduler import EXECUTOR_LOGGER, Daemon
 
 ANCHOR = datetime(2026, 5, 11, 15, 0, tzinfo=UTC)
@@ -71,6 +73,38 @@ def test_fatal_job_traceback_at_debug(h: Harness) -> None:
     assert raised[0]["level"] == "debug"
     assert "GuardError" in str(raised[0]["exception"])
     assert len([event for event in events if event["event"] == "job_fatal"]) == 1
+
+
+def test_retried_job_error_has_no_traceback(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = FaultPlan(
+        rules=(FaultRule(name="down", service="heartland", kind="server_error", status=500),)
+    )
+    with harness(tmp_path, store, faults=down) as made:
+        made.configure(schedule={"transactions_seconds": 1}, delivery={"max_tries_per_call": 1})
+        daemon = Daemon(made.settings())
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        stopper = threading.Timer(2.5, daemon.stop)
+        stopper.start()
+        try:
+            with caplog.at_level(logging.INFO, logger=EXECUTOR_LOGGER):
+                exit_code = daemon.run()
+        finally:
+            stopper.cancel()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        failed_polls = made.sandbox.faults.report()["injected"]["down"]
+
+    # Heartland answering 500 is retried at the next poll: `job_failed` says so in one line.
+    executor_errors = [
+        record
+        for record in caplog.records
+        if record.name == EXECUTOR_LOGGER and record.levelno >= logging.WARNING
+    ]
+    assert exit_code == 0
+    assert failed_polls >= 2
+    assert executor_errors == []
 
 
 def test_other_job_keeps_apscheduler_error(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
