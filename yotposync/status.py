@@ -12,6 +12,7 @@ from typing import Any
 from yotposync.app import RUN_WAITING
 from yotposync.ledger import Ledger
 from yotposync.ledger.customers import list_reviews
+from yotposync.ledger.integrity import edited_value_error
 from yotposync.ledger.offers import OfferLedger
 from yotposync.ledger.store import INTERRUPTED_ERROR, RUN_INTERRUPTED, RUN_RUNNING
 from yotposync.offers_cli import format_offer_status
@@ -40,7 +41,7 @@ def collect_status(
                 "started_at": run["started_at"],
                 "finished_at": run["finished_at"],
                 "outcome": outcome,
-                "summary": json.loads(run["summary"]) if run["summary"] else None,
+                "summary": _run_summary(run),
                 "error": error,
             }
         )
@@ -155,3 +156,17 @@ def _duration(seconds: int | None) -> str:
     if minutes:
         return f"{minutes}m {secs}s"
     return f"{secs}s"
+
+
+def _run_summary(run: dict[str, Any]) -> dict[str, Any] | None:
+    """Decode the summary that a run stored as a JSON object, if it has one."""
+    text = run["summary"]
+    if not text:
+        return None
+    try:
+        summary = json.loads(text)
+    except (TypeError, ValueError):
+        summary = None
+    if not isinstance(summary, dict):
+        raise edited_value_error(f"runs.summary of run {run['id']}", text, "a JSON object")
+    return summary

@@ -15,6 +15,7 @@ On 2025-05-01 (business day in both locations), at 1 point per dollar:
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -56,6 +57,23 @@ class Scenario:
         ]
         path.write_text("\n".join(kept_lines) + "\n", encoding="utf-8")
         return path
+
+    def edited_copy(self, tmp_path: Path, statement: str) -> Path:
+        """Copy the ledger, run `statement` on the copy, and return a config that names it."""
+        copy = tmp_path / "edited.sqlite3"
+        source = sqlite3.connect(self.ledger)
+        target = sqlite3.connect(copy)
+        try:
+            source.backup(target)
+            target.execute(statement)
+            target.commit()
+        finally:
+            source.close()
+            target.close()
+        config = tmp_path / "edited.toml"
+        text = self.config.read_text(encoding="utf-8")
+        config.write_text(text.replace(str(self.ledger), str(copy)), encoding="utf-8")
+        return config
 
 
 def run_cli(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -263,28 +263,9 @@ def test_balance_matches_refunds_in_confirmed_order() -> None:
     assert (adjust.points, adjust.balance_after) == (-60, 0)
 
 
-def edited_copy(scenario: Scenario, tmp_path: Path, statement: str) -> Path:
-    """Copy the scenario's ledger, run `statement` on the copy, return a config naming it."""
-    copy = tmp_path / "edited.sqlite3"
-    source = sqlite3.connect(scenario.ledger)
-    target = sqlite3.connect(copy)
-    try:
-        source.backup(target)
-        target.execute(statement)
-        target.commit()
-    finally:
-        source.close()
-        target.close()
-    config = tmp_path / "edited.toml"
-    text = scenario.config.read_text(encoding="utf-8")
-    config.write_text(text.replace(str(scenario.ledger), str(copy)), encoding="utf-8")
-    return config
-
-
 def test_cli_explain_edited_amount(scenario: Scenario, tmp_path: Path) -> None:
     sale = scenario.ids["T6"]
-    config = edited_copy(
-        scenario,
+    config = scenario.edited_copy(
         tmp_path,
         f"UPDATE pushes SET amount_cents = '80 dollars' WHERE push_id = 'hl-{sale}'",
     )
@@ -298,8 +279,7 @@ def test_cli_explain_edited_amount(scenario: Scenario, tmp_path: Path) -> None:
 
 def test_cli_customer_show_edited_amount(scenario: Scenario, tmp_path: Path) -> None:
     sale = scenario.ids["T6"]
-    config = edited_copy(
-        scenario,
+    config = scenario.edited_copy(
         tmp_path,
         f"UPDATE pushes SET amount_cents = 80.5 WHERE push_id = 'hl-{sale}'",
     )

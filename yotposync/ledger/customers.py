@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from yotposync.ledger.integrity import stored_time
 from yotposync.ledger.store import Ledger
 
 REVIEW_OPEN = "open"
@@ -101,8 +102,8 @@ def _required_iso(moment: datetime) -> str:
     return text
 
 
-def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+def _dt(text: object, where: str) -> datetime | None:
+    return None if text is None else stored_time(text, where)
 
 
 def _customer_from_row(row: Sequence[Any]) -> CustomerRow:
@@ -118,23 +119,23 @@ def _customer_from_row(row: Sequence[Any]) -> CustomerRow:
         deleted=bool(row[8]),
         status=row[9],
         reason=row[10],
-        heartland_updated_at=_dt(row[11]),
+        heartland_updated_at=_dt(row[11], f"customers.heartland_updated_at of customer {row[0]}"),
         sent_hash=row[12],
         sent_email=row[13],
-        sent_at=_dt(row[14]),
+        sent_at=_dt(row[14], f"customers.sent_at of customer {row[0]}"),
         attempts=row[15] or 0,
-        next_attempt_at=_dt(row[16]),
+        next_attempt_at=_dt(row[16], f"customers.next_attempt_at of customer {row[0]}"),
         last_error=row[17],
-        email_changed_at=_dt(row[18]),
-        redecided_at=_dt(row[19]),
-        first_seen_at=_dt(row[20]),
-        updated_at=_dt(row[21]),
+        email_changed_at=_dt(row[18], f"customers.email_changed_at of customer {row[0]}"),
+        redecided_at=_dt(row[19], f"customers.redecided_at of customer {row[0]}"),
+        first_seen_at=_dt(row[20], f"customers.first_seen_at of customer {row[0]}"),
+        updated_at=_dt(row[21], f"customers.updated_at of customer {row[0]}"),
     )
 
 
 def _review_from_row(row: Sequence[Any]) -> Review:
-    opened_at = _dt(row[5])
-    updated_at = _dt(row[6])
+    opened_at = _dt(row[5], f"customer_reviews.opened_at of review {row[0]}")
+    updated_at = _dt(row[6], f"customer_reviews.updated_at of review {row[0]}")
     assert opened_at is not None and updated_at is not None
     return Review(
         id=row[0],
@@ -144,7 +145,7 @@ def _review_from_row(row: Sequence[Any]) -> Review:
         state=row[4],
         opened_at=opened_at,
         updated_at=updated_at,
-        resolved_at=_dt(row[7]),
+        resolved_at=_dt(row[7], f"customer_reviews.resolved_at of review {row[0]}"),
         resolution=row[8],
     )
 
@@ -430,8 +431,8 @@ def get_fields(ledger: Ledger, customer_id: int) -> FieldsRow | None:
     return FieldsRow(
         customer_id=row[0],
         refresh_due=bool(row[1]),
-        refreshed_at=_dt(row[2]),
-        written_at=_dt(row[3]),
+        refreshed_at=_dt(row[2], f"customer_fields.refreshed_at of customer {row[0]}"),
+        written_at=_dt(row[3], f"customer_fields.written_at of customer {row[0]}"),
         written=json.loads(row[4]) if row[4] else {},
         last_error=row[5],
     )

@@ -10,6 +10,7 @@ job that fails again at every run.
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 from yotposync.errors import LedgerError
@@ -60,4 +61,33 @@ def file_in_folder_error(path: Path, blocker: Path) -> LedgerError:
     return LedgerError(
         f"ledger.path {str(path)!r} runs through {blocker}, which is a file, not a folder: set "
         "ledger.path to a file in a folder, such as /var/lib/yotposync/ledger.sqlite3"
+    )
+
+
+def stored_time(value: object, where: str) -> datetime:
+    """Parse a timestamp that the ledger stored as ISO 8601 text.
+
+    yotposync writes every one, so a value that does not parse was edited by hand or damaged.
+    Raises LedgerError naming `where` (table, column and row) and the value.
+    """
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise edited_value_error(where, value, "a timestamp such as 2026-12-01T10:00:00+00:00")
+
+
+def stored_int(value: object, where: str) -> int:
+    """Return a whole number that the ledger stored, or raise LedgerError as `stored_time` does."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise edited_value_error(where, value, "a whole number")
+
+
+def edited_value_error(where: str, value: object, expected: str) -> LedgerError:
+    """Describe a ledger value that yotposync cannot have written, with the ways to fix it."""
+    return LedgerError(
+        f"the ledger's {where} is {value!r}, not {expected}, so the ledger was edited or "
+        f"damaged. Put back the value it had, or {MOVED_ASIDE_ADVICE}"
     )

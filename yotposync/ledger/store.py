@@ -28,6 +28,8 @@ from yotposync.ledger.integrity import (
     damaged_ledger_error,
     file_in_folder_error,
     file_in_folder_path,
+    stored_int,
+    stored_time,
 )
 from yotposync.ledger.lock import EMPTIED_ADVICE, LedgerLock, emptied_ledger_text
 from yotposync.ledger.schema import SCHEMA_VERSION, migrate, schema_version
@@ -109,10 +111,6 @@ def _iso(value: datetime) -> str:
     text = value.isoformat()
     _last_iso = (value, text)
     return text
-
-
-def _dt(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 # The hot writes of a catch-up (a decision per ticket, a row per push) use plain SQL: the
@@ -451,7 +449,10 @@ class Ledger:
         ).fetchone()
         if row is None:
             return None
-        return Cursor(_dt(row[0]), int(row[1]))
+        return Cursor(
+            stored_time(row[0], f"cursors.updated_at of cursor {name!r}"),
+            stored_int(row[1], f"cursors.last_id of cursor {name!r}"),
+        )
 
     def save_cursor(self, name: str, cursor: Cursor, now: datetime) -> None:
         """Store `cursor` unless the stored one is already further along."""
@@ -515,7 +516,7 @@ class Ledger:
                     return_cents=row[7] or 0,
                     parent_id=ticket_id,
                 ),
-                _dt(row[8]) if row[8] else None,
+                stored_time(row[8], f"tickets.completed_at of ticket {row[0]}") if row[8] else None,
             )
             for row in rows
         ]
@@ -847,7 +848,7 @@ class Ledger:
         row = self.db.execute(
             "SELECT min(created_at) FROM pushes WHERE state IN ('pending', 'sent', 'failed')"
         ).fetchone()
-        return _dt(row[0]) if row and row[0] else None
+        return stored_time(row[0], "pushes.created_at") if row and row[0] else None
 
     def next_due_at(self) -> datetime | None:
         """Return when the delivery job can next send a push, or None when none is waiting.
@@ -861,7 +862,7 @@ class Ledger:
             "AND NOT EXISTS (SELECT 1 FROM pushes e INDEXED BY idx_pushes_waiting_email "
             "WHERE e.state IN ('pending', 'failed') AND e.email IS p.email AND e.seq < p.seq)"
         ).fetchone()
-        return _dt(row[0]) if row and row[0] else None
+        return stored_time(row[0], "pushes.next_attempt_at") if row and row[0] else None
 
     def problem_pushes(self, limit: int) -> list[dict[str, Any]]:
         """Return the latest rejected or failed pushes, newest first.
@@ -951,7 +952,7 @@ class Ledger:
         """Return the latest run of each job."""
         return list(
             self.db.query(
-                "SELECT job, started_at, finished_at, outcome, summary, error FROM runs "
+                "SELECT id, job, started_at, finished_at, outcome, summary, error FROM runs "
                 "WHERE id IN (SELECT max(id) FROM runs GROUP BY job) ORDER BY job"
             )
         )

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from yotposync.ledger import Ledger
+from yotposync.ledger.integrity import stored_int
 from yotposync.money import format_cents
 
 NO_CUSTOMER = "no_customer"
@@ -117,6 +118,7 @@ def build_report(ledger: Ledger, since: date, until: date | None) -> Report:
             rejected_tickets.add(ticket_id)
         if state != "confirmed":
             continue
+        amount = stored_int(amount, f"pushes.amount_cents of a push of ticket {ticket_id}")
         if role == "order":
             row.earned_cents += amount
         elif role == "adjust":
