@@ -126,7 +126,8 @@ DUE_PUSHES_SQL = (
     "SELECT seq, push_id, kind, role, ticket_id, email, target_order_id, amount_cents, "
     "payload, state, attempts FROM pushes p INDEXED BY idx_pushes_open_seq "
     "WHERE p.state IN ('pending', 'sent') "
-    "AND (p.state = 'sent' OR p.next_attempt_at <= ?1) "
+    # A pending push without a time (only an edited ledger has one) is due now.
+    "AND (p.state = 'sent' OR p.next_attempt_at IS NULL OR p.next_attempt_at <= ?1) "
     # Leave out pushes held back by an older push of the same customer that cannot go now
     # (waiting for a retry, or failed), so that one customer's backlog never fills the batch
     # and starves everyone else.
