@@ -418,6 +418,13 @@ def format_catch_up(result: CatchUpResult) -> str:
                 f"Delivered: {d.confirmed} confirmed, {d.rejected} rejected, "
                 f"{d.failed} failed, {d.waiting} still queued"
             )
+    if t.settings_changed:
+        lines.append(
+            f"Changed since the last run: {', '.join(t.settings_changed)}. Tickets read again "
+            "are decided under the new settings, and each one's difference from what it earned "
+            "before is sent as an order or refund. Tickets outside the window keep their "
+            "decisions."
+        )
     for problem in t.invalid[:SKIPPED_SHOWN]:
         lines.append(f"Skipped: {problem}")
     if len(t.invalid) > SKIPPED_SHOWN:

@@ -949,6 +949,29 @@ class Ledger:
             },
         )
 
+    def last_run_summary_with(self, key: str) -> dict[str, Any] | None:
+        """Return the summary of the latest transactions or catch-up run that recorded `key`.
+
+        Runs that failed recorded no summary. A summary that is not a JSON object is skipped.
+        """
+        latest: tuple[int, dict[str, Any]] | None = None
+        for job in ("transactions", "catch-up"):
+            # One job at a time, so that the (job, id) index gives its runs newest first.
+            for run_id, text in self.db.execute(
+                "SELECT id, summary FROM runs WHERE job = ? AND instr(summary, ?) > 0 "
+                "ORDER BY id DESC LIMIT 5",
+                [job, f'"{key}"'],
+            ):
+                try:
+                    summary = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(summary, dict) and key in summary:
+                    if latest is None or run_id > latest[0]:
+                        latest = (run_id, summary)
+                    break
+        return latest[1] if latest is not None else None
+
     def last_runs(self) -> list[dict[str, Any]]:
         """Return the latest run of each job."""
         return list(

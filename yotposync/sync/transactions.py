@@ -71,6 +71,30 @@ class TicketSource(Protocol):
     def get_customer(self, customer_id: int) -> dict[str, Any] | None: ...
 
 
+# The key under which a transactions run records the settings it decided under.
+DECIDED_UNDER = "decided_under"
+
+
+def decision_settings(settings: Settings) -> dict[str, Any]:
+    """Return the settings that decide what a ticket earns, by their configuration keys.
+
+    They hold no secret: they are stored in the ledger with each run's summary.
+    """
+    go_live = settings.sync.go_live
+    decided: dict[str, Any] = {
+        "sync.go_live": go_live.isoformat() if go_live is not None else None,
+        "sync.id_prefix": settings.sync.id_prefix,
+        "sync.include_tax": settings.sync.include_tax,
+        "sync.include_shipping": settings.sync.include_shipping,
+        "sync.include_gift_cards": settings.sync.include_gift_cards,
+        "yotpo.currency": settings.yotpo.currency,
+        "offers.restore_policy": settings.offers.restore_policy,
+    }
+    for key, value in settings.rules.model_dump(mode="json").items():
+        decided[f"rules.{key}"] = value
+    return decided
+
+
 @dataclass
 class TransactionsSummary:
     """Counts for one run of the transactions job."""
@@ -87,6 +111,10 @@ class TransactionsSummary:
     planned: PlannedTally = field(default_factory=PlannedTally)
     invalid: list[str] = field(default_factory=list)
     cursor: Cursor | None = None
+    # The settings that decide what earns, as this run used them, and those that differ from
+    # the last recorded run's.
+    decided_under: dict[str, Any] = field(default_factory=dict)
+    settings_changed: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +129,8 @@ class TransactionsSummary:
             "cursor": self.cursor.updated_at.isoformat() if self.cursor else None,
             "listed": self.total,
             "short_by": self.short_by,
+            "settings_changed": self.settings_changed,
+            DECIDED_UNDER: self.decided_under,
         }
 
 
@@ -144,6 +174,7 @@ class TransactionsJob:
         self.id_prefix = settings.sync.id_prefix
         self.currency = settings.yotpo.currency
         self.go_live = settings.sync.go_live
+        self.decided_under = decision_settings(settings)
         self.offers = TicketOffers(
             ledger,
             id_prefix=self.id_prefix,
@@ -187,7 +218,8 @@ class TransactionsJob:
         start = since if since is not None else self.window_start(now)
         end = until if until is not None else now
         moves_cursor = until is None and (stored is None or start <= stored.updated_at)
-        summary = TransactionsSummary(start=start, end=end)
+        summary = TransactionsSummary(start=start, end=end, decided_under=self.decided_under)
+        summary.settings_changed = self._note_changed_settings()
         started = time.monotonic()
         cpu_started = time.process_time()
 
@@ -231,6 +263,33 @@ class TransactionsJob:
             cpu_seconds=round(time.process_time() - cpu_started, 3),
         )
         return summary
+
+    def _note_changed_settings(self) -> list[str]:
+        """Warn when the settings that decide what earns differ from the last recorded run's.
+
+        Tickets read again (the overlap window, a catch-up over older days, an edit in
+        Heartland) are decided under the new settings, and the difference is sent: a sale
+        before a later go-live gives its points back. Tickets not read again keep their
+        decisions. Settings that the last run did not record are not compared.
+        """
+        previous = self.ledger.last_run_summary_with(DECIDED_UNDER)
+        before = previous.get(DECIDED_UNDER) if previous else None
+        if not isinstance(before, dict):
+            return []
+        changed = sorted(
+            key
+            for key, value in self.decided_under.items()
+            if key in before and before[key] != value
+        )
+        if changed:
+            log.warning(
+                "decision_settings_changed",
+                settings=changed,
+                detail="tickets read again from now on are decided under the new settings, and "
+                "the difference is sent to Yotpo as orders or refunds; tickets not read again "
+                "keep their decisions. Preview a catch-up with --dry-run",
+            )
+        return changed
 
     def check_empty_window(self, start: datetime, end: datetime, *, force: bool) -> None:
         """Stop a walk that listed no ticket in a window where the ledger saw some.
