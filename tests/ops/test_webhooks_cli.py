@@ -85,7 +85,7 @@ def test_delete_unknown_id_points_to_list(tmp_path: Path, mocked: responses.Requ
     result = invoke("--config", str(config), "webhooks", "delete", "999")
 
     assert result.exit_code == 1
-    assert "Heartland has no webhook 999" in result.stderr
+    assert "error: Heartland has no webhook 999" in result.stderr
     assert "yotposync webhooks list" in result.stderr
 
 

@@ -290,10 +290,12 @@ def delete_command(ctx: click.Context, webhook_id: str) -> None:
     try:
         delete_webhook(heartland.http, hook_id)
     except NotFoundError:
-        raise click.ClickException(
-            f"Heartland has no webhook {hook_id}: run `yotposync webhooks list` to see the "
-            "registered ids."
-        ) from None
+        click.echo(
+            f"error: Heartland has no webhook {hook_id}: run `yotposync webhooks list` to see "
+            "the registered ids",
+            err=True,
+        )
+        ctx.exit(1)
     finally:
         heartland.close()
     click.echo(f"Deleted webhook {hook_id}.")
