@@ -1062,8 +1062,29 @@ def _build_settings(
 
     if problems or settings is None:
         raise ConfigError(problems)
+    warnings.extend(_open_listen_warnings(settings.ops.listen))
     settings._warnings = tuple(warnings)
     return settings
+
+
+def _open_listen_warnings(listen: str | None) -> list[str]:
+    """Warn when the health and metrics endpoints listen on every interface or a public address.
+
+    They have no authentication. A private network address is left alone.
+    """
+    if not listen:
+        return []
+    host = listen.rpartition(":")[0].strip("[]")
+    try:
+        address = ipaddress.ip_address(host) if host else None
+    except ValueError:
+        return []  # a host name: where it points is not known here
+    if address is not None and not address.is_unspecified and not address.is_global:
+        return []
+    return [
+        f'ops.listen = "{listen}" serves /healthz and /metrics without authentication to '
+        "other hosts. Use 127.0.0.1, or a private network address behind a firewall."
+    ]
 
 
 def _pop_unknown_sections(data: dict[str, Any]) -> list[str]:

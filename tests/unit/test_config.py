@@ -1274,3 +1274,20 @@ def test_unchecked_secrets_load_with_warning(tmp_path: Path) -> None:
     assert API_KEY not in str(settings.warnings)
     with pytest.raises(ConfigError):
         load_settings(path, environ=env, require_secrets=False)
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:9395", "[::]:9395"])
+def test_open_ops_listen_warns(tmp_path: Path, listen: str) -> None:
+    settings = load(write(tmp_path, MINIMAL + f'[ops]\nlisten = "{listen}"\n'))
+
+    assert settings.warnings == (
+        f'ops.listen = "{listen}" serves /healthz and /metrics without authentication to '
+        "other hosts. Use 127.0.0.1, or a private network address behind a firewall.",
+    )
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:9395", "[::1]:9395", "10.1.2.3:9395"])
+def test_private_ops_listen_no_warning(tmp_path: Path, listen: str) -> None:
+    settings = load(write(tmp_path, MINIMAL + f'[ops]\nlisten = "{listen}"\n'))
+
+    assert settings.warnings == ()
