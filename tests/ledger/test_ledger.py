@@ -268,6 +268,14 @@ def test_lock_refuses_ledger_path_not_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.sqlite3"]
 
 
+def test_reading_refuses_ledger_path_not_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "ledger.sqlite3"
+    os.mkfifo(fifo)
+
+    with pytest.raises(LedgerError, match=f"the ledger {fifo} is not a regular file: set"):
+        Ledger.open_for_reading(fifo)
+
+
 def test_lock_refuses_lock_path_folder(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     (tmp_path / "ledger.sqlite3.lock").mkdir()

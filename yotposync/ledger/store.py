@@ -221,6 +221,11 @@ def _check_readable_ledger(path: Path) -> None:
             f"ledger.path {str(path)!r} is a folder, not a file: set it to the ledger file, "
             "such as /var/lib/yotposync/ledger.sqlite3"
         )
+    if path.exists() and not path.is_file():
+        raise LedgerError(
+            f"the ledger {path} is not a regular file: set ledger.path to the ledger file, "
+            "such as /var/lib/yotposync/ledger.sqlite3"
+        )
     if not path.is_file():
         raise LedgerError(
             f"no ledger at {path} yet: run `yotposync catch-up` or `yotposync run` first"
