@@ -291,7 +291,7 @@ def test_return_parent_without_email() -> None:
     parent = replace(PARENT, kind=Kind.NO_EMAIL, earn_cents=0)
     decision = run(RETURN, parent=parent)
     assert decision.kind == Kind.PARENT_NOT_EARNED
-    assert decision.reason == "parent sale 5001 earned nothing (decided as no_email)"
+    assert decision.reason == "parent sale 5001 earns nothing now (decided as no_email)"
 
 
 def test_return_parent_earned_zero() -> None:

@@ -64,7 +64,7 @@ def _decide_returned(ticket: Ticket, parent: ParentInfo | None, amounts: TicketA
         return _Part(
             Kind.PARENT_NOT_EARNED,
             0,
-            f"parent sale {parent_id} earned nothing (decided as {parent.kind.value})",
+            f"parent sale {parent_id} earns nothing now (decided as {parent.kind.value})",
         )
 
     cents = refund_cents(amounts, parent)

@@ -81,7 +81,7 @@ class Kind(enum.StrEnum):
     EXCLUDED = "excluded"  # an exclusion rule matched; `rule` names it
     BEFORE_GO_LIVE = "before_go_live"
     BLIND_RETURN = "blind_return"  # a return with no parent sale: nothing to take back
-    PARENT_NOT_EARNED = "parent_not_earned"  # the parent sale earned nothing
+    PARENT_NOT_EARNED = "parent_not_earned"  # the parent sale earns nothing now
     INVALID = "invalid"  # the record could not be parsed; `reason` says why
 
 
