@@ -39,6 +39,22 @@ from yotposync.ledger.integrity import stored_int, stored_time
             ("report", "--since", "2000-01-01"),
             "amount_cents of a push of ticket",
         ),
+        (
+            "UPDATE cursors SET updated_at = '2026-12-05T09:00:00'",
+            ("status",),
+            "is '2026-12-05T09:00:00', not a timestamp with its UTC offset",
+        ),
+        (
+            "UPDATE tickets SET versions = 'two', updated_at = '2000-01-01T00:00:00+00:00'",
+            ("catch-up", "--since", "2000-01-01", "--dry-run"),
+            "tickets.versions of ticket",
+        ),
+        (
+            # A lower amount would make the next walk send the difference again.
+            "UPDATE pushes SET amount_cents = amount_cents - 1000 WHERE kind = 'order'",
+            ("catch-up", "--since", "2000-01-01", "--dry-run"),
+            "the amount in the payload stored with it",
+        ),
     ],
 )
 def test_edited_value_named_with_fix(

@@ -72,10 +72,16 @@ def stored_time(value: object, where: str) -> datetime:
     """
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             pass
-    raise edited_value_error(where, value, "a timestamp such as 2026-12-01T10:00:00+00:00")
+        else:
+            # Every time is written with its offset, and compared with times that have one.
+            if parsed.tzinfo is not None:
+                return parsed
+    raise edited_value_error(
+        where, value, "a timestamp with its UTC offset, such as 2026-12-01T10:00:00+00:00"
+    )
 
 
 def stored_int(value: object, where: str) -> int:

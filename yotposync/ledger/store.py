@@ -26,6 +26,7 @@ from yotposync.errors import LedgerError
 from yotposync.ledger.integrity import (
     MOVED_ASIDE_ADVICE,
     damaged_ledger_error,
+    edited_value_error,
     file_in_folder_error,
     file_in_folder_path,
     stored_int,
@@ -585,7 +586,9 @@ class Ledger:
         )
         if previous is not None and previous[0] == updated and tuple(previous[1:7]) == outcome:
             return False
-        versions = (previous[7] if previous else 0) + 1
+        versions = 1
+        if previous is not None:
+            versions += stored_int(previous[7], f"tickets.versions of ticket {decision.ticket_id}")
         _upsert(
             self.db.conn,
             "tickets",
@@ -671,12 +674,28 @@ class Ledger:
     # Pushes
 
     def pushes_for_ticket(self, ticket_id: int) -> list[PushRecord]:
+        """Return a ticket's pushes, in the order they were planned.
+
+        Planning subtracts their amounts from what the ticket earns now, so an amount edited
+        in the ledger would send the difference. Each amount is checked against the payload
+        stored with it, and a mismatch raises LedgerError.
+        """
         rows = self.db.execute(
-            "SELECT push_id, role, ticket_id, email, customer_id, target_order_id, amount_cents "
+            "SELECT push_id, role, ticket_id, email, customer_id, target_order_id, amount_cents, "
+            "CASE WHEN json_valid(payload) THEN json_extract(payload, '$.total_amount_cents') END "
             "FROM pushes WHERE ticket_id = ? ORDER BY seq",
             [ticket_id],
         )
-        return [PushRecord(*row) for row in rows]
+        records = []
+        for push_id, role, owner, email, customer_id, target, stored, sent_cents in rows:
+            where = f"pushes.amount_cents of push {push_id}"
+            amount = stored_int(stored, where)
+            if sent_cents is not None and sent_cents != amount:
+                raise edited_value_error(
+                    where, amount, f"{sent_cents!r}, the amount in the payload stored with it"
+                )
+            records.append(PushRecord(push_id, role, owner, email, customer_id, target, amount))
+        return records
 
     def order_balances(self, ticket_id: int) -> list[OrderBalance]:
         """Return the orders crediting a ticket's sold part, with the amount refunded of each.
