@@ -288,7 +288,7 @@ class RulesSettings(_Section):
     exclude_customer_public_ids: tuple[str, ...] = ("CASH",)
     exclude_ticket_custom_fields: tuple[CustomFieldRuleSettings, ...] = ()
     exclude_customer_custom_fields: tuple[CustomFieldRuleSettings, ...] = ()
-    minimum_amount_cents: int = Field(default=0, ge=0)
+    minimum_amount_cents: int = Field(default=0, ge=0, le=1000000000)
 
     @field_validator("exclude_public_id_prefixes")
     @classmethod
@@ -304,9 +304,9 @@ class ScheduleSettings(_Section):
 
     model_config = _SECTION_CONFIG
 
-    transactions_seconds: int = Field(default=60, ge=1)
-    delivery_seconds: int = Field(default=15, ge=1)
-    misfire_grace_seconds: int = Field(default=30, ge=1)
+    transactions_seconds: int = Field(default=60, ge=1, le=604800)
+    delivery_seconds: int = Field(default=15, ge=1, le=604800)
+    misfire_grace_seconds: int = Field(default=30, ge=1, le=604800)
 
 
 class DeliverySettings(_Section):
@@ -314,11 +314,11 @@ class DeliverySettings(_Section):
 
     model_config = _SECTION_CONFIG
 
-    batch_size: int = Field(default=200, ge=1)
-    max_attempts: int = Field(default=20, ge=1)
-    retry_base_seconds: int = Field(default=30, ge=1)
-    retry_ceiling_seconds: int = Field(default=3600, ge=1)
-    max_tries_per_call: int = Field(default=4, ge=1)
+    batch_size: int = Field(default=200, ge=1, le=10000)
+    max_attempts: int = Field(default=20, ge=1, le=1000)
+    retry_base_seconds: int = Field(default=30, ge=1, le=86400)
+    retry_ceiling_seconds: int = Field(default=3600, ge=1, le=604800)
+    max_tries_per_call: int = Field(default=4, ge=1, le=100)
 
     @model_validator(mode="after")
     def _check_retry_ceiling(self) -> DeliverySettings:
@@ -340,7 +340,7 @@ class CustomersSettings(_Section):
     opt_in_field: str = Field(default="loyalty_opt_in", min_length=1)
     opt_in_values: tuple[str, ...] = ("yes", "y", "true", "1", "x", "on")
     default_phone_region: str = "US"
-    poll_seconds: int = Field(default=120, ge=1)
+    poll_seconds: int = Field(default=120, ge=1, le=604800)
     write_fields: bool = True
     points_field: str = Field(default="loyalty_points", min_length=1)
     tier_field: str = Field(default="loyalty_tier", min_length=1)
@@ -348,11 +348,11 @@ class CustomersSettings(_Section):
     offers_field: str = Field(default="loyalty_offers", min_length=1)
     updated_field: str = Field(default="loyalty_updated", min_length=1)
     field_time_zone: str = "UTC"
-    offers_max_length: int = Field(default=255, ge=20)
-    refresh_seconds: int = Field(default=60, ge=1)
-    refresh_active_days: int = Field(default=30, ge=0)
-    refresh_every_hours: int = Field(default=24, ge=1)
-    refresh_batch_size: int = Field(default=100, ge=1)
+    offers_max_length: int = Field(default=255, ge=20, le=65535)
+    refresh_seconds: int = Field(default=60, ge=1, le=604800)
+    refresh_active_days: int = Field(default=30, ge=0, le=3650)
+    refresh_every_hours: int = Field(default=24, ge=1, le=8760)
+    refresh_batch_size: int = Field(default=100, ge=1, le=10000)
 
     @field_validator("opt_in_values")
     @classmethod
@@ -427,9 +427,9 @@ class OpsSettings(_Section):
     listen: str | None = None
     ping_url: str | None = None
     ping_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-    job_timeout_seconds: int = Field(default=900, ge=1)
-    stale_after_seconds: int = Field(default=3600, ge=1)
-    outbox_max_age_seconds: int = Field(default=3600, ge=1)
+    job_timeout_seconds: int = Field(default=900, ge=1, le=604800)
+    stale_after_seconds: int = Field(default=3600, ge=1, le=604800)
+    outbox_max_age_seconds: int = Field(default=3600, ge=1, le=604800)
     webhook_listen: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_secret_file: Path | None = None
@@ -468,11 +468,11 @@ class OffersSettings(_Section):
     model_config = _SECTION_CONFIG
 
     enabled: bool = True
-    sync_seconds: int = Field(default=300, ge=1)
-    codes_seconds: int = Field(default=60, ge=1)
+    sync_seconds: int = Field(default=300, ge=1, le=604800)
+    codes_seconds: int = Field(default=60, ge=1, le=604800)
     restore_policy: Literal["proportional", "full", "never"] = "proportional"
-    history_days: int = Field(default=30, ge=0)
-    history_max_customers: int = Field(default=200, ge=0)
+    history_days: int = Field(default=30, ge=0, le=3650)
+    history_max_customers: int = Field(default=200, ge=0, le=100000)
     webhook_listen: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_secret_file: Path | None = None

@@ -308,7 +308,7 @@ def _config_error(path: Path, env: Mapping[str, str] | None = None) -> ConfigErr
         ),
         (
             "[rules]\nminimum_amount_cents = -1",
-            "rules.minimum_amount_cents = -1: must be at least 0",
+            "rules.minimum_amount_cents = -1: must be between 0 and 1000000000",
         ),
         (
             "[yotpo]\nrequests_per_second = 0",
@@ -326,8 +326,15 @@ def _config_error(path: Path, env: Mapping[str, str] | None = None) -> ConfigErr
             "[yotpo]\nconnect_timeout_seconds = 1e308",
             "yotpo.connect_timeout_seconds = 1e+308: must be greater than 0 and at most 600",
         ),
-        ("[delivery]\nbatch_size = 0", "delivery.batch_size = 0: must be at least 1"),
-        ("[schedule]\ndelivery_seconds = 0", "schedule.delivery_seconds = 0: must be at least 1"),
+        (
+            "[schedule]\ntransactions_seconds = 99999999999999999999",
+            "schedule.transactions_seconds = 99999999999999999999: must be between 1 and 604800",
+        ),
+        ("[delivery]\nbatch_size = 0", "delivery.batch_size = 0: must be between 1 and 10000"),
+        (
+            "[schedule]\ndelivery_seconds = 0",
+            "schedule.delivery_seconds = 0: must be between 1 and 604800",
+        ),
         ('[sync]\noverlap_seconds = "ten"', 'sync.overlap_seconds = "ten": must be a whole number'),
         ("[sync]\noverlap_seconds = 1.5", "sync.overlap_seconds = 1.5: must be a whole number"),
         ('[sync]\ninclude_tax = "maybe"', 'sync.include_tax = "maybe": must be true or false'),
@@ -1058,7 +1065,7 @@ def test_sandbox_settings_invalid_override(tmp_path: Path) -> None:
             tmp_path / "ledger.sqlite3",
             delivery={"max_attempts": 0},
         )
-    assert caught.value.problems == ["delivery.max_attempts = 0: must be at least 1"]
+    assert caught.value.problems == ["delivery.max_attempts = 0: must be between 1 and 1000"]
 
 
 # --- the example file ------------------------------------------------------------------
