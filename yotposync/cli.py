@@ -409,7 +409,8 @@ def format_catch_up(result: CatchUpResult) -> str:
     if result.points_adjustments:
         adjustments = f" and {_count(result.points_adjustments, 'points adjustment')}"
     if result.dry_run:
-        lines.append(f"Would send {planned}{adjustments}. The orders and refunds are listed above.")
+        listed = " The orders and refunds are listed above." if t.planned else ""
+        lines.append(f"Would send {planned}{adjustments}.{listed}")
     else:
         d = result.delivery
         lines.append(f"Queued {planned}{adjustments}.")
@@ -491,7 +492,7 @@ def retry_failed(ctx: click.Context) -> None:
         return
     click.echo(
         f"{_count(moved, 'failed push', 'failed pushes')} queued again; "
-        "the next delivery run sends them."
+        f"the next delivery run sends {'it' if moved == 1 else 'them'}."
     )
 
 
