@@ -348,6 +348,17 @@ def test_ledger_under_file_is_problem(tmp_path: Path, below: str) -> None:
     assert (findings[0].fix or "").startswith("set ledger.path to a file in a folder")
 
 
+def test_lock_path_folder_is_problem(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    (tmp_path / "ledger.sqlite3.lock").mkdir()
+
+    findings = check_ledger(ledger)
+
+    assert findings[0].status == PROBLEM
+    assert findings[0].message == f"the lock file {ledger}.lock is a folder"
+    assert (findings[0].fix or "").startswith("remove it")
+
+
 def test_new_ledger_will_be_created(tmp_path: Path) -> None:
     findings = check_ledger(tmp_path / "state" / "ledger.sqlite3")
     assert findings[0].status == OK

@@ -118,6 +118,16 @@ def check_ledger(path: Path) -> list[Finding]:
     as_root = " (checked as root, not as the service user)" if os.geteuid() == 0 else ""
     if path.exists() and not path.is_file():
         return [Finding(PROBLEM, subject, f"{path} is not a file", "set ledger.path to a file")]
+    lock = LedgerLock(path).path
+    if lock.is_dir():
+        return [
+            Finding(
+                PROBLEM,
+                subject,
+                f"the lock file {lock} is a folder",
+                "remove it (yotposync creates its lock file there), or set ledger.path",
+            )
+        ]
 
     blocker = file_in_folder_path(path)
     if blocker is not None:
