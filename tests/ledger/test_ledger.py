@@ -274,6 +274,8 @@ def test_reading_refuses_ledger_path_not_file(tmp_path: Path) -> None:
 
     with pytest.raises(LedgerError, match=f"the ledger {fifo} is not a regular file: set"):
         Ledger.open_for_reading(fifo)
+    with pytest.raises(LedgerError, match=f"the ledger {fifo} is not a regular file: set"):
+        Ledger.open(fifo)
 
 
 def test_lock_refuses_lock_path_folder(tmp_path: Path) -> None:

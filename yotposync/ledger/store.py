@@ -173,6 +173,11 @@ def prepare_ledger_file(path: Path) -> None:
             f"ledger.path {str(path)!r} is a folder, not a file: set it to a file path such as "
             "/var/lib/yotposync/ledger.sqlite3"
         )
+    if path.exists() and not path.is_file():
+        raise LedgerError(
+            f"the ledger {path} is not a regular file: set ledger.path to a file path "
+            "(yotposync creates the file)"
+        )
     blocker = file_in_folder_path(path)
     if blocker is not None:
         raise file_in_folder_error(path, blocker)
