@@ -32,7 +32,7 @@ from yotposync.ledger.integrity import stored_int, stored_time
         (
             "UPDATE pushes SET state = 'pending', next_attempt_at = 'soon' WHERE seq = 1",
             ("status",),
-            "the ledger's pushes.next_attempt_at is 'soon', not a timestamp",
+            "the ledger's pushes.next_attempt_at of push hl-",
         ),
         (
             "UPDATE pushes SET amount_cents = 'abc' WHERE state = 'confirmed'",

@@ -876,9 +876,12 @@ class Ledger:
 
     def oldest_unfinished_at(self) -> datetime | None:
         row = self.db.execute(
-            "SELECT min(created_at) FROM pushes WHERE state IN ('pending', 'sent', 'failed')"
+            "SELECT min(created_at), push_id FROM pushes "
+            "WHERE state IN ('pending', 'sent', 'failed')"
         ).fetchone()
-        return stored_time(row[0], "pushes.created_at") if row and row[0] else None
+        if not row or not row[0]:
+            return None
+        return stored_time(row[0], f"pushes.created_at of push {row[1]}")
 
     def next_due_at(self) -> datetime | None:
         """Return when the delivery job can next send a push, or None when none is waiting.
@@ -887,12 +890,15 @@ class Ledger:
         counts, and a customer whose first waiting push failed sends nothing until
         `retry-failed`.
         """
+        # With min(), SQLite takes push_id from the row that holds the minimum.
         row = self.db.execute(
-            "SELECT min(p.next_attempt_at) FROM pushes p WHERE p.state = 'pending' "
+            "SELECT min(p.next_attempt_at), p.push_id FROM pushes p WHERE p.state = 'pending' "
             "AND NOT EXISTS (SELECT 1 FROM pushes e INDEXED BY idx_pushes_waiting_email "
             "WHERE e.state IN ('pending', 'failed') AND e.email IS p.email AND e.seq < p.seq)"
         ).fetchone()
-        return stored_time(row[0], "pushes.next_attempt_at") if row and row[0] else None
+        if not row or not row[0]:
+            return None
+        return stored_time(row[0], f"pushes.next_attempt_at of push {row[1]}")
 
     def problem_pushes(self, limit: int) -> list[dict[str, Any]]:
         """Return the latest rejected or failed pushes, newest first.
