@@ -192,7 +192,7 @@ def lookup_customer(
         report.customer_id = linked
 
     if report.account is not None:
-        # Yotpo knows the account by its linked id, or else by its e-mail alone.
+        # Yotpo finds the account by its linked id, or else by its e-mail alone.
         if linked is not None:
             options = yotpo.redemption_options(customer_id=str(linked))
         else:

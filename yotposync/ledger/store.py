@@ -890,7 +890,7 @@ class Ledger:
         counts, and a customer whose first waiting push failed sends nothing until
         `retry-failed`.
         """
-        # With min(), SQLite takes push_id from the row that holds the minimum.
+        # With min(), SQLite reads push_id from the row that has the minimum.
         row = self.db.execute(
             "SELECT min(p.next_attempt_at), p.push_id FROM pushes p WHERE p.state = 'pending' "
             "AND NOT EXISTS (SELECT 1 FROM pushes e INDEXED BY idx_pushes_waiting_email "
