@@ -278,6 +278,24 @@ def test_reading_refuses_ledger_path_not_file(tmp_path: Path) -> None:
         Ledger.open(fifo)
 
 
+def test_lock_refuses_lock_path_fifo(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    os.mkfifo(tmp_path / "ledger.sqlite3.lock")
+
+    with pytest.raises(LedgerError, match=r"ledger\.sqlite3\.lock is not a regular file"):
+        LedgerLock(path).acquire()
+    with pytest.raises(OSError, match=r"ledger\.sqlite3\.lock is not a regular file"):
+        LedgerLock(path).is_held()
+
+
+def test_dry_run_copy_refuses_ledger_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "ledger.sqlite3"
+    os.mkfifo(fifo)
+
+    with pytest.raises(LedgerError, match=f"the ledger {fifo} is not a regular file"):
+        Ledger.scratch_copy(fifo)
+
+
 def test_lock_refuses_lock_path_folder(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     (tmp_path / "ledger.sqlite3.lock").mkdir()

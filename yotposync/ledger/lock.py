@@ -71,11 +71,8 @@ class LedgerLock:
                 f"the ledger {self.ledger_path} is not a regular file: set ledger.path to a "
                 "file path (yotposync creates the file)"
             )
-        if self.path.is_dir():
-            raise LedgerError(
-                f"the lock file {self.path} is a folder: remove it (yotposync creates its "
-                "lock file there), or set ledger.path"
-            )
+        if self.path.exists() and not self.path.is_file():
+            raise LedgerError(self._not_a_file_text())
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -150,6 +147,9 @@ class LedgerLock:
         A free lock is taken and released at once, so a daemon starting in that instant
         could find it held. Raises OSError when the lock file exists but cannot be opened.
         """
+        if self.path.exists() and not self.path.is_file():
+            # Opening a FIFO would wait for a writer.
+            raise OSError(self._not_a_file_text())
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
@@ -162,6 +162,13 @@ class LedgerLock:
         finally:
             os.close(fd)
         return False
+
+    def _not_a_file_text(self) -> str:
+        kind = "a folder" if self.path.is_dir() else "not a regular file"
+        return (
+            f"the lock file {self.path} is {kind}: remove it (yotposync creates its lock file "
+            "there), or set ledger.path"
+        )
 
     def holder_pid(self) -> int | None:
         """Return the process id written by the last holder, or None when it is unknown."""

@@ -404,8 +404,13 @@ class Ledger:
 
         Dry runs use it, so they neither create nor change the ledger file and need no lock.
         """
-        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         path = path.expanduser()
+        if path.exists() and not path.is_file():
+            raise LedgerError(
+                f"the ledger {path} is not a regular file: set ledger.path to the ledger file, "
+                "such as /var/lib/yotposync/ledger.sqlite3"
+            )
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         if path.is_file():
             try:
                 source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)

@@ -119,12 +119,13 @@ def check_ledger(path: Path) -> list[Finding]:
     if path.exists() and not path.is_file():
         return [Finding(PROBLEM, subject, f"{path} is not a file", "set ledger.path to a file")]
     lock = LedgerLock(path).path
-    if lock.is_dir():
+    if lock.exists() and not lock.is_file():
+        kind = "a folder" if lock.is_dir() else "not a regular file"
         return [
             Finding(
                 PROBLEM,
                 subject,
-                f"the lock file {lock} is a folder",
+                f"the lock file {lock} is {kind}",
                 "remove it (yotposync creates its lock file there), or set ledger.path",
             )
         ]
