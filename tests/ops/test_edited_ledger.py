@@ -37,7 +37,7 @@ from yotposync.ledger.integrity import stored_int, stored_time
         (
             "UPDATE pushes SET amount_cents = 'abc' WHERE state = 'confirmed'",
             ("report", "--since", "2000-01-01"),
-            "amount_cents of a push of ticket",
+            "the ledger's pushes.amount_cents of push hl-",
         ),
         (
             "UPDATE cursors SET updated_at = '2026-12-05T09:00:00'",

@@ -104,8 +104,9 @@ def build_report(ledger: Ledger, since: date, until: date | None) -> Report:
         return rows[key]
 
     rejected_tickets: set[int] = set()
-    for ticket_id, business_date, location_id, role, state, amount in ledger.db.execute(
-        f"SELECT t.id, {_TICKET_DAY}, t.location_id, p.role, p.state, p.amount_cents "  # noqa: S608
+    for ticket_id, business_date, location_id, role, state, amount, push_id in ledger.db.execute(
+        f"SELECT t.id, {_TICKET_DAY}, t.location_id, p.role, p.state, p.amount_cents, "  # noqa: S608
+        "p.push_id "
         f"FROM pushes p JOIN tickets t ON t.id = p.ticket_id WHERE {_TICKET_IN_RANGE}",
         window,
     ):
@@ -118,7 +119,7 @@ def build_report(ledger: Ledger, since: date, until: date | None) -> Report:
             rejected_tickets.add(ticket_id)
         if state != "confirmed":
             continue
-        amount = stored_int(amount, f"pushes.amount_cents of a push of ticket {ticket_id}")
+        amount = stored_int(amount, f"pushes.amount_cents of push {push_id}")
         if role == "order":
             row.earned_cents += amount
         elif role == "adjust":
