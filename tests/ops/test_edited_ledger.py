@@ -31,6 +31,11 @@ from yotposync.ledger.integrity import stored_int, stored_time
         ),
         (
             "UPDATE pushes SET state = 'pending', next_attempt_at = 'soon' WHERE seq = 1",
+            ("catch-up", "--since", "2000-01-01"),
+            "the ledger's pushes.next_attempt_at of push hl-",
+        ),
+        (
+            "UPDATE pushes SET state = 'pending', next_attempt_at = 'soon' WHERE seq = 1",
             ("status",),
             "the ledger's pushes.next_attempt_at of push hl-",
         ),

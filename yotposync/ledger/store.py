@@ -805,6 +805,21 @@ class Ledger:
         )
         return {row[0]: int(row[1]) for row in rows}
 
+    def check_waiting_times(self, now: datetime) -> None:
+        """Raise LedgerError when a pending push waits on a next attempt time that is not one.
+
+        Text sorts after every timestamp, so a time edited into text would hold its push, and
+        the customer's later pushes, for good. Only pushes due later are read.
+        """
+        edited = self.db.execute(
+            "SELECT push_id, next_attempt_at FROM pushes WHERE state = 'pending' "
+            "AND next_attempt_at > ? AND next_attempt_at NOT GLOB '[0-9][0-9][0-9][0-9]-*' "
+            "LIMIT 1",
+            [_iso(now)],
+        ).fetchone()
+        if edited is not None:
+            stored_time(edited[1], f"pushes.next_attempt_at of push {edited[0]}")
+
     def mark_sent(self, seq: int, now: datetime) -> None:
         self.mark_sent_many([seq], now)
 

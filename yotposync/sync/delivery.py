@@ -152,6 +152,7 @@ class DeliveryJob:
         summary = DeliverySummary()
         started = time.monotonic()
         cpu_started = time.process_time()
+        self.ledger.check_waiting_times(self.clock())
         # The run's first push goes alone: rejected credentials then cost one request, not one
         # per worker. Concurrency opens once it has an outcome.
         self._probing = True
