@@ -45,6 +45,8 @@ _TYPE_REASONS = {
     "path_type": "must be a file path",
 }
 
+_OUT_OF_RANGE_NUMBERS = {"int_parsing_size": "a whole number", "finite_number": "a finite number"}
+
 _BOUND_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
 
 
@@ -87,6 +89,11 @@ def _reason(error: ErrorDetails, root: type[BaseModel]) -> str:
         return str(context["error"])
     if kind in _BOUND_ERRORS:
         return _bounds_reason(error["loc"], context, root)
+    if kind in _OUT_OF_RANGE_NUMBERS:
+        # Too large to parse, or infinite: name the range that the key allows, if it has one.
+        described = _OUT_OF_RANGE_NUMBERS[kind]
+        ranged = _bounds_reason(error["loc"], {}, root).removeprefix("must be ")
+        return f"must be {described}, {ranged}" if ranged else f"must be {described}"
     if kind == "literal_error":
         return f"must be one of {context.get('expected', '')}"
     if kind in ("tuple_type", "list_type") and _holds_text(error["loc"], root):

@@ -316,15 +316,20 @@ def _config_error(path: Path, env: Mapping[str, str] | None = None) -> ConfigErr
         ),
         (
             "[yotpo]\nrequests_per_second = inf",
-            "yotpo.requests_per_second = inf: input should be a finite number",
+            "yotpo.requests_per_second = inf: must be a finite number, at least 0.01",
         ),
         (
             "[yotpo]\nread_timeout_seconds = inf",
-            "yotpo.read_timeout_seconds = inf: input should be a finite number",
+            "yotpo.read_timeout_seconds = inf: must be a finite number, greater than 0 and at "
+            "most 600",
         ),
         (
             "[yotpo]\nconnect_timeout_seconds = 1e308",
             "yotpo.connect_timeout_seconds = 1e+308: must be greater than 0 and at most 600",
+        ),
+        (
+            "[schedule]\ntransactions_seconds = 1e308",
+            "schedule.transactions_seconds = 1e+308: must be a whole number, between 1 and 604800",
         ),
         (
             "[schedule]\ntransactions_seconds = 99999999999999999999",
