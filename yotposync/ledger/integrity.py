@@ -64,6 +64,20 @@ def file_in_folder_error(path: Path, blocker: Path) -> LedgerError:
     )
 
 
+def not_regular_file_error(path: Path) -> LedgerError | None:
+    """Return a LedgerError when `path` exists but is not a regular file, or else None.
+
+    Callers check this before creating anything: SQLite would write its journal beside a
+    device, and opening a FIFO waits for a writer.
+    """
+    if not path.exists() or path.is_file():
+        return None
+    return LedgerError(
+        f"the ledger {path} is not a regular file: set ledger.path to a file path, such as "
+        "/var/lib/yotposync/ledger.sqlite3"
+    )
+
+
 def stored_time(value: object, where: str) -> datetime:
     """Parse a timestamp that the ledger stored as ISO 8601 text.
 

@@ -12,6 +12,7 @@ from yotposync.ledger.integrity import (
     MOVED_ASIDE_ADVICE,
     file_in_folder_error,
     file_in_folder_path,
+    not_regular_file_error,
 )
 
 # A first run killed before it wrote the new ledger leaves the same files behind.
@@ -65,12 +66,9 @@ class LedgerLock:
         blocker = file_in_folder_path(self.path)
         if blocker is not None:
             raise file_in_folder_error(self.ledger_path, blocker)
-        # Checked before anything is created: SQLite would write its journal beside a device.
-        if self.ledger_path.exists() and not self.ledger_path.is_file():
-            raise LedgerError(
-                f"the ledger {self.ledger_path} is not a regular file: set ledger.path to a "
-                "file path (yotposync creates the file)"
-            )
+        problem = not_regular_file_error(self.ledger_path)
+        if problem is not None:
+            raise problem
         if self.path.exists() and not self.path.is_file():
             raise LedgerError(self._not_a_file_text())
         try:

@@ -29,6 +29,7 @@ from yotposync.ledger.integrity import (
     edited_value_error,
     file_in_folder_error,
     file_in_folder_path,
+    not_regular_file_error,
     stored_int,
     stored_time,
 )
@@ -173,11 +174,9 @@ def prepare_ledger_file(path: Path) -> None:
             f"ledger.path {str(path)!r} is a folder, not a file: set it to a file path such as "
             "/var/lib/yotposync/ledger.sqlite3"
         )
-    if path.exists() and not path.is_file():
-        raise LedgerError(
-            f"the ledger {path} is not a regular file: set ledger.path to a file path "
-            "(yotposync creates the file)"
-        )
+    problem = not_regular_file_error(path)
+    if problem is not None:
+        raise problem
     blocker = file_in_folder_path(path)
     if blocker is not None:
         raise file_in_folder_error(path, blocker)
@@ -227,11 +226,9 @@ def _check_readable_ledger(path: Path) -> None:
             f"ledger.path {str(path)!r} is a folder, not a file: set it to the ledger file, "
             "such as /var/lib/yotposync/ledger.sqlite3"
         )
-    if path.exists() and not path.is_file():
-        raise LedgerError(
-            f"the ledger {path} is not a regular file: set ledger.path to the ledger file, "
-            "such as /var/lib/yotposync/ledger.sqlite3"
-        )
+    problem = not_regular_file_error(path)
+    if problem is not None:
+        raise problem
     if not path.is_file():
         raise LedgerError(
             f"no ledger at {path} yet: run `yotposync catch-up` or `yotposync run` first"
@@ -405,11 +402,9 @@ class Ledger:
         Dry runs use it, so they neither create nor change the ledger file and need no lock.
         """
         path = path.expanduser()
-        if path.exists() and not path.is_file():
-            raise LedgerError(
-                f"the ledger {path} is not a regular file: set ledger.path to the ledger file, "
-                "such as /var/lib/yotposync/ledger.sqlite3"
-            )
+        problem = not_regular_file_error(path)
+        if problem is not None:
+            raise problem
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         if path.is_file():
             try:
