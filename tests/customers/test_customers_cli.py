@@ -309,7 +309,7 @@ def test_review_count_singular_and_plural() -> None:
     assert format_reviews([review, review], show_all=True).startswith("2 reviews:\n")
 
 
-def test_show_shared_email_account_of_higher_id(cli: Cli) -> None:
+def test_show_shared_email_linked_customer(cli: Cli) -> None:
     pat = cli.shop.customer("pat@example.com", public_id="C-77")
     twin = cli.shop.customer("Pat@Example.com ", first="Patricia", public_id="C-78")
     cli.shop.sale(twin, 600)

@@ -179,7 +179,7 @@ def test_due_pushes_include_sent_and_due_pending(ledger: Ledger) -> None:
 
 
 def test_due_pushes_include_pending_without_time(ledger: Ledger) -> None:
-    # Only an edited ledger has such a push; it goes now instead of waiting for good.
+    # Only an edited ledger has such a push. It goes now instead of waiting for good.
     first = ledger.add_push(PlannedPush("hl-1", "order", 1, "a@x.com", 3, None, 900), {}, NOW)
     ledger.add_push(PlannedPush("hl-2", "order", 2, "a@x.com", 4, None, 500), {}, NOW)
     ledger.db.execute("UPDATE pushes SET next_attempt_at = NULL WHERE seq = ?", [first])

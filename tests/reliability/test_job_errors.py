@@ -96,7 +96,7 @@ def test_retried_job_error_has_no_traceback(
                 signal.signal(sig, handler)
         failed_polls = made.sandbox.faults.report()["injected"]["down"]
 
-    # Heartland answering 500 is retried at the next poll: `job_failed` says so in one line.
+    # Heartland returning 500 is retried at the next poll, and `job_failed` logs it in one line.
     executor_errors = [
         record
         for record in caplog.records

@@ -472,7 +472,7 @@ def _eligible(ticket: dict[str, Any]) -> str:
 def _capped_refunds(ticket: dict[str, Any], pushes: list[PushLine]) -> int | None:
     """Return the total of a return's refunds when it is below the amount the return takes back.
 
-    Refunds stop at what the sale still holds, so a return of a sale that earlier returns
+    Refunds stop at what the sale still has, so a return of a sale that earlier returns
     already took back sends less than its own amount. Rejected refunds do not count.
     """
     taken_back = ticket["return_cents"]

@@ -78,7 +78,7 @@ DECIDED_UNDER = "decided_under"
 def decision_settings(settings: Settings) -> dict[str, Any]:
     """Return the settings that decide what a ticket earns, by their configuration keys.
 
-    They hold no secret: they are stored in the ledger with each run's summary.
+    They contain no secret, so they are stored in the ledger with each run's summary.
     """
     go_live = settings.sync.go_live
     decided: dict[str, Any] = {
