@@ -286,7 +286,7 @@ class TransactionsJob:
                 "decision_settings_changed",
                 settings=changed,
                 detail="tickets read again from now on are decided under the new settings, and "
-                "the difference is sent to Yotpo as orders or refunds; tickets not read again "
+                "the difference is sent to Yotpo as orders or refunds. Tickets not read again "
                 "keep their decisions. Preview a catch-up with --dry-run",
             )
         return changed
