@@ -213,11 +213,14 @@ def schema_version(db: sqlite_utils.Database) -> int:
     return int(row[0])
 
 
-def migrate(db: sqlite_utils.Database) -> list[int]:
-    """Apply every migration the ledger lacks; return the versions reached, in order."""
+def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> list[int]:
+    """Apply every migration the ledger lacks up to version `target`.
+
+    Returns the versions reached, in order.
+    """
     reached: list[int] = []
     version = schema_version(db)
-    while version < SCHEMA_VERSION:
+    while version < target:
         with db.atomic():
             MIGRATIONS[version](db)
             version += 1
