@@ -1,7 +1,9 @@
-"""Commands on a ledger edited by hand: one error naming the value and the fix, no traceback."""
+"""Commands on a ledger edited by hand: one error naming the edit and the fix, no traceback."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,79 @@ def test_stored_time_rejects_other_values(value: object) -> None:
 def test_stored_int_rejects_other_values(value: object) -> None:
     with pytest.raises(LedgerError, match="not a whole number"):
         stored_int(value, "a.b")
+
+
+SCHEMA_EDITS = {
+    "dropped table": ("DROP TABLE pushes", "is missing the table pushes"),
+    "dropped column": (
+        "ALTER TABLE tickets DROP COLUMN rule",
+        "is missing the column tickets.rule",
+    ),
+    "renamed column": (
+        "ALTER TABLE tickets RENAME COLUMN kind TO ticket_kind",
+        "is missing the column tickets.kind",
+    ),
+}
+
+SCHEMA_COMMANDS: dict[str, tuple[str, ...]] = {
+    "catch-up": ("catch-up", "--since", "2000-01-01"),
+    "dry run": ("catch-up", "--since", "2000-01-01", "--dry-run"),
+    "explain": ("explain", "{T1}", "--no-balance"),
+    "status": ("status",),
+    "report": ("report", "--since", "2000-01-01"),
+}
+
+
+def ledger_content(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    with closing(sqlite3.connect(path)) as connection:
+        tables = [
+            str(row[0])
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return {
+            table: list(connection.execute(f'SELECT * FROM "{table}" ORDER BY rowid'))
+            for table in tables
+        }
+
+
+@pytest.mark.parametrize("command", list(SCHEMA_COMMANDS))
+@pytest.mark.parametrize("edit", ["dropped table", "dropped column"])
+def test_edited_schema_named_with_fix(
+    scenario: Scenario, tmp_path: Path, edit: str, command: str
+) -> None:
+    statement, missing = SCHEMA_EDITS[edit]
+    config = scenario.edited_copy(tmp_path, statement)
+    arguments = [part.format(**scenario.ids) for part in SCHEMA_COMMANDS[command]]
+
+    result = run_cli(config, *arguments, check=False)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    copy = tmp_path / "edited.sqlite3"
+    assert f"error: the ledger {copy} {missing}, so the ledger was edited or damaged" in (
+        result.stderr
+    )
+    assert "restore the ledger from a backup" in result.stderr
+
+
+def test_renamed_column_named_with_fix(scenario: Scenario, tmp_path: Path) -> None:
+    statement, missing = SCHEMA_EDITS["renamed column"]
+    config = scenario.edited_copy(tmp_path, statement)
+
+    result = run_cli(config, "status", check=False)
+
+    assert result.returncode == 1
+    assert f"{missing}, so the ledger was edited or damaged" in result.stderr
+
+
+def test_edited_schema_catch_up_changes_nothing(scenario: Scenario, tmp_path: Path) -> None:
+    config = scenario.edited_copy(tmp_path, SCHEMA_EDITS["dropped table"][0])
+    copy = tmp_path / "edited.sqlite3"
+    before = ledger_content(copy)
+
+    result = run_cli(config, "catch-up", "--since", "2000-01-01", check=False)
+
+    assert result.returncode == 1
+    assert ledger_content(copy) == before

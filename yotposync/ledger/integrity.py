@@ -1,19 +1,25 @@
 """Recognise a damaged ledger file behind an SQLite error, and give the steps that fix it.
 
-`Ledger.open` catches a file that is not a database at all. Damage inside a table (a torn
-write by failing storage, a file restored halfway) only shows when a query reads the damaged
-page, as a plain `sqlite3.DatabaseError` in the middle of a job. The command line and the
-daemon turn such an error into a LedgerError with this advice instead of a traceback or a
-job that fails again at every run.
+`Ledger.open` catches a file that is not a database at all, and a schema that lacks a table or
+column of its version (dropped or renamed by hand). Damage inside a table (a torn write by
+failing storage, a file restored halfway) only shows when a query reads the damaged page, as a
+plain `sqlite3.DatabaseError` in the middle of a job. The command line and the daemon turn such
+an error into a LedgerError with this advice instead of a traceback or a job that fails again
+at every run.
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+import sqlite_utils
+
 from yotposync.errors import LedgerError
+from yotposync.ledger.schema import SCHEMA_VERSION, migrate
 
 # SQLite result codes for a file whose content is damaged; extended codes such as
 # SQLITE_CORRUPT_INDEX share the prefix.
@@ -42,6 +48,74 @@ def damaged_ledger_error(exc: BaseException, path: Path | None) -> LedgerError |
         return None
     where = f"the ledger {path}" if path is not None else "the ledger"
     return LedgerError(f"{where} is damaged ({exc}): {MOVED_ASIDE_ADVICE}")
+
+
+def missing_schema_error(
+    conn: sqlite3.Connection, version: int, path: Path | None
+) -> LedgerError | None:
+    """Return a LedgerError naming what the ledger lacks of schema `version`, or else None."""
+    missing = missing_schema(conn, version)
+    if not missing:
+        return None
+    return LedgerError(f"{missing_schema_text(path, missing)}: {MOVED_ASIDE_ADVICE}")
+
+
+def missing_schema(conn: sqlite3.Connection, version: int) -> list[str]:
+    """List the tables and columns of schema `version` that the database lacks.
+
+    Each entry reads "the table pushes" or "the column tickets.rule". Tables and columns that
+    a user added are not an error. A version newer than this code's has a schema unknown here,
+    so nothing is listed for it.
+    """
+    # NOTE: indexes are not compared. The delivery query names idx_pushes_open_seq with
+    # INDEXED BY, so a ledger without that index still fails there as "no such index".
+    if version > SCHEMA_VERSION:
+        return []
+    found = _table_columns(conn)
+    missing: list[str] = []
+    for table, columns in sorted(_expected_columns(version).items()):
+        if table not in found:
+            missing.append(f"the table {table}")
+            continue
+        missing += [f"the column {table}.{name}" for name in sorted(columns - found[table])]
+    return missing
+
+
+def missing_schema_text(path: Path | None, missing: list[str]) -> str:
+    """Describe a ledger that lacks the tables and columns in `missing`, without the fix."""
+    where = f"the ledger {path}" if path is not None else "the ledger"
+    named = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+    return f"{where} is missing {named}, so the ledger was edited or damaged"
+
+
+def _table_columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    """Return the column names of each of the database's own tables, in lower case.
+
+    SQLite matches table and column names without regard to ASCII case.
+    """
+    rows = conn.execute(
+        "SELECT m.name, c.name FROM sqlite_master AS m, pragma_table_info(m.name) AS c "
+        "WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
+    )
+    columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        columns.setdefault(str(table).lower(), set()).add(str(column).lower())
+    return columns
+
+
+@functools.cache
+def _expected_columns(version: int) -> Mapping[str, frozenset[str]]:
+    """Return the column names of each table at schema `version`.
+
+    They are read from a new in-memory ledger that the real migrations build, so they cannot
+    drift from the schema. Cached, because the daemon opens the ledger for every job run.
+    """
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        migrate(sqlite_utils.Database(conn), target=version)
+        return {table: frozenset(names) for table, names in _table_columns(conn).items()}
+    finally:
+        conn.close()
 
 
 def file_in_folder_path(path: Path) -> Path | None:

@@ -29,6 +29,7 @@ from yotposync.ledger.integrity import (
     edited_value_error,
     file_in_folder_error,
     file_in_folder_path,
+    missing_schema_error,
     not_regular_file_error,
     stored_int,
     stored_time,
@@ -279,7 +280,8 @@ class Ledger:
         """Open or create the ledger at `path`, bringing its schema up to date.
 
         A new ledger's directory is created 0700 and the file 0600, since it contains customer
-        e-mail addresses.
+        e-mail addresses. A ledger that lacks a table or column of its schema version raises
+        LedgerError naming it.
         """
         path = path.expanduser()
         prepare_ledger_file(path)
@@ -290,6 +292,7 @@ class Ledger:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             version = schema_version(db)
+            missing = missing_schema_error(conn, version, path)
         except sqlite3.DatabaseError as exc:
             raise LedgerError(
                 f"the ledger {path} is not a readable SQLite database ({exc}): {MOVED_ASIDE_ADVICE}"
@@ -310,6 +313,10 @@ class Ledger:
                     f"(it has the tables {', '.join(foreign[:5])}): set ledger.path to a new "
                     "file or to the ledger yotposync created"
                 )
+        # Stop before a migration or a later query fails on the missing part as "no such table".
+        if missing is not None:
+            conn.close()
+            raise missing
         _warn_if_shared(path)
         migrate(db)
         return cls(db, path)
@@ -381,6 +388,7 @@ class Ledger:
             conn.execute("PRAGMA busy_timeout = 10000")
             db = sqlite_utils.Database(conn)
             version = schema_version(db)
+            missing = missing_schema_error(conn, version, path)
         except sqlite3.DatabaseError as exc:
             raise damaged_ledger_error(exc, path) or read_only_open_error(exc, path) from exc
         if version != SCHEMA_VERSION:
@@ -393,6 +401,9 @@ class Ledger:
                 f"the ledger {path} has schema version {version}, and this yotposync reads "
                 f"version {SCHEMA_VERSION}: {advice}"
             )
+        if missing is not None:
+            conn.close()
+            raise missing
         return cls(db, path)
 
     @classmethod
@@ -424,6 +435,9 @@ class Ledger:
                 f"the ledger {path} has schema version {version}, newer than this yotposync "
                 f"supports ({SCHEMA_VERSION}): upgrade yotposync"
             )
+        missing = missing_schema_error(conn, version, path)
+        if missing is not None:
+            raise missing
         migrate(db)
         return cls(db, None)
 

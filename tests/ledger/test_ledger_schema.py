@@ -1,0 +1,108 @@
+"""A ledger whose tables or columns were dropped or renamed by hand, on real files."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from yotposync.errors import LedgerError
+from yotposync.ledger import Ledger
+from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE
+from yotposync.ledger.schema import SCHEMA_VERSION, migrate
+
+OPENERS: dict[str, Callable[[Path], Ledger]] = {
+    "open": Ledger.open,
+    "open_existing": Ledger.open_existing,
+    "open_for_reading": Ledger.open_for_reading,
+    "open_read_only": Ledger.open_read_only,
+    "scratch_copy": Ledger.scratch_copy,
+}
+
+
+def edited_ledger(tmp_path: Path, *statements: str) -> Path:
+    """Create a ledger at the current schema version and run `statements` on it."""
+    path = tmp_path / "ledger.sqlite3"
+    Ledger.open(path).close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as connection:
+        for statement in statements:
+            connection.execute(statement)
+    return path
+
+
+@pytest.mark.parametrize("opener", list(OPENERS))
+def test_dropped_table_named_on_open(tmp_path: Path, opener: str) -> None:
+    path = edited_ledger(tmp_path, "DROP TABLE pushes")
+
+    with pytest.raises(LedgerError) as caught:
+        OPENERS[opener](path)
+
+    assert str(caught.value) == (
+        f"the ledger {path} is missing the table pushes, so the ledger was edited or damaged: "
+        f"{MOVED_ASIDE_ADVICE}"
+    )
+
+
+@pytest.mark.parametrize("opener", list(OPENERS))
+def test_dropped_column_named_on_open(tmp_path: Path, opener: str) -> None:
+    path = edited_ledger(tmp_path, "ALTER TABLE tickets DROP COLUMN rule")
+
+    with pytest.raises(LedgerError, match=r"is missing the column tickets\.rule, so the ledger"):
+        OPENERS[opener](path)
+
+
+def test_every_missing_part_named(tmp_path: Path) -> None:
+    path = edited_ledger(
+        tmp_path,
+        "DROP TABLE runs",
+        "ALTER TABLE pushes RENAME COLUMN payload TO body",
+        "ALTER TABLE cursors DROP COLUMN saved_at",
+    )
+
+    with pytest.raises(LedgerError) as caught:
+        Ledger.open(path)
+
+    assert (
+        "is missing the column cursors.saved_at, the column pushes.payload and the table runs, "
+        in str(caught.value)
+    )
+
+
+def test_added_table_and_column_accepted(tmp_path: Path) -> None:
+    path = edited_ledger(
+        tmp_path,
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)",
+        "ALTER TABLE tickets ADD COLUMN store_note TEXT",
+    )
+
+    Ledger.open(path).close()
+    Ledger.open_read_only(path).close()
+
+
+def test_column_renamed_in_other_case_accepted(tmp_path: Path) -> None:
+    # SQLite matches names without regard to ASCII case, so every query still works.
+    path = edited_ledger(tmp_path, "ALTER TABLE tickets RENAME COLUMN rule TO RULE")
+
+    ledger = Ledger.open(path)
+    try:
+        assert ledger.parent_info(1) is None
+    finally:
+        ledger.close()
+
+
+def test_older_version_checked_before_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with closing(sqlite3.connect(path, isolation_level=None)) as connection:
+        migrate(sqlite_utils.Database(connection), target=SCHEMA_VERSION - 1)
+        connection.execute("DROP TABLE pushes")
+
+    with pytest.raises(LedgerError, match="is missing the table pushes, so the ledger"):
+        Ledger.open(path)
+
+    with closing(sqlite3.connect(path)) as connection:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+    assert version == SCHEMA_VERSION - 1
