@@ -12,7 +12,7 @@ import sqlite_utils
 
 from yotposync.errors import LedgerError
 from yotposync.ledger import Ledger
-from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE
+from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE, damaged_ledger_error
 from yotposync.ledger.schema import SCHEMA_VERSION, migrate
 
 OPENERS: dict[str, Callable[[Path], Ledger]] = {
@@ -106,3 +106,35 @@ def test_older_version_checked_before_upgrade(tmp_path: Path) -> None:
     with closing(sqlite3.connect(path)) as connection:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
     assert version == SCHEMA_VERSION - 1
+
+
+def test_table_dropped_after_open_named(tmp_path: Path) -> None:
+    path = edited_ledger(tmp_path)
+    ledger = Ledger.open(path)
+    try:
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("DROP TABLE pushes")
+        with pytest.raises(sqlite3.OperationalError, match="no such table") as caught:
+            ledger.push_counts()
+    finally:
+        ledger.close()
+
+    error = damaged_ledger_error(caught.value, path)
+
+    assert error is not None
+    assert str(error).startswith(f"the ledger {path} is missing the table pushes, so the ledger")
+
+
+def test_query_bug_not_taken_for_damage(tmp_path: Path) -> None:
+    # A query that names a table no schema version has fails the same way on an intact
+    # ledger, and must keep its traceback.
+    path = edited_ledger(tmp_path)
+    ledger = Ledger.open(path)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="no such table") as caught:
+            ledger.db.execute("SELECT count(*) FROM pushes_archive")
+    finally:
+        ledger.close()
+
+    assert damaged_ledger_error(caught.value, path) is None
+    assert damaged_ledger_error(caught.value, None) is None

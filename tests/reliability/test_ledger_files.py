@@ -1,12 +1,13 @@
 """The ledger file: private on disk, and a damaged, newer or older one handled on opening.
 
-A damaged or newer-schema ledger stops the command with a message that names what to do. A
-ledger written by an earlier schema version upgrades, keeps what it knew, and sends nothing
-again.
+A damaged or newer-schema ledger stops the command with a message that names what to do, and
+so does a table dropped while the daemon runs. A ledger written by an earlier schema version
+upgrades, keeps what it knew, and sends nothing again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from tests.reliability.support import FIGURES, Harness, assert_settled, harness
+from tests.reliability.support import FIGURES, Harness, assert_settled, harness, wait_until
 from yotposync.ledger.schema import MIGRATIONS, SCHEMA_VERSION
 from yotposync.sandbox import Store, generate_store
 
@@ -197,6 +198,35 @@ def test_newer_schema_stops_with_advice(h: Harness) -> None:
     assert result.exit_code == 1
     assert "upgrade yotposync" in result.stderr
     assert f"schema version {SCHEMA_VERSION + 1}" in result.stderr
+
+
+def finished_runs(h: Harness) -> int:
+    try:
+        rows = h.ledger_rows("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL")
+    except sqlite3.OperationalError:
+        return 0
+    return int(rows[0][0])
+
+
+def test_table_dropped_while_daemon_runs(h: Harness) -> None:
+    daemon = h.popen("run")
+    try:
+        wait_until(lambda: h.ledger.exists() and finished_runs(h) >= 2, 60, "two finished runs")
+        with closing(sqlite3.connect(h.ledger, timeout=10, isolation_level=None)) as connection:
+            connection.execute("DROP TABLE pushes")
+        wait_until(lambda: daemon.returncode is not None, 30, "the daemon to stop")
+    finally:
+        out, err = daemon.stop()
+
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    fatal = [event for event in events if event["event"] == "job_fatal"]
+    assert daemon.returncode == 1
+    assert fatal != []
+    for event in fatal:
+        assert f"the ledger {h.ledger} is missing the table pushes," in str(event["error"])
+    assert [event for event in events if event["event"] == "job_failed"] == []
+    assert [event for event in events if "exception" in event] == []
+    assert "Traceback" not in err
 
 
 # Upgrades.

@@ -25,6 +25,9 @@ from yotposync.ledger.schema import SCHEMA_VERSION, migrate
 # SQLITE_CORRUPT_INDEX share the prefix.
 _DAMAGE_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
+# The start of SQLite's message for a statement that names a table or column the database lacks.
+_MISSING_SCHEMA_MESSAGES = ("no such table", "no such column")
+
 # A new ledger starts reading tickets at sync.go_live, or at the current time when that is
 # unset, so moving a ledger aside alone would skip the tickets since the last good run.
 MOVED_ASIDE_ADVICE = (
@@ -39,10 +42,14 @@ MOVED_ASIDE_ADVICE = (
 def damaged_ledger_error(exc: BaseException, path: Path | None) -> LedgerError | None:
     """Return a LedgerError with the steps to take when `exc` reports a damaged ledger.
 
-    Returns None for any other error, including a busy or locked database.
+    A query that names a missing table or column counts when the ledger file at `path` lacks
+    part of its schema version, as `missing_schema_error` finds. Returns None for any other
+    error, including a busy or locked database.
     """
     if not isinstance(exc, sqlite3.DatabaseError):
         return None
+    if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith(_MISSING_SCHEMA_MESSAGES):
+        return _file_schema_error(path)
     name = getattr(exc, "sqlite_errorname", "")
     if not isinstance(name, str) or not name.startswith(_DAMAGE_CODES):
         return None
@@ -116,6 +123,26 @@ def _expected_columns(version: int) -> Mapping[str, frozenset[str]]:
         return {table: frozenset(names) for table, names in _table_columns(conn).items()}
     finally:
         conn.close()
+
+
+def _file_schema_error(path: Path | None) -> LedgerError | None:
+    """Check the ledger file at `path` against its schema version after a query failed.
+
+    The query named a missing table or column. A bug in a query of yotposync fails with the
+    same message, so the error counts as a damaged ledger only when the file lacks part of
+    its schema. Returns None otherwise, or when the file cannot be read.
+    """
+    if path is None:
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.expanduser().resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            return missing_schema_error(conn, version, path)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
 
 
 def file_in_folder_path(path: Path) -> Path | None:
