@@ -20,6 +20,7 @@ from yotposync.clients.http import RetryPolicy
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings, sandbox_settings
 from yotposync.ledger import Ledger, LedgerLock
+from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE
 from yotposync.ops.check import (
     OK,
     PROBLEM,
@@ -405,6 +406,41 @@ def test_ledger_damaged_inside_is_problem(tmp_path: Path) -> None:
     assert findings[0].message.startswith(f"{ledger} is damaged (")
     assert "\n" not in findings[0].message
     assert "restore the ledger from a backup" in (findings[0].fix or "")
+
+
+@pytest.mark.parametrize(
+    ("statement", "missing"),
+    [
+        ("DROP TABLE pushes", "the table pushes"),
+        ("ALTER TABLE tickets DROP COLUMN rule", "the column tickets.rule"),
+        ("ALTER TABLE customers RENAME COLUMN email_key TO key", "the column customers.email_key"),
+    ],
+)
+def test_ledger_missing_schema_is_problem(tmp_path: Path, statement: str, missing: str) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    Ledger.open(ledger).close()
+    with closing(sqlite3.connect(ledger, isolation_level=None)) as connection:
+        connection.execute(statement)
+
+    findings = check_ledger(ledger)
+
+    assert findings[0].status == PROBLEM
+    assert findings[0].message == (
+        f"the ledger {ledger} is missing {missing}, so the ledger was edited or damaged"
+    )
+    assert findings[0].fix == MOVED_ASIDE_ADVICE
+
+
+def test_ledger_added_table_not_problem(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    Ledger.open(ledger).close()
+    with closing(sqlite3.connect(ledger, isolation_level=None)) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+        connection.execute("ALTER TABLE pushes ADD COLUMN note TEXT")
+
+    findings = check_ledger(ledger)
+
+    assert [f.status for f in findings] == [OK]
 
 
 def test_emptied_ledger_is_problem(tmp_path: Path) -> None:

@@ -169,3 +169,19 @@ def test_edited_schema_catch_up_changes_nothing(scenario: Scenario, tmp_path: Pa
 
     assert result.returncode == 1
     assert ledger_content(copy) == before
+
+
+@pytest.mark.parametrize("edit", ["dropped table", "dropped column"])
+def test_check_reports_edited_schema(scenario: Scenario, tmp_path: Path, edit: str) -> None:
+    statement, missing = SCHEMA_EDITS[edit]
+    config = scenario.edited_copy(tmp_path, statement)
+
+    result = run_cli(config, "check", check=False)
+
+    copy = tmp_path / "edited.sqlite3"
+    assert result.returncode == 1
+    assert (
+        f"PROBLEM  ledger: the ledger {copy} {missing}, so the ledger was edited or damaged\n"
+        in result.stdout
+    )
+    assert "fix: stop yotposync, then restore the ledger from a backup" in result.stdout

@@ -25,7 +25,12 @@ from yotposync.clients.heartland import HeartlandClient
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
 from yotposync.errors import ApiError, AuthError, ConfigError, LedgerError, RetriableError
-from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE, file_in_folder_path
+from yotposync.ledger.integrity import (
+    MOVED_ASIDE_ADVICE,
+    file_in_folder_path,
+    missing_schema,
+    missing_schema_text,
+)
 from yotposync.ledger.lock import EMPTIED_ADVICE, LedgerLock, emptied_ledger_text
 from yotposync.ledger.schema import SCHEMA_VERSION
 from yotposync.ops.address import parse_listen_address
@@ -223,6 +228,7 @@ def _ledger_version_finding(path: Path, as_root: str) -> Finding:
                 damage = [str(exc)]
             # SQLite's findings may span lines; the finding is printed on one.
             damage = [" ".join(str(text).split()) for text in damage]
+            missing = missing_schema(connection, version) if damage == ["ok"] else []
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
@@ -239,6 +245,8 @@ def _ledger_version_finding(path: Path, as_root: str) -> Finding:
             f"{path} is damaged ({'; '.join(damage)})",
             MOVED_ASIDE_ADVICE,
         )
+    if missing:
+        return Finding(PROBLEM, "ledger", missing_schema_text(path, missing), MOVED_ASIDE_ADVICE)
     if version > SCHEMA_VERSION:
         return Finding(
             PROBLEM,
