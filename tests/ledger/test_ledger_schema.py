@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,41 @@ def test_dropped_column_named_on_open(tmp_path: Path, opener: str) -> None:
         OPENERS[opener](path)
 
 
+@pytest.mark.parametrize("opener", list(OPENERS))
+def test_dropped_index_named_on_open(tmp_path: Path, opener: str) -> None:
+    # The delivery query names this index with INDEXED BY, so without it every run fails.
+    path = edited_ledger(tmp_path, "DROP INDEX idx_pushes_open_seq")
+
+    with pytest.raises(LedgerError, match=r"is missing the index idx_pushes_open_seq, so the"):
+        OPENERS[opener](path)
+
+
+def test_dropped_table_indexes_not_listed_again(tmp_path: Path) -> None:
+    path = edited_ledger(tmp_path, "DROP TABLE pushes")
+
+    with pytest.raises(LedgerError) as caught:
+        Ledger.open(path)
+
+    assert "idx_pushes" not in str(caught.value)
+
+
+def test_index_dropped_after_open_named(tmp_path: Path) -> None:
+    path = edited_ledger(tmp_path)
+    ledger = Ledger.open(path)
+    try:
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("DROP INDEX idx_pushes_open_seq")
+        with pytest.raises(sqlite3.OperationalError, match="no such index") as caught:
+            ledger.due_pushes(datetime.now(UTC), 10)
+    finally:
+        ledger.close()
+
+    error = damaged_ledger_error(caught.value, path)
+
+    assert error is not None
+    assert "is missing the index idx_pushes_open_seq, so the ledger" in str(error)
+
+
 def test_every_missing_part_named(tmp_path: Path) -> None:
     path = edited_ledger(
         tmp_path,
@@ -81,6 +117,12 @@ def test_added_table_and_column_accepted(tmp_path: Path) -> None:
 
     Ledger.open(path).close()
     Ledger.open_read_only(path).close()
+
+
+def test_added_index_accepted(tmp_path: Path) -> None:
+    path = edited_ledger(tmp_path, "CREATE INDEX my_tickets_by_rule ON tickets (rule)")
+
+    Ledger.open(path).close()
 
 
 def test_column_renamed_in_other_case_accepted(tmp_path: Path) -> None:

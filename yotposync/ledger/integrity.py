@@ -25,8 +25,9 @@ from yotposync.ledger.schema import SCHEMA_VERSION, migrate
 # SQLITE_CORRUPT_INDEX share the prefix.
 _DAMAGE_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
-# The start of SQLite's message for a statement that names a table or column the database lacks.
-_MISSING_SCHEMA_MESSAGES = ("no such table", "no such column")
+# The start of SQLite's message for a statement that names a table, column or index the
+# database lacks.
+_MISSING_SCHEMA_MESSAGES = ("no such table", "no such column", "no such index")
 
 # A new ledger starts reading tickets at sync.go_live, or at the current time when that is
 # unset, so moving a ledger aside alone would skip the tickets since the last good run.
@@ -42,7 +43,7 @@ MOVED_ASIDE_ADVICE = (
 def damaged_ledger_error(exc: BaseException, path: Path | None) -> LedgerError | None:
     """Return a LedgerError with the steps to take when `exc` reports a damaged ledger.
 
-    A query that names a missing table or column counts when the ledger file at `path` lacks
+    A query that names a missing table, column or index counts when the ledger file at `path` lacks
     part of its schema version, as `missing_schema_error` finds. Returns None for any other
     error, including a busy or locked database.
     """
@@ -68,23 +69,30 @@ def missing_schema_error(
 
 
 def missing_schema(conn: sqlite3.Connection, version: int) -> list[str]:
-    """List the tables and columns of schema `version` that the database lacks.
+    """List the tables, columns and indexes of schema `version` that the database lacks.
 
-    Each entry reads "the table pushes" or "the column tickets.rule". Tables and columns that
-    a user added are not an error. A version newer than this code's has a schema unknown here,
-    so nothing is listed for it.
+    Each entry reads "the table pushes", "the column tickets.rule" or "the index
+    idx_pushes_open_seq". Indexes count because the delivery queries name theirs with
+    INDEXED BY. Tables, columns and indexes that a user added are not an error. A version
+    newer than this code's has a schema unknown here, so nothing is listed for it.
     """
-    # NOTE: indexes are not compared. The delivery query names idx_pushes_open_seq with
-    # INDEXED BY, so a ledger without that index still fails there as "no such index".
     if version > SCHEMA_VERSION:
         return []
     found = _table_columns(conn)
+    expected_columns, expected_indexes = _expected_schema(version)
     missing: list[str] = []
-    for table, columns in sorted(_expected_columns(version).items()):
+    for table, columns in sorted(expected_columns.items()):
         if table not in found:
             missing.append(f"the table {table}")
             continue
         missing += [f"the column {table}.{name}" for name in sorted(columns - found[table])]
+    # An index goes with its table, so a missing table's indexes are not listed again.
+    indexes = _index_names(conn)
+    missing += [
+        f"the index {name}"
+        for name, table in sorted(expected_indexes.items())
+        if table in found and name not in indexes
+    ]
     return missing
 
 
@@ -110,9 +118,20 @@ def _table_columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
     return columns
 
 
+def _index_names(conn: sqlite3.Connection) -> set[str]:
+    """Return the names of the indexes the schema creates, in lower case.
+
+    SQLite's own indexes for UNIQUE and PRIMARY KEY constraints have no SQL text.
+    """
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+    return {str(name).lower() for (name,) in rows}
+
+
 @functools.cache
-def _expected_columns(version: int) -> Mapping[str, frozenset[str]]:
-    """Return the column names of each table at schema `version`.
+def _expected_schema(
+    version: int,
+) -> tuple[Mapping[str, frozenset[str]], Mapping[str, str]]:
+    """Return the column names of each table at schema `version`, and each index's table.
 
     They are read from a new in-memory ledger that the real migrations build, so they cannot
     drift from the schema. Cached, because the daemon opens the ledger for every job run.
@@ -120,7 +139,11 @@ def _expected_columns(version: int) -> Mapping[str, frozenset[str]]:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     try:
         migrate(sqlite_utils.Database(conn), target=version)
-        return {table: frozenset(names) for table, names in _table_columns(conn).items()}
+        columns = {table: frozenset(names) for table, names in _table_columns(conn).items()}
+        rows = conn.execute(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        )
+        return columns, {str(name).lower(): str(table).lower() for name, table in rows}
     finally:
         conn.close()
 
@@ -128,7 +151,7 @@ def _expected_columns(version: int) -> Mapping[str, frozenset[str]]:
 def _file_schema_error(path: Path | None) -> LedgerError | None:
     """Check the ledger file at `path` against its schema version after a query failed.
 
-    The query named a missing table or column. A bug in a query of yotposync fails with the
+    The query named a missing table, column or index. A bug in a query of yotposync fails with the
     same message, so the error counts as a damaged ledger only when the file lacks part of
     its schema. Returns None otherwise, or when the file cannot be read.
     """

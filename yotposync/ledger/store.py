@@ -280,8 +280,8 @@ class Ledger:
         """Open or create the ledger at `path`, bringing its schema up to date.
 
         A new ledger's directory is created 0700 and the file 0600, since it contains customer
-        e-mail addresses. A ledger that lacks a table or column of its schema version raises
-        LedgerError naming it.
+        e-mail addresses. A ledger that lacks a table, column or index of its schema version
+        raises LedgerError naming it.
         """
         path = path.expanduser()
         prepare_ledger_file(path)
