@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -102,3 +104,22 @@ def test_other_method_rejected(receiver: Receiver) -> None:
 def test_other_path_not_found(receiver: Receiver) -> None:
     response = receiver.post(EVENT, path="/other", **{"X-Api-Secret": SECRET})
     assert response.status_code == 404
+
+
+def test_damaged_ledger_answered_503_and_logged(
+    receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A table dropped by hand: the code is not recorded, Yotpo retries on the 503, and the
+    # log names the missing table instead of a server traceback.
+    with closing(sqlite3.connect(receiver.ledger, isolation_level=None)) as connection:
+        connection.execute("DROP TABLE online_codes")
+
+    response = receiver.post(EVENT, **{"X-Api-Secret": SECRET})
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "the ledger cannot be used, retry later"}
+    assert receiver.woken == []
+    logged = capsys.readouterr()
+    assert "webhook_ledger_unusable" in logged.out + logged.err
+    assert "is missing the table online_codes" in logged.out + logged.err
+    assert "Traceback" not in logged.out + logged.err

@@ -26,7 +26,9 @@ from typing import Any
 import structlog
 from werkzeug.wrappers import Request, Response
 
+from yotposync.errors import LedgerError
 from yotposync.ledger import Ledger
+from yotposync.ledger.integrity import damaged_ledger_error
 from yotposync.ledger.offers import OfferLedger
 from yotposync.logs import mask_email
 
@@ -119,6 +121,11 @@ class RedemptionWebhook:
             return _reply(400, fields)
         try:
             new = self._record(fields)
+        except LedgerError as exc:
+            # A damaged or hand-edited ledger: the code is not recorded, Yotpo retries on an
+            # error, and the daemon's jobs stop on the same problem until the ledger is fixed.
+            log.error("webhook_ledger_unusable", code=fields["code"], error=str(exc))
+            return _reply(503, "the ledger cannot be used, retry later")
         except sqlite3.OperationalError as exc:
             # The ledger stayed locked past its busy timeout; Yotpo retries on an error.
             log.warning("webhook_ledger_busy", code=fields["code"], error=str(exc))
@@ -147,5 +154,10 @@ class RedemptionWebhook:
                 return OfferLedger(ledger).record_online_code(
                     source="webhook", now=self.clock(), **fields
                 )
+        except sqlite3.DatabaseError as exc:
+            damage = damaged_ledger_error(exc, self.ledger_path)
+            if damage is None:
+                raise
+            raise damage from exc
         finally:
             ledger.close()
