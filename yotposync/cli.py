@@ -455,8 +455,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     try:
         in_use = LedgerLock(path).is_held()
-    except OSError:
+    except OSError as exc:
         in_use = True  # unknown: runs marked running are shown as they are
+        click.echo(f"warning: {exc}; until then `run` and `catch-up` refuse to start", err=True)
     ledger = Ledger.open_for_reading(path)
     try:
         report = collect_status(ledger, utc_now(), ledger_in_use=in_use)

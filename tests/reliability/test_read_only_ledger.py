@@ -123,3 +123,25 @@ def test_reading_commands_name_folder_ledger(tmp_path: Path) -> None:
 
         assert result.exit_code == 1, (command, result.output)
         assert "is a folder, not a file" in result.stderr, command
+
+
+@pytest.mark.parametrize("make", ["folder", "fifo"])
+def test_status_warns_of_unusable_lock_path(tmp_path: Path, make: str) -> None:
+    # `run` and `catch-up` refuse such a lock path; status still reads the ledger, and says so.
+    config = write_config(tmp_path)
+    Ledger.open(tmp_path / "ledger.sqlite3").close()
+    lock_path = tmp_path / "ledger.sqlite3.lock"
+    if make == "folder":
+        lock_path.mkdir()
+    else:
+        os.mkfifo(lock_path)
+
+    result = invoke("--config", str(config), "status")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Ledger: {tmp_path / 'ledger.sqlite3'}\n")
+    kind = "a folder" if make == "folder" else "not a regular file"
+    assert (
+        f"warning: the lock file {lock_path} is {kind}: remove it (yotposync creates its lock "
+        "file there), or set ledger.path; until then `run` and `catch-up` refuse to start"
+    ) in result.stderr
