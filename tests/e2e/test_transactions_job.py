@@ -291,6 +291,24 @@ def test_late_commit_inside_overlap_picked_up(store: Store, ledger: Ledger) -> N
     assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(100), newest)
 
 
+def test_new_ledger_without_go_live_keeps_its_start(store: Store, ledger: Ledger) -> None:
+    # Until the store's first sale, a new ledger without sync.go_live had no cursor, so each
+    # start began at "now" and missed the sales of a stop longer than the overlap.
+    job = make_job(store, ledger, JobClock(after_anchor(0)))
+    job.go_live = None
+    job.run()
+
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(0), 0)
+
+    pat = store.customer("pat@example.com")
+    during_stop = store.sale(pat, after_anchor(60))
+    job.clock = JobClock(after_anchor(60 + 4 * OVERLAP_SECONDS))
+    job.run()
+
+    assert decided_kind(ledger, during_stop) == "sale"
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(60), during_stop)
+
+
 # Crashes
 
 

@@ -239,6 +239,13 @@ class TransactionsJob:
                     break
             else:
                 summary.short_by = max(0, (summary.total or 0) - summary.tickets)
+                if moves_cursor and stored is None and summary.cursor is None:
+                    # A new ledger's walk that found no ticket still covered the window. Without
+                    # a cursor, the next start would begin again at "now" and miss the tickets
+                    # of a stop longer than the overlap.
+                    summary.cursor = Cursor(end, 0)
+                    with self.ledger.transaction():
+                        self.ledger.save_cursor(CURSOR_NAME, summary.cursor, now)
         if summary.tickets == 0:
             self.check_empty_window(start, end, force=force)
         if summary.short_by:
