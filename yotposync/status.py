@@ -86,9 +86,17 @@ def format_status(status: dict[str, Any]) -> str:
     lines = [f"Ledger: {status['ledger']}"]
     cursor = status["cursor"]
     if cursor["updated_at"]:
+        # A walk of a new ledger that found no ticket stores its end with ticket id 0.
+        ticket = f"ticket {cursor['last_id']}" if cursor["last_id"] else "no ticket read yet"
+        lag = cursor["lag_seconds"]
         lines.append(
-            f"Cursor: {cursor['updated_at']} (ticket {cursor['last_id']}), "
-            f"lag {_duration(cursor['lag_seconds'])}"
+            f"Cursor: {cursor['updated_at']} ({ticket}), "
+            + (
+                f"lag {_duration(lag)}"
+                if lag is None or lag >= 0
+                else f"{_duration(-lag)} in the future: check this machine's clock; the next "
+                "transactions run moves the cursor back"
+            )
         )
     else:
         lines.append("Cursor: not set yet (no transactions run has finished a page)")

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from structlog.testing import capture_logs
 
 from yotposync.clients.heartland import HeartlandClient, TicketPage
 from yotposync.config import sandbox_settings
@@ -289,6 +290,78 @@ def test_late_commit_inside_overlap_picked_up(store: Store, ledger: Ledger) -> N
     assert decided_kind(ledger, late) == "sale"
     assert f"hl-{late}" in push_ids(ledger)
     assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(100), newest)
+
+
+class FilterIgnoringSource:
+    """The real Heartland client, asked without the walk's end: a listing that ignores it."""
+
+    def __init__(self, client: HeartlandClient) -> None:
+        self.client = client
+
+    def ticket_pages(self, **options: Any) -> Iterable[TicketPage]:
+        return self.client.ticket_pages(**{**options, "end": None})
+
+    def get_ticket(self, ticket_id: int) -> dict[str, Any] | None:
+        return self.client.get_ticket(ticket_id)
+
+    def customers_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        return self.client.customers_by_id(ids)
+
+
+def test_ticket_listed_after_window_end_leaves_cursor(store: Store, ledger: Ledger) -> None:
+    pat = store.customer("pat@example.com")
+    first = store.sale(pat, after_anchor(0))
+    future = store.sale(pat, datetime(2030, 1, 1, tzinfo=UTC))
+    source = FilterIgnoringSource(
+        HeartlandClient(
+            store.sandbox.heartland_url, store.sandbox.heartland_token, requests_per_second=0
+        )
+    )
+    clock = JobClock(after_anchor(3600))
+    job = make_job(store, ledger, clock, source)
+
+    with capture_logs() as logs:
+        job.run()
+
+    # The ticket is decided, but the cursor does not jump to 2030.
+    assert decided_kind(ledger, future) == "sale"
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(0), first)
+    warned = [entry for entry in logs if entry["event"] == "ticket_updated_after_window"]
+    assert [(entry["ticket_id"], entry["updated_at"]) for entry in warned] == [
+        (future, "2030-01-01T00:00:00+00:00")
+    ]
+
+    # A sale made after that run is read by the next one.
+    later = store.sale(pat, after_anchor(4000))
+    clock.now = after_anchor(4100)
+    job.run()
+
+    assert decided_kind(ledger, later) == "sale"
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(4000), later)
+
+
+def test_cursor_after_now_moved_back(store: Store, ledger: Ledger) -> None:
+    # A cursor later than the clock, from a clock set back or an older yotposync, would make
+    # every walk start after the sales made until then.
+    pat = store.customer("pat@example.com")
+    first = store.sale(pat, after_anchor(0))
+    clock = JobClock(after_anchor(60))
+    job = make_job(store, ledger, clock)
+    job.run()
+    with ledger.transaction():
+        ledger.save_cursor(CURSOR_NAME, Cursor(datetime(2030, 1, 1, tzinfo=UTC), first), clock.now)
+    later = store.sale(pat, after_anchor(3000))
+    clock.now = after_anchor(3100)
+
+    with capture_logs() as logs:
+        job.run()
+
+    assert decided_kind(ledger, later) == "sale"
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(3000), later)
+    warned = [entry for entry in logs if entry["event"] == "cursor_after_now"]
+    assert [(entry["cursor"], entry["moved_to"]) for entry in warned] == [
+        ("2030-01-01T00:00:00+00:00", after_anchor(0).isoformat())
+    ]
 
 
 def test_new_ledger_without_go_live_keeps_its_start(store: Store, ledger: Ledger) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from yotposync.app import CatchUpResult
 from yotposync.cli import SKIPPED_SHOWN, format_catch_up
-from yotposync.ledger import Ledger
+from yotposync.ledger import Cursor, Ledger
 from yotposync.status import collect_status, format_status
 from yotposync.sync.plan import PlannedPush
-from yotposync.sync.transactions import TransactionsSummary
+from yotposync.sync.transactions import CURSOR_NAME, TransactionsSummary
 
 NOW = datetime(2026, 3, 8, 6, 30, tzinfo=UTC)
 
@@ -91,3 +93,30 @@ def test_status_counts_pushes_held_behind_failed(tmp_path: Path) -> None:
 
     assert status["outbox_held_behind_failed"] == 1
     assert "1 pending push waits behind a failed push of the same customer" in text
+
+
+@pytest.mark.parametrize(
+    ("cursor", "shown"),
+    [
+        (
+            Cursor(NOW - timedelta(minutes=5), 41),
+            "Cursor: 2026-03-08T06:25:00+00:00 (ticket 41), lag 5m 0s",
+        ),
+        (Cursor(NOW, 0), "Cursor: 2026-03-08T06:30:00+00:00 (no ticket read yet), lag 0s"),
+        (
+            Cursor(NOW + timedelta(hours=2), 41),
+            "Cursor: 2026-03-08T08:30:00+00:00 (ticket 41), 2h 0m in the future: check this "
+            "machine's clock; the next transactions run moves the cursor back",
+        ),
+    ],
+)
+def test_status_shows_cursor(tmp_path: Path, cursor: Cursor, shown: str) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        with ledger.transaction():
+            ledger.save_cursor(CURSOR_NAME, cursor, NOW)
+        text = format_status(collect_status(ledger, NOW))
+    finally:
+        ledger.close()
+
+    assert shown in text.splitlines()

@@ -498,7 +498,34 @@ class Ledger:
             pk="name",
         )
 
+    def rewind_cursor(self, name: str, cursor: Cursor, now: datetime) -> None:
+        """Store `cursor` even when the stored one is further along; see `_cursor_before`."""
+        self.db.execute(
+            "UPDATE cursors SET updated_at = ?, last_id = ?, saved_at = ? WHERE name = ?",
+            [_iso(cursor.updated_at), cursor.last_id, _iso(now), name],
+        )
+
     # Tickets
+
+    def newest_ticket_update(self, *, before: datetime) -> datetime | None:
+        """Return the latest `updated_at` of a ticket in the ledger that is not after `before`.
+
+        Heartland's timestamps keep their UTC offset, so the text does not sort by time; each
+        is parsed. Values that do not parse are skipped: this only picks a safe restart point.
+        """
+        newest: datetime | None = None
+        for (text,) in self.db.execute("SELECT updated_at FROM tickets"):
+            try:
+                moment = datetime.fromisoformat(text)
+            except (TypeError, ValueError):
+                continue
+            if (
+                moment.tzinfo is not None
+                and moment <= before
+                and (newest is None or moment > newest)
+            ):
+                newest = moment
+        return newest
 
     def parent_info(self, ticket_id: int) -> ParentInfo | None:
         row = self.db.execute(

@@ -184,7 +184,7 @@ class TransactionsJob:
 
     def window_start(self, now: datetime) -> datetime:
         """Where the daemon's next walk starts: the cursor minus the overlap window."""
-        cursor = self.ledger.get_cursor(CURSOR_NAME)
+        cursor = self._cursor_before(now)
         if cursor is not None:
             return cursor.updated_at - self.overlap
         if self.go_live is not None:
@@ -194,6 +194,35 @@ class TransactionsJob:
             detail="starting from now; run catch-up --since DATE for older tickets",
         )
         return now - self.overlap
+
+    def _cursor_before(self, now: datetime) -> Cursor | None:
+        """Return the stored cursor, first moving it back when it is later than `now`.
+
+        A cursor after the current time comes from a clock that was set back since it was
+        saved, or from a ticket listed with a future `updated_at` by an older yotposync. Every
+        walk would start after the sales made until then, so the cursor goes back to the newest
+        ticket version in the ledger that is not in the future.
+        """
+        cursor = self.ledger.get_cursor(CURSOR_NAME)
+        if cursor is None or cursor.updated_at <= now:
+            return cursor
+        newest = self.ledger.newest_ticket_update(before=now)
+        if newest is None:
+            rewound = Cursor(self.go_live or now - self.overlap, 0)
+        else:
+            rewound = Cursor(newest, 0)
+        log.warning(
+            "cursor_after_now",
+            cursor=cursor.updated_at.isoformat(),
+            now=now.isoformat(),
+            moved_to=rewound.updated_at.isoformat(),
+            detail="the stored cursor is later than this machine's clock, so it was moved back "
+            "to the newest ticket in the ledger that is not in the future. Check the clock; "
+            "run `yotposync catch-up --since DATE` if sales from before that time are missing",
+        )
+        with self.ledger.transaction():
+            self.ledger.rewind_cursor(CURSOR_NAME, rewound, now)
+        return rewound
 
     def run(
         self,
@@ -214,7 +243,7 @@ class TransactionsJob:
         saw some, unless `force` is set (see `check_empty_window`).
         """
         now = self.clock()
-        stored = self.ledger.get_cursor(CURSOR_NAME)
+        stored = self._cursor_before(now)
         start = since if since is not None else self.window_start(now)
         end = until if until is not None else now
         moves_cursor = until is None and (stored is None or start <= stored.updated_at)
@@ -403,7 +432,7 @@ class TransactionsJob:
                 self._decide_and_plan(version, batch, summary, now)
             for ticket_id, reason in invalid:
                 self._record_invalid(ticket_id, reason, summary, now)
-            last = _last_key(raws)
+            last = _last_key(raws, summary.end)
             if moves_cursor and last is not None:
                 self.ledger.save_cursor(CURSOR_NAME, last, now)
                 summary.cursor = last
@@ -725,16 +754,34 @@ def _raw_id(raw: Mapping[str, Any], key: str) -> int | None:
     return None
 
 
-def _last_key(raws: list[dict[str, Any]]) -> Cursor | None:
-    """The cursor after a page: the newest (updated_at, id) that parses, in walk order."""
+def _last_key(raws: list[dict[str, Any]], end: datetime) -> Cursor | None:
+    """The cursor after a page: the newest (updated_at, id) that parses, in walk order.
+
+    The walk asks Heartland for tickets updated at or before `end`. A ticket listed with a
+    later `updated_at` (a wrong clock where it was written, or a listing that ignores the
+    filter) is decided like any other, but it does not move the cursor: a cursor in 2030
+    would make every later walk start after the sales made until then.
+    """
     for raw in reversed(raws):
         ticket_id = _ticket_id(raw)
         try:
             updated = parse_timestamp(raw.get("updated_at"), record="ticket", field="updated_at")
         except InvalidRecordError:
             continue
-        if ticket_id is not None:
-            return Cursor(updated, ticket_id)
+        if ticket_id is None:
+            continue
+        if updated > end:
+            log.warning(
+                "ticket_updated_after_window",
+                ticket_id=ticket_id,
+                updated_at=updated.isoformat(),
+                window_end=end.isoformat(),
+                detail="Heartland listed this ticket as updated after the end of the window "
+                "asked for; it was decided, but the cursor stays at or before the window's end. "
+                "Check the clock of the register or system that changed the ticket",
+            )
+            continue
+        return Cursor(updated, ticket_id)
     return None
 
 
