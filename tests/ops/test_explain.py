@@ -263,6 +263,51 @@ def test_balance_matches_refunds_in_confirmed_order() -> None:
     assert (adjust.points, adjust.balance_after) == (-60, 0)
 
 
+class MovedYotpo:
+    """A Yotpo account that the customers job moved from old@ to new@example.com."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict[str, object]] = []
+
+    def get_customer(
+        self, *, email: str | None = None, customer_id: str | None = None, with_history: bool
+    ) -> dict[str, object] | None:
+        self.asked.append({"email": email, "customer_id": customer_id})
+        if customer_id != "9082":
+            return None
+        return {
+            "email": "new@example.com",
+            "points_balance": 100,
+            "history_items": [{"points": 100, "order_ids": ["hl-10"]}],
+        }
+
+
+def test_balance_found_after_email_change() -> None:
+    order = push_line("hl-10", "order", "order", None, "2026-05-01T10:00:00+00:00")
+    order.email = "old@example.com"
+    explanation = Explanation(
+        ticket={"email": "old@example.com", "customer_id": 9082},
+        versions=[],
+        pushes=[order],
+        refunds_from_returns=[],
+        parent=None,
+        returns=[],
+    )
+    yotpo = MovedYotpo()
+
+    add_balance(explanation, yotpo)
+
+    assert yotpo.asked == [
+        {"email": "old@example.com", "customer_id": None},
+        {"email": None, "customer_id": "9082"},
+    ]
+    assert explanation.balance == 100
+    assert (order.points, order.balance_after) == (100, 100)
+    assert explanation.balance_customer == (
+        "n***@example.com (customer 9082, whose e-mail was o***@example.com on this ticket)"
+    )
+
+
 def test_cli_explain_edited_amount(scenario: Scenario, tmp_path: Path) -> None:
     sale = scenario.ids["T6"]
     config = scenario.edited_copy(

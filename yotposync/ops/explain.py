@@ -40,7 +40,9 @@ class TicketNotFoundError(YotposyncError):
 class CustomerLookup(Protocol):
     """The part of the Yotpo client that reads a customer's balance and history."""
 
-    def get_customer(self, *, email: str, with_history: bool) -> dict[str, Any] | None: ...
+    def get_customer(
+        self, *, email: str | None = None, customer_id: str | None = None, with_history: bool
+    ) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -265,6 +267,8 @@ def add_balance(explanation: Explanation, yotpo: CustomerLookup) -> None:
         explanation.balance_note = f"cannot be read from Yotpo: {exc}"
         return
     if customer is None:
+        customer = _account_after_email_change(explanation, email, yotpo)
+    if customer is None:
         explanation.balance_note = f"Yotpo has no customer {mask_email(email)}"
         return
     balance = customer.get("points_balance")
@@ -314,6 +318,33 @@ def _sent_to(pushes: list[PushLine], email: str) -> list[PushLine]:
         [push for push in pushes if push.email == email],
         key=lambda push: (push.confirmed_at or "", push.created_at or ""),
     )
+
+
+def _account_after_email_change(
+    explanation: Explanation, email: str, yotpo: CustomerLookup
+) -> dict[str, Any] | None:
+    """Find the account of the ticket's customer by its Heartland id, after an e-mail change.
+
+    The customers job moves a customer's Yotpo account to a new e-mail address, so the address
+    stored with an older ticket finds no account. Only the ticket's own customer is looked up:
+    a return's pushes go to its sale's customer, whose id the ticket does not carry.
+    """
+    customer_id = explanation.ticket.get("customer_id")
+    if email != explanation.ticket.get("email") or not isinstance(customer_id, int):
+        return None
+    try:
+        customer = yotpo.get_customer(customer_id=str(customer_id), with_history=True)
+    except ApiError:
+        return None
+    if customer is None:
+        return None
+    now_under = customer.get("email")
+    if isinstance(now_under, str) and now_under:
+        explanation.balance_customer = (
+            f"{mask_email(now_under)} (customer {customer_id}, whose e-mail was "
+            f"{mask_email(email)} on this ticket)"
+        )
+    return customer
 
 
 def _balance_email(explanation: Explanation) -> str | None:
