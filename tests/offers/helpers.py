@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
+import structlog
 from click.testing import CliRunner
 
 from tests.e2e.conftest import API_KEY, GUID, TOKEN, DrainedPopen, cli_environment
@@ -235,6 +239,23 @@ class LoyaltyStore:
         result = self.cli("catch-up", "--since", since, check=False)
         assert result.returncode in (0, 4), result.stderr
         return result
+
+
+@contextmanager
+def restored_logging() -> Iterator[None]:
+    """Put the logging set-up back as it was once the block ends.
+
+    `LoyaltyStore.cli` runs commands in this process, and each command configures logging for
+    the whole process. Later tests that read log lines with `capsys` need the defaults back.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.reset_defaults()
 
 
 def write_offer_config(path: Path, sandbox: Sandbox, ledger: Path, extra: str = "") -> None:

@@ -78,6 +78,21 @@ def test_unfinished_tickets_deduct_nothing(
     assert _decide(ticket, customer) is state
 
 
+def test_change_due_still_deducts() -> None:
+    # Heartland shows a negative balance while change is due to the customer.
+    assert _decide(dataclasses.replace(SALE, balance_cents=-150)) is DeductionState.DEDUCT
+
+
+def test_completed_by_status_only_deducts() -> None:
+    # decide() earns on such a ticket, so its loyalty discount must be paid for too.
+    assert _decide(dataclasses.replace(SALE, completed=False)) is DeductionState.DEDUCT
+
+
+def test_voided_by_status_only_deducts_nothing() -> None:
+    ticket = dataclasses.replace(SALE, completed=False, status="voided")
+    assert _decide(ticket) is DeductionState.VOIDED
+
+
 def test_missing_email_recorded() -> None:
     assert _decide(customer=dataclasses.replace(PAT, email=None)) is DeductionState.NO_EMAIL
 

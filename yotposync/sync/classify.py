@@ -146,11 +146,10 @@ def decide(
             parent_id=ticket.parent_id,
         )
 
-    completed = ticket.completed or ticket.status == "complete"
-    if ticket.voided or ticket.status == "voided":
-        when = "after" if completed else "before"
+    if ticket.is_voided:
+        when = "after" if ticket.is_completed else "before"
         return make(Kind.VOID, f"voided {when} completion")
-    if not completed:
+    if not ticket.is_completed:
         shown = ticket.status or "missing"
         return make(Kind.NOT_COMPLETED, f"ticket is not completed (status {shown})")
 

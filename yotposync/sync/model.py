@@ -53,6 +53,19 @@ class Ticket:
     lines: tuple[Line, ...] = ()
     coupon_id: int | None = None
 
+    @property
+    def is_voided(self) -> bool:
+        """True when `voided?` is set or the status is "voided"."""
+        return self.voided or self.status == "voided"
+
+    @property
+    def is_completed(self) -> bool:
+        """True when `completed?` is set or the status is "complete".
+
+        A ticket voided after completion may keep both, so check `is_voided` first.
+        """
+        return self.completed or self.status == "complete"
+
 
 @immutable
 class Customer:

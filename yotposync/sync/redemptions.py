@@ -81,9 +81,9 @@ def decide_deduction(
     go_live: datetime | None,
 ) -> DeductionDecision:
     """Decide what a ticket that used `coupon` does to points, before looking at the ledger."""
-    if ticket.voided:
+    if ticket.is_voided:
         return DeductionDecision(DeductionState.VOIDED, "ticket voided: nothing to deduct")
-    if not ticket.completed:
+    if not ticket.is_completed:
         return DeductionDecision(
             DeductionState.WAITING,
             f"ticket not completed (status {ticket.status or 'unknown'}): "

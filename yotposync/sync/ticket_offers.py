@@ -76,7 +76,7 @@ class TicketOffers:
         existing = self.offers.redemption(ticket.id)
         if existing is not None and existing["push_id"] is not None:
             # Deducted once already: a ticket seen again never deducts twice.
-            if ticket.voided:
+            if ticket.is_voided:
                 self._restore_voided_sale(ticket, existing, now)
             return None
 
@@ -145,7 +145,7 @@ class TicketOffers:
     ) -> None:
         if self.offers.spent_points(sale_id) is None:
             return
-        if ticket.voided:
+        if ticket.is_voided:
             # A return voided after its restore takes back exactly what it gave back, unless
             # the sale was voided too. The sale's void gave back the rest of what it spent, so
             # with this restore everything is back, as it should be for a voided sale.
@@ -154,7 +154,7 @@ class TicketOffers:
                 reason = f"return {ticket.id} voided after its restore"
                 email = self.offers.spender_email(sale_id)
                 self._queue_restore(ticket.id, sale_id, email, -given, reason, now)
-        counts = ticket.completed and not ticket.voided
+        counts = ticket.is_completed and not ticket.is_voided
         returned = amounts.returned_item_cents if counts else 0
         self.offers.save_return_share(ticket.id, sale_id, returned, now)
         spent = self.offers.spent_points(sale_id)
