@@ -1,7 +1,7 @@
 """Quirks of real Heartland payloads, replayed through the sandbox on loopback.
 
 Each test rings up tickets in an empty sandbox, then changes how the sandbox serves them the
-way a real account may (a key left out, a value of another type), and
+way a real account may (a key left out, a smaller page size), and
 checks what a catch-up does to points and to the ledger. The servers listen on 127.0.0.1 in
 the port range of `tests.ports`.
 """
@@ -11,15 +11,24 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
+import requests
+from requests.adapters import HTTPAdapter
 
 from tests.offers.helpers import FIVE_OFF, LoyaltyStore, restored_logging, write_offer_config
 from tests.ports import free_ports
-from yotposync.sandbox import Sandbox
+from yotposync.clients.heartland import HeartlandClient
+from yotposync.config import sandbox_settings
+from yotposync.ledger import Ledger
+from yotposync.sandbox import ManualClock, Sandbox
 from yotposync.sandbox.faults import FaultPlan, FaultRule, RecordPatch
+from yotposync.sync.transactions import CURSOR_NAME, TransactionsJob
 
 pytestmark = pytest.mark.e2e
 
@@ -112,3 +121,95 @@ def test_voided_by_status_only_records_void(store: LoyaltyStore) -> None:
     with closing(sqlite3.connect(f"file:{store.ledger}?mode=ro", uri=True)) as db:
         state = db.execute("SELECT state FROM redemptions WHERE ticket_id = ?", [sale]).fetchone()
     assert state == ("voided",)
+
+
+# Heartland's maximum page size is not documented.
+
+
+class PageCap(HTTPAdapter):
+    """A transport that lowers `per_page` to `cap`, as a server with a smaller maximum does."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap = cap
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        parts = urlsplit(request.url or "")
+        query = []
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key == "per_page" and value.isdigit():
+                value = str(min(int(value), self.cap))
+            query.append((key, value))
+        request.url = urlunsplit(parts._replace(query=urlencode(query)))
+        return super().send(request, **kwargs)
+
+
+ANCHOR = datetime(2025, 5, 1, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clocked_sandbox() -> Iterator[tuple[Sandbox, ManualClock]]:
+    clock = ManualClock(ANCHOR)
+    heartland_port, yotpo_port = free_ports(2)
+    with Sandbox(
+        store=None, clock=clock, heartland_port=heartland_port, yotpo_port=yotpo_port
+    ) as sandbox:
+        yield sandbox, clock
+
+
+def test_smaller_server_page_reads_every_ticket(
+    clocked_sandbox: tuple[Sandbox, ManualClock], tmp_path: Path
+) -> None:
+    sandbox, clock = clocked_sandbox
+    register = requests.Session()
+    register.headers["Authorization"] = f"Bearer {sandbox.heartland_token}"
+    response = register.post(
+        f"{sandbox.heartland_url}/customers",
+        json={"first_name": "Pat", "last_name": "Lee", "email": EMAIL},
+        timeout=10,
+    )
+    customer = int(response.headers["Location"].rsplit("/", 1)[1])
+    sales = []
+    for _ in range(8):
+        clock.advance(10)
+        body = {
+            "station_id": 301,
+            "customer_id": customer,
+            "status": "complete",
+            "lines": [{"type": "ItemLine", "qty": 1, "unit_price": 30}],
+        }
+        response = register.post(f"{sandbox.heartland_url}/sales/tickets", json=body, timeout=10)
+        assert response.status_code == 201, response.text
+        sales.append(int(response.headers["Location"].rsplit("/", 1)[1]))
+
+    ledger_path = tmp_path / "state" / "ledger.sqlite3"
+    settings = sandbox_settings(
+        sandbox.heartland_url,
+        sandbox.yotpo_url,
+        ledger_path,
+        heartland={"page_size": 5},
+        sync={"overlap_seconds": 300, "go_live": ANCHOR - timedelta(days=1)},
+    )
+    # The server returns at most 3 tickets a page, whatever page size is asked for.
+    session = requests.Session()
+    session.mount("http://", PageCap(3))
+    client = HeartlandClient(
+        sandbox.heartland_url, sandbox.heartland_token, requests_per_second=0, session=session
+    )
+    now = ANCHOR + timedelta(hours=1)
+    with closing(Ledger.open(ledger_path)) as ledger:
+        job = TransactionsJob(settings, ledger, client, clock=lambda: now)
+        job.run()
+        job.run()
+
+        seen = {int(row[0]) for row in ledger.db.execute("SELECT id FROM tickets")}
+        orders = [
+            str(row[0]) for row in ledger.db.execute("SELECT push_id FROM pushes ORDER BY seq")
+        ]
+        cursor = ledger.get_cursor(CURSOR_NAME)
+    client.close()
+
+    assert seen == set(sales)
+    assert orders == [f"hl-{sale}" for sale in sales]
+    assert cursor is not None
+    assert cursor.last_id == sales[-1]

@@ -81,9 +81,10 @@ class HeartlandClient:
         Each next page is requested by keyset: `updated_at` after the last one seen, or equal
         with a greater `id`. A ticket edited during the walk therefore moves to the end
         instead of shifting a page. `after`, when given, replaces `start` as the lower bound
-        with the same keyset condition. The walk stops after a short page, or after an empty
-        page that is still empty when asked for again. An empty page whose `total` is above 0
-        is retried like a 5xx instead, and raises RetriableError when the retries run out.
+        with the same keyset condition. The walk stops after a short page whose `total` counts
+        no more tickets than it holds, or after an empty page that is still empty when asked
+        for again. An empty page whose `total` is above 0 is retried like a 5xx instead, and
+        raises RetriableError when the retries run out.
 
         Raises GuardError when a page does not end after the previous one, because the next
         request would then return the same page forever.
@@ -183,7 +184,7 @@ class HeartlandClient:
                     "stopped because the next request would return the same page again"
                 )
             yield page
-            if len(results) < page_size:
+            if len(results) < page_size and not _lists_more(body, len(results)):
                 return
             lower = _keyset_condition(last)
             previous_key = last_key
@@ -404,6 +405,17 @@ def _keyset_page_problem(body: Any) -> str | None:
     if not body["results"] and isinstance(total, int) and not isinstance(total, bool) and total > 0:
         return f"an empty results list, but total is {total}"
     return None
+
+
+def _lists_more(body: dict[str, Any], count: int) -> bool:
+    """Tell whether a keyset page's `total` counts more records than the page's `count`.
+
+    Each keyset request is for page 1 of the records still to come, so such a page is short
+    because the server sends fewer records per page than asked for, not because the walk
+    reached its end. Heartland documents no maximum page size.
+    """
+    total = body.get("total")
+    return isinstance(total, int) and not isinstance(total, bool) and total > count
 
 
 def _object_problem(body: Any) -> str | None:
