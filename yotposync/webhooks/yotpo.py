@@ -60,7 +60,11 @@ def read_redemption(body: Mapping[str, Any]) -> dict[str, Any] | str:
         option_id = None
     customer = body.get("customer")
     email = customer.get("email") if isinstance(customer, dict) else None
+    # The points cost is a number in real responses and text in Yotpo's documentation. A
+    # return of a sale that used the code gives back a share of it.
     cost = option.get("amount")
+    if isinstance(cost, str) and cost.strip().isdigit():
+        cost = int(cost.strip())
     redemption_id = redemption.get("id")
     return {
         "code": code.strip(),

@@ -1,0 +1,114 @@
+"""Quirks of real Yotpo payloads, replayed through the sandbox and the receiver on loopback.
+
+The servers listen on 127.0.0.1 in the port range of `tests.ports`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.offers.helpers import FIVE_OFF, LoyaltyStore, restored_logging, write_offer_config
+from tests.ports import free_ports
+from yotposync.ledger import Ledger
+from yotposync.ops.http_server import BackgroundServer
+from yotposync.sandbox import Sandbox
+from yotposync.webhooks.yotpo import PATH, RedemptionWebhook
+
+pytestmark = pytest.mark.e2e
+
+EMAIL = "pat@example.com"
+SECRET = "quirks-webhook-secret-0123456789-abcdef"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[LoyaltyStore]:
+    heartland_port, yotpo_port = free_ports(2)
+    with (
+        restored_logging(),
+        Sandbox(
+            store=None,
+            points_per_dollar=Decimal(1),
+            heartland_port=heartland_port,
+            yotpo_port=yotpo_port,
+        ) as sandbox,
+    ):
+        ledger = tmp_path / "state" / "ledger.sqlite3"
+        config = tmp_path / "yotposync.toml"
+        write_offer_config(config, sandbox, ledger)
+        yield LoyaltyStore(sandbox, config, ledger)
+
+
+def redeem(store: LoyaltyStore, option_id: int) -> str:
+    """Redeem an option in Yotpo as the loyalty widget does, and return the code Yotpo issued."""
+    body = {"customer_email": EMAIL, "redemption_option_id": option_id}
+    response = store.yotpo("POST", "/redemptions", body)
+    assert response.status_code == 200, response.text
+    code: str = response.json()["reward_text"]
+    return code
+
+
+def post_to_receiver(store: LoyaltyStore, event: dict[str, Any]) -> requests.Response:
+    """Deliver one redemption-created event to the receiver, which writes to the ledger."""
+    Ledger.open(store.ledger).close()
+    app = RedemptionWebhook(store.ledger, SECRET, clock=lambda: datetime.now(UTC))
+    (port,) = free_ports(1)
+    server = BackgroundServer("quirks-webhook", "127.0.0.1", port, app)
+    server.start()
+    try:
+        return requests.post(
+            f"http://127.0.0.1:{server.port}{PATH}",
+            json=event,
+            headers={"X-Api-Secret": SECRET},
+            timeout=10,
+        )
+    finally:
+        server.stop()
+
+
+def code_row(store: LoyaltyStore, code: str) -> tuple[Any, ...]:
+    with closing(sqlite3.connect(f"file:{store.ledger}?mode=ro", uri=True)) as db:
+        row = db.execute(
+            "SELECT option_id, points_cost, state FROM online_codes WHERE code = ?", [code]
+        ).fetchone()
+    assert row is not None, f"code {code} is not in the ledger"
+    return tuple(row)
+
+
+# A redemption option's `amount` is a number in real responses and text in Yotpo's docs.
+
+
+def test_webhook_amount_text_restores_on_return(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    customer = store.customer(EMAIL)
+    code = redeem(store, 3101)
+    event = {
+        "topic": "swell/redemption/created",
+        "redemption": {"id": 77001, "reward_text": code},
+        # The webhook's option is reduced: no discount_type, and here the cost as text.
+        "redemption_option": {"id": 3101, "name": "$5 Off", "amount": "500"},
+        "customer": {"email": EMAIL, "points_balance": 500},
+    }
+    assert post_to_receiver(store, event).status_code == 200
+    store.cli("offers", "codes")
+    sale = store.ticket(customer_id=customer, coupon_code=code, items=[(2, 20.0)])
+    store.catch_up()
+    store.ticket(
+        customer_id=customer, coupon_code=None, items=[(-1, 20.0)], paid=False, parent_id=sale
+    )
+
+    store.catch_up()
+
+    restores = [a["point_adjustment_amount"] for a in store.adjustments("Points given back")]
+    # The code cost 500 points and half of the sale's items came back (proportional policy).
+    assert restores == [250]
+    assert code_row(store, code)[:2] == (3101, 500)
