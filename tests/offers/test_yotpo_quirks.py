@@ -21,6 +21,7 @@ from tests.ports import free_ports
 from yotposync.ledger import Ledger
 from yotposync.ops.http_server import BackgroundServer
 from yotposync.sandbox import Sandbox
+from yotposync.sandbox.faults import FaultPlan, FaultRule
 from yotposync.webhooks.yotpo import PATH, RedemptionWebhook
 
 pytestmark = pytest.mark.e2e
@@ -112,3 +113,38 @@ def test_webhook_amount_text_restores_on_return(store: LoyaltyStore) -> None:
     # The code cost 500 points and half of the sale's items came back (proportional policy).
     assert restores == [250]
     assert code_row(store, code)[:2] == (3101, 500)
+
+
+# A customer who is not enrolled may come back as 404, or as 400 with an error text.
+
+
+def test_history_read_400_does_not_stop_codes(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    customer = store.customer(EMAIL)
+    store.ticket(customer_id=customer, coupon_code=None, items=[(1, 10.0)])
+    store.catch_up()
+    code = redeem(store, 3101)
+    event = {
+        "redemption": {"id": 77002, "reward_text": code},
+        "redemption_option": {"id": 3101, "name": "$5 Off", "amount": 500},
+        "customer": {"email": EMAIL},
+    }
+    assert post_to_receiver(store, event).status_code == 200
+    not_enrolled = FaultRule(
+        name="customer-lookup-400",
+        service="yotpo",
+        kind="client_error",
+        status=400,
+        method="GET",
+        path="/api/v2/customers",
+        message="Customer not found",
+    )
+    store.sandbox.faults.set_plan(FaultPlan(rules=(not_enrolled,)))
+
+    result = store.cli("offers", "codes")
+
+    assert result.returncode == 0, result.stderr
+    assert code_row(store, code)[2] == "active"
+    assert store.coupon_id(code) > 0
+    assert "online_code_history_unreadable" in result.stderr

@@ -161,7 +161,18 @@ class OnlineCodesJob:
         for email in emails:
             if should_stop():
                 return
-            customer = self.yotpo.get_customer(email=email, with_history=True)
+            try:
+                customer = self.yotpo.get_customer(email=email, with_history=True)
+            except RejectedError as exc:
+                # NOTE: Yotpo may return 400 instead of 404 for a customer it does not have,
+                # such as a staff customer that is never enrolled.
+                log.warning(
+                    "online_code_history_unreadable",
+                    customer=mask_email(email),
+                    status=exc.status,
+                    detail="Yotpo rejected the read of this history. The next run reads it again",
+                )
+                continue
             summary.customers_read += 1
             if customer is None:
                 continue
