@@ -310,6 +310,9 @@ def parse_ticket(
         local_completed_date=local_date(raw.get("local_completed_at")),
         custom=_custom_fields(raw, record),
         lines=parsed_lines,
+        # NOTE: no source shows what `coupon_id` holds when a coupon is used. A value that is
+        # not an integer id, such as a coupon code, makes the ticket invalid, so the sale
+        # earns nothing although the coupon does not change what it earns.
         coupon_id=_optional_id(raw.get("coupon_id"), record=record, field="coupon_id"),
     )
 
