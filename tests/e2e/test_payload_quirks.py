@@ -22,7 +22,6 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from tests.offers.helpers import FIVE_OFF, LoyaltyStore, restored_logging, write_offer_config
-from tests.ports import free_ports
 from yotposync.clients.heartland import HeartlandClient
 from yotposync.config import sandbox_settings
 from yotposync.ledger import Ledger
@@ -37,14 +36,11 @@ EMAIL = "pat@example.com"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[LoyaltyStore]:
-    heartland_port, yotpo_port = free_ports(2)
     with (
         restored_logging(),
         Sandbox(
             store=None,
             points_per_dollar=Decimal(1),
-            heartland_port=heartland_port,
-            yotpo_port=yotpo_port,
         ) as sandbox,
     ):
         ledger = tmp_path / "state" / "ledger.sqlite3"
@@ -185,10 +181,7 @@ ANCHOR = datetime(2025, 5, 1, 15, 0, tzinfo=UTC)
 @pytest.fixture
 def clocked_sandbox() -> Iterator[tuple[Sandbox, ManualClock]]:
     clock = ManualClock(ANCHOR)
-    heartland_port, yotpo_port = free_ports(2)
-    with Sandbox(
-        store=None, clock=clock, heartland_port=heartland_port, yotpo_port=yotpo_port
-    ) as sandbox:
+    with Sandbox(store=None, clock=clock) as sandbox:
         yield sandbox, clock
 
 

@@ -17,7 +17,6 @@ import pytest
 import requests
 
 from tests.offers.helpers import FIVE_OFF, LoyaltyStore, restored_logging, write_offer_config
-from tests.ports import free_ports
 from yotposync.ledger import Ledger
 from yotposync.ops.http_server import BackgroundServer
 from yotposync.sandbox import Sandbox
@@ -32,14 +31,11 @@ SECRET = "quirks-webhook-secret-0123456789-abcdef"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[LoyaltyStore]:
-    heartland_port, yotpo_port = free_ports(2)
     with (
         restored_logging(),
         Sandbox(
             store=None,
             points_per_dollar=Decimal(1),
-            heartland_port=heartland_port,
-            yotpo_port=yotpo_port,
         ) as sandbox,
     ):
         ledger = tmp_path / "state" / "ledger.sqlite3"
@@ -61,8 +57,7 @@ def post_to_receiver(store: LoyaltyStore, event: dict[str, Any]) -> requests.Res
     """Deliver one redemption-created event to the receiver, which writes to the ledger."""
     Ledger.open(store.ledger).close()
     app = RedemptionWebhook(store.ledger, SECRET, clock=lambda: datetime.now(UTC))
-    (port,) = free_ports(1)
-    server = BackgroundServer("quirks-webhook", "127.0.0.1", port, app)
+    server = BackgroundServer("quirks-webhook", "127.0.0.1", 0, app)
     server.start()
     try:
         return requests.post(
