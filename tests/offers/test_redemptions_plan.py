@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from yotposync.sync.model import Customer, Ticket
+from yotposync.sync.model import CouponReference, Customer, Ticket
 from yotposync.sync.redemptions import (
     OFFER,
     ONLINE_CODE,
@@ -39,7 +39,7 @@ SALE = Ticket(
     completed_at=NOW,
     updated_at=NOW,
     local_completed_date="2026-03-01",
-    coupon_id=61,
+    coupon=CouponReference(coupon_id=61),
 )
 PAT = Customer(
     id=9100, public_id="C-9100", email="pat@example.com", first_name="Pat", last_name="Lee"

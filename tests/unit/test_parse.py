@@ -6,6 +6,7 @@ import pytest
 
 from yotposync.errors import InvalidRecordError
 from yotposync.logs import register_secret
+from yotposync.sync.model import CouponReference
 from yotposync.sync.parse import check_email, parse_customer, parse_line, parse_ticket
 
 # A completed sale as GET /api/sales/tickets/5001 returns it with subtotal and tax_total.
@@ -130,7 +131,7 @@ def test_parse_ticket_reference_sale() -> None:
     assert ticket.updated_at == datetime(2025, 4, 2, 15, 7, 44, tzinfo=UTC)
     assert ticket.local_completed_date == "2025-04-02"
     assert ticket.custom == {"web_order_no": None}
-    assert ticket.coupon_id is None
+    assert ticket.coupon is None
 
 
 def test_parse_ticket_reference_lines() -> None:
@@ -349,8 +350,27 @@ def test_parse_ticket_rejects_custom_array() -> None:
     assert caught.value.field == "custom"
 
 
-def test_parse_ticket_coupon_id() -> None:
-    assert parse_ticket(sale(coupon_id=61), SALE_LINES).coupon_id == 61
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        (61, CouponReference(coupon_id=61)),
+        (" 61 ", CouponReference(coupon_id=61)),
+        ("LOYALTY3101", CouponReference(code="LOYALTY3101")),
+        ({"id": 61, "code": "LOYALTY3101"}, CouponReference(coupon_id=61, code="LOYALTY3101")),
+        ({"id": "61"}, CouponReference(coupon_id=61)),
+        ({"code": " SBX1 "}, CouponReference(code="SBX1")),
+        (True, CouponReference(unreadable="True")),
+        (6.1, CouponReference(unreadable="6.1")),
+        ([61], CouponReference(unreadable="[61]")),
+        ({"name": "x"}, CouponReference(unreadable="{'name': 'x'}")),
+    ],
+)
+def test_parse_ticket_coupon_reference(value: object, expected: CouponReference | None) -> None:
+    # Whatever `coupon_id` holds, the ticket itself stays usable: the coupon does not change
+    # what the sale earns.
+    assert parse_ticket(sale(coupon_id=value), SALE_LINES).coupon == expected
 
 
 def test_parse_ticket_unknown_line_type_kept() -> None:

@@ -23,7 +23,6 @@ from typing import Any
 
 from yotposync.clients.heartland import HeartlandClient
 from yotposync.errors import NotFoundError, RetriableError
-from yotposync.sync.model import Ticket
 
 COUPONS_PATH = "/coupons"
 
@@ -75,11 +74,6 @@ def coupon_body(spec: CouponSpec) -> dict[str, Any]:
         body["action"] = "percent_off_order"
         body["percent"] = float(spec.percent) if spec.percent is not None else None
     return body
-
-
-def applied_coupon_id(ticket: Ticket) -> int | None:
-    """Return the id of the coupon applied to a ticket, or None when it used none."""
-    return ticket.coupon_id
 
 
 class HeartlandCoupons:

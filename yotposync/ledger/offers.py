@@ -129,6 +129,20 @@ class OfferLedger:
             )
         return None
 
+    def loyalty_coupon_by_code(self, code: str) -> LoyaltyCoupon | None:
+        """Return the ledger's record of the coupon with `code`, ignoring case, or None.
+
+        For a ticket whose `coupon_id` names the coupon by its code; see `_coupon_reference`.
+        """
+        row = self.db.execute(
+            "SELECT coupon_id FROM offer_coupons WHERE upper(code) = upper(?) "
+            "UNION ALL SELECT coupon_id FROM online_codes WHERE upper(code) = upper(?) LIMIT 1",
+            [code, code],
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return self.loyalty_coupon(int(row[0]))
+
     # Online codes.
 
     def record_online_code(

@@ -28,6 +28,15 @@ class Line:
 
 
 @immutable
+class CouponReference:
+    """What a ticket's `coupon_id` says about the coupon it used: an id, a code, or neither."""
+
+    coupon_id: int | None = None
+    code: str | None = None
+    unreadable: str | None = None  # the value, shortened, when it gives neither
+
+
+@immutable
 class Ticket:
     """One version of a Heartland sales ticket (sale, return or exchange)."""
 
@@ -51,7 +60,7 @@ class Ticket:
     local_completed_date: str | None  # store-local business date, YYYY-MM-DD
     custom: dict[str, str | None] = field(default_factory=dict)
     lines: tuple[Line, ...] = ()
-    coupon_id: int | None = None
+    coupon: CouponReference | None = None  # from `coupon_id`: None when no coupon was used
 
     @property
     def is_voided(self) -> bool:

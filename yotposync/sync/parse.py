@@ -15,7 +15,7 @@ from typing import Any
 from yotposync.errors import InvalidRecordError
 from yotposync.logs import redact_text
 from yotposync.money import optional_cents, to_cents, to_decimal
-from yotposync.sync.model import Customer, Line, Ticket
+from yotposync.sync.model import CouponReference, Customer, Line, Ticket
 from yotposync.timeutil import local_date, optional_timestamp, parse_timestamp
 
 _INTEGER_TEXT = re.compile(r"[+-]?\d+")
@@ -310,11 +310,37 @@ def parse_ticket(
         local_completed_date=local_date(raw.get("local_completed_at")),
         custom=_custom_fields(raw, record),
         lines=parsed_lines,
-        # NOTE: no source shows what `coupon_id` holds when a coupon is used. A value that is
-        # not an integer id, such as a coupon code, makes the ticket invalid, so the sale
-        # earns nothing although the coupon does not change what it earns.
-        coupon_id=_optional_id(raw.get("coupon_id"), record=record, field="coupon_id"),
+        coupon=_coupon_reference(raw.get("coupon_id")),
     )
+
+
+def _coupon_reference(value: object) -> CouponReference | None:
+    """Read a ticket's `coupon_id` into the coupon's id or code, as far as it tells them.
+
+    NOTE: no source shows what `coupon_id` holds when a coupon is used: an id is assumed,
+    and a code or an object with `id` and `code` are accepted too. The coupon does not change
+    what the sale earns, because its discount is already in the ticket's amounts, so any
+    other value keeps the ticket usable: it is kept as `unreadable` for the loyalty step,
+    which logs it, instead of making the sale invalid.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return CouponReference(coupon_id=value)
+    if isinstance(value, str):
+        text = value.strip()
+        if _INTEGER_TEXT.fullmatch(text):
+            return CouponReference(coupon_id=int(text))
+        return CouponReference(code=text) if text else None
+    if isinstance(value, Mapping):
+        raw_id, raw_code = value.get("id"), value.get("code")
+        coupon_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
+        if isinstance(raw_id, str) and _INTEGER_TEXT.fullmatch(raw_id.strip()):
+            coupon_id = int(raw_id.strip())
+        code = raw_code.strip() if isinstance(raw_code, str) and raw_code.strip() else None
+        if coupon_id is not None or code is not None:
+            return CouponReference(coupon_id=coupon_id, code=code)
+    return CouponReference(unreadable=redact_text(repr(value), "[redacted]")[:120])
 
 
 def check_email(value: object) -> tuple[str | None, str | None]:

@@ -12,7 +12,6 @@ from typing import Any
 
 import structlog
 
-from yotposync.clients.heartland_coupons import applied_coupon_id
 from yotposync.ledger import Ledger
 from yotposync.ledger.offers import CODE_USED, REDEEM_ROLE, RESTORE_ROLE, OfferLedger
 from yotposync.sync.amounts import TicketAmounts
@@ -66,13 +65,32 @@ class TicketOffers:
 
     # Deductions.
 
-    def _deduct(self, ticket: Ticket, customer: Customer | None, now: datetime) -> str | None:
-        coupon_id = applied_coupon_id(ticket)
-        if coupon_id is None:
+    def _applied_loyalty_coupon(self, ticket: Ticket) -> LoyaltyCoupon | None:
+        """Return the loyalty coupon the ticket used, found by its id or else by its code."""
+        reference = ticket.coupon
+        if reference is None:
             return None
-        coupon = self.offers.loyalty_coupon(coupon_id)
+        if reference.unreadable is not None:
+            log.warning(
+                "ticket_coupon_unreadable",
+                ticket_id=ticket.id,
+                coupon_id=reference.unreadable,
+                detail="the ticket's coupon_id is neither a coupon id nor a code, so a loyalty "
+                "discount on it cannot be matched and no points are deducted for it. The sale "
+                "earns as usual. Check the ticket in Heartland, and deduct the points by hand "
+                "in Yotpo if a loyalty coupon was used",
+            )
+            return None
+        if reference.coupon_id is not None:
+            found = self.offers.loyalty_coupon(reference.coupon_id)
+            if found is not None:
+                return found
+        return self.offers.loyalty_coupon_by_code(reference.code) if reference.code else None
+
+    def _deduct(self, ticket: Ticket, customer: Customer | None, now: datetime) -> str | None:
+        coupon = self._applied_loyalty_coupon(ticket)
         if coupon is None:
-            return None  # a coupon yotposync did not create: not a loyalty discount
+            return None  # no coupon, or one yotposync did not create: not a loyalty discount
         existing = self.offers.redemption(ticket.id)
         if existing is not None and existing["push_id"] is not None:
             # Deducted once already: a ticket seen again never deducts twice.
