@@ -295,8 +295,13 @@ def test_return_parent_without_email() -> None:
 
 
 def test_return_parent_earned_zero() -> None:
+    # A sale paid in full by a coupon: decided as a sale, but with nothing that earns.
     parent = replace(PARENT, earn_cents=0)
-    assert run(RETURN, parent=parent).kind == Kind.PARENT_NOT_EARNED
+    decision = run(RETURN, parent=parent)
+    assert decision.kind == Kind.PARENT_NOT_EARNED
+    assert decision.reason == (
+        "parent sale 5001 earns nothing now (decided as sale with no amount that earns)"
+    )
 
 
 def test_return_parent_voided() -> None:
