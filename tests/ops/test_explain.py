@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,19 @@ def test_find_ticket_odd_keys_not_found(tmp_path: Path, key: str) -> None:
     ledger = Ledger.open(tmp_path / "ledger.sqlite3")
     try:
         with pytest.raises(TicketNotFoundError):
+            find_ticket(ledger, key)
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("key", ["", "  "])
+def test_find_ticket_empty_key_names_the_fix(tmp_path: Path, key: str) -> None:
+    # A ticket recorded without a public id must not be found by an empty key.
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        with ledger.transaction():
+            ledger.record_invalid(5304, "ticket 5304: total is missing", datetime.now(UTC))
+        with pytest.raises(TicketNotFoundError, match="no ticket given: name a ticket by its"):
             find_ticket(ledger, key)
     finally:
         ledger.close()

@@ -113,6 +113,12 @@ def find_ticket(ledger: Ledger, key: str) -> tuple[int, str | None]:
     An id wins over a public id, because ids never change. Raises TicketNotFoundError.
     """
     text = key.strip()
+    if not text:
+        # Tickets without a public id store an empty one, which an empty key would find.
+        raise TicketNotFoundError(
+            "no ticket given: name a ticket by its Heartland id or public id, such as "
+            "`yotposync explain 5001`"
+        )
     by_id = None
     # isdigit() alone accepts digits such as "²", and SQLite integers stop at 2**63 - 1.
     if text.isascii() and text.isdigit() and len(text) <= 18:
