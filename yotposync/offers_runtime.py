@@ -34,13 +34,18 @@ Guard = Callable[[str, Callable[[], None]], Callable[[], None]]
 Recorder = Callable[[str, Callable[[Ledger], dict[str, Any]]], None]
 
 
-def run_offers(settings: Settings, ledger: Ledger, clock: Callable[[], datetime]) -> dict[str, Any]:
+def run_offers(
+    settings: Settings,
+    ledger: Ledger,
+    clock: Callable[[], datetime],
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict[str, Any]:
     """Run the offers job once with fresh clients; return its summary."""
     heartland = heartland_client(settings)
     yotpo = yotpo_client(settings)
     try:
         job = OffersJob(ledger, yotpo, HeartlandCoupons(heartland), clock=clock)
-        return job.run().as_dict()
+        return job.run(should_stop=should_stop).as_dict()
     finally:
         heartland.close()
         yotpo.close()
@@ -96,7 +101,10 @@ class OffersRuntime:
         now = self.clock()
 
         def offers_once() -> None:
-            record(OFFERS_JOB, lambda ledger: run_offers(self.settings, ledger, self.clock))
+            record(
+                OFFERS_JOB,
+                lambda ledger: run_offers(self.settings, ledger, self.clock, self.should_stop),
+            )
 
         def codes_once() -> None:
             record(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from tests.offers.helpers import FIVE_OFF, LoyaltyStore
+from tests.offers.helpers import FIVE_OFF, TEN_PERCENT, LoyaltyStore
 from yotposync.app import heartland_client, yotpo_client
 from yotposync.clients.heartland_coupons import HeartlandCoupons
 from yotposync.config import load_settings
@@ -107,3 +107,28 @@ def test_unapplied_adjustment_sent_on_retry(store: LoyaltyStore) -> None:
         ledger.close()
         yotpo.close()
     assert len(store.adjustments("[hl-redeem-42]")) == 1
+
+
+def test_offers_run_stops_between_coupons(store: LoyaltyStore) -> None:
+    # A stop request ends the run after the coupon under way; the next run writes the rest,
+    # and never a second coupon for an offer already written.
+    settings = load_settings(store.config)
+    store.set_options(FIVE_OFF, TEN_PERCENT)
+    ledger = Ledger.open(store.ledger)
+    yotpo = yotpo_client(settings)
+    heartland = heartland_client(settings)
+    try:
+        job = OffersJob(ledger, yotpo, HeartlandCoupons(heartland), clock=Clock())
+        first = job.run(should_stop=lambda: len(store.coupons()) >= 1)
+        written_first = [coupon["code"] for coupon in store.coupons()]
+        second = job.run()
+    finally:
+        ledger.close()
+        yotpo.close()
+        heartland.close()
+
+    assert (first.created, first.stopped) == (1, True)
+    assert len(written_first) == 1
+    assert (second.created, second.unchanged, second.stopped) == (1, 1, False)
+    codes = sorted(coupon["code"] for coupon in store.coupons())
+    assert len(codes) == 2 and len(set(codes)) == 2

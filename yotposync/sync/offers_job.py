@@ -59,6 +59,7 @@ class OffersSummary:
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
     guarded: bool = False
+    stopped: bool = False  # ended early by a stop request; the next run writes the rest
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +71,7 @@ class OffersSummary:
             "skipped": self.skipped,
             "failed": self.failed[:20],
             "guarded": self.guarded,
+            "stopped": self.stopped,
         }
 
 
@@ -90,12 +92,16 @@ class OffersJob:
         self.coupons = coupons
         self.clock = clock
 
-    def run(self, *, allow_empty: bool = False) -> OffersSummary:
+    def run(
+        self, *, allow_empty: bool = False, should_stop: Callable[[], bool] = lambda: False
+    ) -> OffersSummary:
         """Create, update and switch off coupons so that Heartland matches the options.
 
         When Yotpo lists no options at all while coupons are active, nothing is switched
         off unless `allow_empty` is set: an empty list is more often a fault on the account
-        than a retailer removing every offer at once.
+        than a retailer removing every offer at once. Once `should_stop` returns True, the
+        run ends after the coupon under way; each coupon written is kept in the ledger, so the
+        next run writes only the rest.
         """
         started = time.monotonic()
         raw = self.yotpo.redemption_options()
@@ -123,9 +129,12 @@ class OffersJob:
                     reason=option.reason,
                 )
 
-        for offer in plan.create:
-            self._write(offer, None, summary)
-        for offer, coupon_id in plan.update:
+        writes = [(offer, None) for offer in plan.create] + list(plan.update)
+        for offer, coupon_id in writes:
+            if should_stop():
+                summary.stopped = True
+                log.info("offers_stopped", written=summary.created + summary.updated)
+                return summary
             self._write(offer, coupon_id, summary)
 
         if not raw and plan.deactivate and not allow_empty:
