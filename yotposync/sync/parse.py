@@ -315,7 +315,7 @@ def parse_ticket(
 
 
 def _coupon_reference(value: object) -> CouponReference | None:
-    """Read a ticket's `coupon_id` into the coupon's id or code, as far as it tells them.
+    """Read a ticket's `coupon_id` into the id or the code of the coupon it names.
 
     NOTE: no source shows what `coupon_id` holds when a coupon is used: an id is assumed,
     and a code or an object with `id` and `code` are accepted too. The coupon does not change
