@@ -98,6 +98,39 @@ def registered_urls(sandbox: Sandbox) -> list[str]:
     return [hook["url"] for hook in response.json()["results"]]
 
 
+def post_registration(sandbox: Sandbox, url: str) -> None:
+    created = requests.post(
+        f"{sandbox.heartland_url}/webhooks",
+        json={"url": url, "events": ["sales_transaction_completed"]},
+        headers={"Authorization": f"Bearer {sandbox.heartland_token}"},
+        timeout=5,
+    )
+    assert created.status_code == 201, created.text
+
+
+@pytest.mark.parametrize("configured", ["another", "none"])
+def test_list_hides_any_receiver_secret(tmp_path: Path, configured: str) -> None:
+    # A registration left from before a rotation, whose secret is not the configured one.
+    old_secret = "S3CR3TwebhookABCDEFGHIJKLMNOPQRSTUV"
+    with Sandbox(store=None) as sandbox:
+        if configured == "none":
+            config = tmp_path / "yotposync.toml"
+            write_config(config, sandbox, tmp_path / "ledger.sqlite3")
+        else:
+            config = webhook_config(tmp_path, sandbox)
+        post_registration(sandbox, f"http://127.0.0.1:18833/heartland/{old_secret}")
+        post_registration(sandbox, "http://127.0.0.1:18834/other-service/hook")
+
+        result = invoke("--config", str(config), "webhooks", "list")
+
+    assert result.exit_code == 0, result.output
+    assert old_secret not in result.output
+    assert result.stdout == (
+        "1: http://127.0.0.1:18833/heartland/*** (sales_transaction_completed)\n"
+        "2: http://127.0.0.1:18834/other-service/hook (sales_transaction_completed)\n"
+    )
+
+
 def test_register_port_spellings_once(tmp_path: Path) -> None:
     with Sandbox(store=None) as sandbox:
         config = webhook_config(tmp_path, sandbox)
@@ -123,13 +156,7 @@ def test_register_finds_old_spelling(tmp_path: Path) -> None:
         config = webhook_config(tmp_path, sandbox)
         # A registration made before the port was normalised, with its leading zero.
         old = f"https://127.0.0.1:018751/heartland/{WEBHOOK_SECRET}"
-        created = requests.post(
-            f"{sandbox.heartland_url}/webhooks",
-            json={"url": old, "events": ["sales_transaction_completed"]},
-            headers={"Authorization": f"Bearer {sandbox.heartland_token}"},
-            timeout=5,
-        )
-        assert created.status_code == 201, created.text
+        post_registration(sandbox, old)
 
         result = invoke(
             "--config", str(config), "webhooks", "register", "--url", "https://127.0.0.1:18751"

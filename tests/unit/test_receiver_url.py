@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from yotposync.ops.heartland_webhooks import normalize_url, receiver_url, same_url
+from yotposync.ops.heartland_webhooks import hide_secret, normalize_url, receiver_url, same_url
 
 SECRET = "receiver-secret-0123456789abcdef"
 
@@ -66,3 +66,24 @@ def test_same_url_ignores_port_spelling() -> None:
 
 def test_normalize_url_keeps_unreadable_port() -> None:
     assert normalize_url("https://hooks.example.com:x/y") == "https://hooks.example.com:x/y"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"https://sync.example.com/heartland/{SECRET}", "https://sync.example.com/heartland/***"),
+        (
+            "https://sync.example.com/heartland/old-secret/",
+            "https://sync.example.com/heartland/***/",
+        ),
+        (
+            "https://sync.example.com/heartland/old?a=1#f",
+            "https://sync.example.com/heartland/***?a=1#f",
+        ),
+        (f"https://sync.example.com/proxy/{SECRET}", "https://sync.example.com/proxy/***"),
+        ("https://sync.example.com/heartland/", "https://sync.example.com/heartland/"),
+        ("https://other.example.com/hook", "https://other.example.com/hook"),
+    ],
+)
+def test_hide_secret_masks_receiver_segment(url: str, shown: str) -> None:
+    assert hide_secret(url, SECRET) == shown

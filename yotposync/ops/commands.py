@@ -257,8 +257,8 @@ def list_command(ctx: click.Context) -> None:
     if not hooks:
         click.echo("No webhooks registered.")
     for hook in hooks:
-        url = hide_secret(hook.url, secret) if secret else hook.url
-        click.echo(f"{hook.id}: {url} ({', '.join(hook.events) or 'no events'})")
+        events = ", ".join(hook.events) or "no events"
+        click.echo(f"{hook.id}: {hide_secret(hook.url, secret)} ({events})")
 
 
 _WEBHOOK_ID = re.compile(r"[0-9]+")

@@ -7,15 +7,18 @@ names a URL and its events; Heartland then posts each completed transaction to t
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from yotposync.clients.http import HttpService, is_loopback_url
-from yotposync.ops.webhook import EVENT, webhook_path
+from yotposync.ops.webhook import EVENT, PATH_PREFIX, webhook_path
 
 _WEBHOOKS = "/webhooks"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# The secret segment of a receiver URL: up to the next `/`, query or fragment.
+_RECEIVER_SECRET = re.compile(rf"(?P<prefix>{re.escape(PATH_PREFIX)})[^/?#]+")
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,17 @@ def same_url(first: str, second: str) -> bool:
     return normalize_url(first).rstrip("/") == normalize_url(second).rstrip("/")
 
 
-def hide_secret(url: str, secret: str) -> str:
-    """Return the URL with the webhook secret replaced by `***`, for output and logs."""
-    return url.replace(secret, "***")
+def hide_secret(url: str, secret: str | None = None) -> str:
+    """Return the URL with each segment after `/heartland/` replaced by `***`, for output.
+
+    The segment is masked whatever it contains, not only when it equals the configured
+    secret. During a rotation Heartland still has the registration with the old secret, and
+    one made from another configuration contains a secret this one never read.
+    `secret`, when given, is replaced anywhere else in the URL too, for a registration made
+    by hand to a proxy that forwards another path to the receiver.
+    """
+    hidden = _RECEIVER_SECRET.sub(r"\g<prefix>***", url)
+    return hidden.replace(secret, "***") if secret else hidden
 
 
 def list_webhooks(http: HttpService) -> list[Webhook]:
