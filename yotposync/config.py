@@ -550,6 +550,9 @@ _SECRET_KEYS = (
     _OFFERS_WEBHOOK_SECRET,
 )
 _SECRET_LOCATIONS = frozenset((secret.section, secret.key) for secret in _SECRET_KEYS)
+# Settings whose URL path is a credential, so errors show only their scheme and host. Anyone
+# who has the ping URL can send pings for its check.
+_HOST_ONLY_LOCATIONS = frozenset({("ops", "ping_url")})
 
 
 class Settings(BaseSettings):
@@ -1048,6 +1051,7 @@ def _build_settings(
                 lower_names,
                 root=Settings,
                 secret_locations=_SECRET_LOCATIONS,
+                host_only_locations=_HOST_ONLY_LOCATIONS,
                 environment_prefix=ENV_PREFIX,
             )
             for error in exc.errors()

@@ -57,13 +57,16 @@ def problem_line(
     root: type[BaseModel],
     secret_locations: frozenset[tuple[str, str]],
     environment_prefix: str,
+    host_only_locations: frozenset[tuple[str, str]] = frozenset(),
 ) -> str:
     """Convert one pydantic error to a line naming the key, its value and what is allowed.
 
     `root` is the settings model that validated the data. The value at each `(section, key)`
-    in `secret_locations` is never shown. `environment_names` are the lower-case names of the
-    variables set, and the line names the one that set the key, either
-    `<environment_prefix>section__key` or `<environment_prefix>section`.
+    in `secret_locations` is never shown. The value at each one in `host_only_locations` is a
+    URL whose path is a credential, and only its scheme and host are shown.
+    `environment_names` are the lower-case names of the variables set, and the line names the
+    one that set the key, either `<environment_prefix>section__key` or
+    `<environment_prefix>section`.
     """
     loc = error["loc"]
     key = _format_loc(loc)
@@ -79,7 +82,10 @@ def problem_line(
     reason = _reason(error, root)
     if len(loc) < 2 or _is_secret(loc, secret_locations):
         return f"{key}{source}: {reason}"
-    return f"{key} = {format_value(error['input'])}{source}: {reason}"
+    value = error["input"]
+    if loc[:2] in host_only_locations and isinstance(value, str):
+        value = _scheme_and_host(value)
+    return f"{key} = {format_value(value)}{source}: {reason}"
 
 
 def _reason(error: ErrorDetails, root: type[BaseModel]) -> str:
@@ -231,6 +237,25 @@ _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)\S*@")
 def _hide_url_password(text: str) -> str:
     """Replace everything between a URL's scheme and its last `@` with `***`."""
     return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+# The scheme and the authority, which ends at the first `/`, `?` or `#`.
+_URL_HEAD = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*")
+
+
+def _scheme_and_host(text: str) -> str:
+    """Cut a URL to its scheme and host, with `***` for any path, query or fragment.
+
+    User info is hidden as `format_value` hides it. Text without a scheme is hidden whole,
+    because it has no clear end of the host.
+    """
+    hidden = _hide_url_password(text.strip())
+    head = _URL_HEAD.match(hidden)
+    if head is None:
+        return "***"
+    tail = hidden[head.end() :]
+    # The first character that was cut shows whether a path, a query or a fragment followed.
+    return head.group() + (tail[:1] + "***" if tail else "")
 
 
 def section_models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:

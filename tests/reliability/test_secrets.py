@@ -195,6 +195,59 @@ def test_config_errors_hide_secrets(tmp_path: Path) -> None:
     assert leaks(result.stdout + result.stderr) == []
 
 
+PING_UUID = "MARKER-ping-uuid-5eed1e55"
+
+
+@pytest.mark.parametrize(
+    ("ping_url", "shown", "reason"),
+    [
+        (f"ftp://hc-ping.com/{PING_UUID}", "ftp://hc-ping.com/***", "must be an http or https"),
+        (f"http://hc-ping.com/{PING_UUID}", "http://hc-ping.com/***", "must use https"),
+        (
+            f"https://hc-ping.com/x?{PING_UUID}",
+            "https://hc-ping.com/***",
+            "must not contain a query",
+        ),
+        (
+            f"https://{PING_UUID}@hc-ping.com/x",
+            "https://***@hc-ping.com/***",
+            "must not contain a user",
+        ),
+        (f"hc-ping.com/{PING_UUID}", "***", "must be an http or https"),
+    ],
+)
+def test_config_errors_show_ping_host_only(
+    tmp_path: Path, ping_url: str, shown: str, reason: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        toml_document(
+            {
+                "heartland": {"base_url": "https://shop.example.com/api"},
+                "ops": {"ping_url": ping_url},
+            }
+        )
+    )
+    environment = {
+        "YOTPOSYNC_HEARTLAND__TOKEN": TOKEN,
+        "YOTPOSYNC_YOTPO__GUID": GUID,
+        "YOTPOSYNC_YOTPO__API_KEY": API_KEY,
+    }
+
+    from_file = invoke("--config", str(path), "check", env=environment)
+    environment["YOTPOSYNC_OPS__PING_URL"] = ping_url
+    from_environment = invoke("--config", str(path), "check", env=environment)
+
+    assert from_file.exit_code == 2
+    assert f'ops.ping_url = "{shown}": {reason}' in from_file.stdout
+    assert PING_UUID not in from_file.output
+    assert from_environment.exit_code == 2
+    assert f'ops.ping_url = "{shown}" (from YOTPOSYNC_OPS__PING_URL): {reason}' in (
+        from_environment.stdout
+    )
+    assert PING_UUID not in from_environment.output
+
+
 # TLS and the sandbox's address.
 
 
