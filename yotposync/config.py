@@ -101,8 +101,12 @@ def _check_base_url(value: str, example: str) -> str:
         raise ValueError(f"must be an http or https URL, e.g. {example}")
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not contain a user name or password: give credentials as secrets")
+    # Rejected, not kept. Every caller appends a path to this URL (an API path, or /start for
+    # a ping), and a query would swallow it. A token in a query belongs in a secret setting.
     if parts.query or parts.fragment:
-        raise ValueError("must not contain a query string or fragment")
+        raise ValueError(
+            "must not contain a query string or fragment: remove everything from the first ? or #"
+        )
     if parts.scheme == "http" and not _is_loopback_host(parts.hostname):
         raise ValueError("must use https unless the host is loopback (127.0.0.1, ::1, localhost)")
     return value.strip().rstrip("/")

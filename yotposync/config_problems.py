@@ -18,6 +18,8 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
+from yotposync.logs import hide_url_secrets
+
 # Keyed by the location without array indexes, e.g. "rules.exclude_ticket_custom_fields.key".
 _MISSING_HINTS = {
     "heartland.base_url": (
@@ -211,7 +213,10 @@ def _environment_source(
 
 
 def format_value(value: Any) -> str:
-    """Show a value as it would be written in TOML, shortened to 80 characters."""
+    """Show a value as it would be written in TOML, shortened to 80 characters.
+
+    The user info, query string and fragment of a URL in a string are shown as `***`.
+    """
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, int | float):
@@ -219,7 +224,7 @@ def format_value(value: Any) -> str:
     elif isinstance(value, datetime | date | time):
         text = value.isoformat()
     elif isinstance(value, str):
-        text = json.dumps(_hide_url_password(value))
+        text = json.dumps(hide_url_secrets(value))
     else:
         try:
             text = json.dumps(value, default=str)
@@ -230,15 +235,6 @@ def format_value(value: Any) -> str:
     return text
 
 
-# Greedy up to the last "@", so that a password containing "/" or "@" is hidden whole.
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)\S*@")
-
-
-def _hide_url_password(text: str) -> str:
-    """Replace everything between a URL's scheme and its last `@` with `***`."""
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
-
-
 # The scheme and the authority, which ends at the first `/`, `?` or `#`.
 _URL_HEAD = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*")
 
@@ -246,10 +242,10 @@ _URL_HEAD = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*")
 def _scheme_and_host(text: str) -> str:
     """Cut a URL to its scheme and host, with `***` for any path, query or fragment.
 
-    User info is hidden as `format_value` hides it. Text without a scheme is hidden whole,
+    User info is hidden as in `format_value`. Text without a scheme is hidden whole,
     because it has no clear end of the host.
     """
-    hidden = _hide_url_password(text.strip())
+    hidden = hide_url_secrets(text.strip())
     head = _URL_HEAD.match(hidden)
     if head is None:
         return "***"

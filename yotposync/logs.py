@@ -12,6 +12,7 @@ every value registered with `register_secret()` by `***`, in every field of ever
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Mapping
@@ -123,6 +124,24 @@ def mask_email(address: str) -> str:
     if not local:
         return f"{REDACTED}@{domain}"
     return f"{local[0]}{REDACTED}@{domain}"
+
+
+# Greedy up to the last "@", so that a password containing "/" or "@" is hidden whole.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)\S*@")
+# A query string or fragment and the rest of the text, which may be more of a token that
+# contains a space or a line break.
+_URL_QUERY = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#]*)(?P<mark>[?#]).*", re.DOTALL)
+
+
+def hide_url_secrets(text: str) -> str:
+    """Replace the user info of each URL in `text`, and the first query or fragment, with `***`.
+
+    `https://u:pw@shop.example.com/api?token=x` becomes `https://***@shop.example.com/api?***`.
+    User info goes first and up to the last `@`, so an `@` in a query hides the host as well.
+    Everything after the first `?` or `#` of a URL is hidden, to the end of the text.
+    """
+    hidden = _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+    return _URL_QUERY.sub(r"\g<head>\g<mark>***", hidden)
 
 
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:

@@ -335,6 +335,8 @@ def test_is_loopback_url(url: str, expected: bool) -> None:
         "https:///api",
         "http://[::1/api",
         "https://user:secret@mystore.retail.heartland.us/api",
+        "ftp://127.0.0.1/api?token=secret",
+        "ftp://127.0.0.1/api#secret",
     ],
 )
 def test_invalid_base_url_rejected(base_url: str) -> None:

@@ -195,6 +195,11 @@ def test_config_errors_hide_secrets(tmp_path: Path) -> None:
     assert leaks(result.stdout + result.stderr) == []
 
 
+SECRETS_ENVIRONMENT = {
+    "YOTPOSYNC_HEARTLAND__TOKEN": TOKEN,
+    "YOTPOSYNC_YOTPO__GUID": GUID,
+    "YOTPOSYNC_YOTPO__API_KEY": API_KEY,
+}
 PING_UUID = "MARKER-ping-uuid-5eed1e55"
 
 
@@ -228,11 +233,7 @@ def test_config_errors_show_ping_host_only(
             }
         )
     )
-    environment = {
-        "YOTPOSYNC_HEARTLAND__TOKEN": TOKEN,
-        "YOTPOSYNC_YOTPO__GUID": GUID,
-        "YOTPOSYNC_YOTPO__API_KEY": API_KEY,
-    }
+    environment = dict(SECRETS_ENVIRONMENT)
 
     from_file = invoke("--config", str(path), "check", env=environment)
     environment["YOTPOSYNC_OPS__PING_URL"] = ping_url
@@ -246,6 +247,44 @@ def test_config_errors_show_ping_host_only(
         from_environment.stdout
     )
     assert PING_UUID not in from_environment.output
+
+
+BASE_URL_MARKER = "MARKER-query-token-9d2e"
+
+
+@pytest.mark.parametrize(
+    ("section", "base_url", "shown"),
+    [
+        (
+            "heartland",
+            f"http://127.0.0.1:18805/api?token={BASE_URL_MARKER}",
+            "http://127.0.0.1:18805/api?***",
+        ),
+        (
+            "yotpo",
+            f"https://loyalty.example.com/api/v2#{BASE_URL_MARKER}",
+            "https://loyalty.example.com/api/v2#***",
+        ),
+        (
+            "yotpo",
+            f"https://u:{BASE_URL_MARKER}@loyalty.example.com/v2?{BASE_URL_MARKER}",
+            "https://***@loyalty.example.com/v2?***",
+        ),
+    ],
+)
+def test_config_errors_hide_base_url_query(
+    tmp_path: Path, section: str, base_url: str, shown: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(toml_document({"heartland": {"base_url": "https://shop.example.com/api"}}))
+    variable = f"YOTPOSYNC_{section.upper()}__BASE_URL"
+    environment = {**SECRETS_ENVIRONMENT, variable: base_url}
+
+    result = invoke("--config", str(path), "check", env=environment)
+
+    assert result.exit_code == 2
+    assert f'{section}.base_url = "{shown}" (from {variable}): must not contain' in result.stdout
+    assert BASE_URL_MARKER not in result.output
 
 
 # TLS and the sandbox's address.

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 import structlog
 
-from yotposync.logs import configure_logging, debug_enabled, mask_email, register_secret
+from yotposync.logs import (
+    configure_logging,
+    debug_enabled,
+    hide_url_secrets,
+    mask_email,
+    register_secret,
+)
 
 # Loggers whose level configure_logging() changes, restored after each test.
 TOUCHED_LOGGERS = ("", "urllib3", "werkzeug", "apscheduler.executors")
@@ -293,6 +299,26 @@ def test_values_without_secrets_keep_type() -> None:
 )
 def test_mask_email(address: str, masked: str) -> None:
     assert mask_email(address) == masked
+
+
+# --- hide_url_secrets ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ("https://shop.example.com/api", "https://shop.example.com/api"),
+        ("https://u:pw@shop.example.com/api", "https://***@shop.example.com/api"),
+        ("https://shop.example.com/api?token=x", "https://shop.example.com/api?***"),
+        ("https://shop.example.com/api#token", "https://shop.example.com/api#***"),
+        ("https://shop.example.com/api?t=a b\nc", "https://shop.example.com/api?***"),
+        ("https://admin:pa?ss@shop.example.com/api", "https://***@shop.example.com/api"),
+        ("https://shop.example.com/api?e=a@b", "https://***@b"),
+        ("not a url?x", "not a url?x"),
+    ],
+)
+def test_hide_url_secrets(text: str, hidden: str) -> None:
+    assert hide_url_secrets(text) == hidden
 
 
 def test_backoff_lines_are_silenced() -> None:

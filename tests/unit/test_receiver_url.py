@@ -68,6 +68,13 @@ def test_normalize_url_keeps_unreadable_port() -> None:
     assert normalize_url("https://hooks.example.com:x/y") == "https://hooks.example.com:x/y"
 
 
+def test_receiver_url_error_hides_query() -> None:
+    with pytest.raises(ValueError) as caught:
+        receiver_url("ftp://admin:pw@hooks.example.com/?token=S3CR3T", SECRET)
+
+    assert str(caught.value) == "'ftp://***@hooks.example.com/?***' is not an http or https URL"
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [

@@ -36,7 +36,7 @@ from yotposync.errors import (
     RejectedError,
     RetriableError,
 )
-from yotposync.logs import redact_text
+from yotposync.logs import hide_url_secrets, redact_text
 
 _log = structlog.get_logger(__name__)
 
@@ -567,7 +567,8 @@ def _check_base_url(service: str, base_url: str) -> None:
     if parts.username is not None or parts.password is not None:
         problem = "must not contain a user name or password"
     elif parts.scheme not in ("http", "https") or not parts.hostname or not port_valid:
-        problem = f"{base_url!r} must be an http:// or https:// URL with a host and a valid port"
+        shown = hide_url_secrets(base_url)
+        problem = f"{shown!r} must be an http:// or https:// URL with a host and a valid port"
     else:
         return
     raise ConfigError([f"{service}.base_url {problem}"])

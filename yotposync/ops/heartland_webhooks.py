@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from yotposync.clients.http import HttpService, is_loopback_url
+from yotposync.logs import hide_url_secrets
 from yotposync.ops.webhook import EVENT, PATH_PREFIX, webhook_path
 
 _WEBHOOKS = "/webhooks"
@@ -41,19 +42,18 @@ def receiver_url(public_base_url: str, secret: str) -> str:
     other than loopback, since the secret travels in the URL.
     """
     text = public_base_url.strip()
+    shown = hide_url_secrets(public_base_url)
     if any(character.isspace() or not character.isprintable() for character in text):
-        raise ValueError(
-            f"{public_base_url!r} contains a space, a line break or another control character"
-        )
+        raise ValueError(f"{shown!r} contains a space, a line break or another control character")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{public_base_url!r} is not an http or https URL")
+        raise ValueError(f"{shown!r} is not an http or https URL")
     try:
         port = parts.port
     except ValueError:
         port = 0
     if port == 0:
-        raise ValueError(f"{public_base_url!r} names a port outside 1 to 65535")
+        raise ValueError(f"{shown!r} names a port outside 1 to 65535")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ValueError("give the receiver's address without a query, fragment or password")
     if parts.scheme == "http" and not is_loopback_url(public_base_url):
