@@ -57,9 +57,10 @@ def _settings(
 
     Logs go to stderr by default, so a command's own output on stdout stays clean. The
     daemon passes stdout, where the service manager collects them. Commands that read only
-    the ledger pass `require_secrets=False`, and a secret that is not set is then skipped
-    here and raises ConfigError only where a client needs it. Commands that never read a
-    secret also pass `check_secrets=False`, so a secret given in a bad way is only a warning.
+    the ledger pass `require_secrets=False`, and a secret that is not set or not usable, such
+    as a webhook secret that is too short, is then skipped here and raises ConfigError only
+    where a client or receiver needs it. Commands that never read a secret also pass
+    `check_secrets=False`, so a secret given in a bad way is only a warning.
     Each of the settings' warnings, such as a secret written in the configuration file, is
     logged once here, unless the command reports them itself (`log_warnings=False`). One-shot
     commands for a person pass `print_warnings=True` and get `warning: ...` lines on stderr,
@@ -77,13 +78,14 @@ def _settings(
             settings.heartland_token,
             settings.yotpo_guid,
             settings.yotpo_api_key,
+            settings.webhook_secret,
+            settings.offers_webhook_secret,
         ):
             try:
-                register_secret(read_secret())
+                register_secret(read_secret() or "")
             except ConfigError:
                 if require_secrets:
                     raise
-        register_secret(settings.webhook_secret() or "")
         if print_warnings:
             for warning in settings.warnings:
                 click.echo(f"warning: {warning}", err=True)

@@ -418,8 +418,9 @@ class LoggingSettings(_Section):
         return value.strip().lower() if isinstance(value, str) else value
 
 
-# The webhook secret is a path segment of the webhook URL, so it is limited to characters
-# that need no escaping there. `secrets.token_urlsafe(32)` produces 43 of them.
+# A webhook secret (ops.webhook_secret and offers.webhook_secret) is a path segment of its
+# receiver's URL, so it is limited to characters that need no escaping there.
+# `secrets.token_urlsafe(32)` produces 43 of them.
 WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{24,}")
 
 
@@ -625,31 +626,20 @@ class Settings(BaseSettings):
         return _read_secret(_YOTPO_API_KEY, self.yotpo.api_key, self.yotpo.api_key_file)
 
     def webhook_secret(self) -> str | None:
-        """Read the webhook secret from its value or its file; None when the receiver is off.
+        """Read the Heartland webhook secret, or return None when it is not set.
 
-        Raises ConfigError when the secret is not at least 24 characters of A-Z, a-z, 0-9,
-        `-` and `_`, which is what a URL path segment carries without escaping.
+        Raises ConfigError when the secret is too weak, as `_read_webhook_secret` describes.
         """
         ops = self.ops
-        if ops.webhook_secret is None and ops.webhook_secret_file is None:
-            return None
-        secret = _read_secret(_WEBHOOK_SECRET, ops.webhook_secret, ops.webhook_secret_file)
-        if WEBHOOK_SECRET_PATTERN.fullmatch(secret) is None:
-            raise ConfigError(
-                [
-                    f"{_WEBHOOK_SECRET.label} must be at least 24 characters of A-Z, a-z, 0-9, "
-                    "'-' and '_': make one with "
-                    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-                ]
-            )
-        return secret
+        return _read_webhook_secret(_WEBHOOK_SECRET, ops.webhook_secret, ops.webhook_secret_file)
 
     def offers_webhook_secret(self) -> str | None:
-        """Read the Yotpo redemption webhook secret; None when that receiver is off."""
+        """Read the Yotpo redemption webhook secret, or return None when it is not set.
+
+        Raises ConfigError when the secret is too weak, as `_read_webhook_secret` describes.
+        """
         offers = self.offers
-        if offers.webhook_secret is None and offers.webhook_secret_file is None:
-            return None
-        return _read_secret(
+        return _read_webhook_secret(
             _OFFERS_WEBHOOK_SECRET, offers.webhook_secret, offers.webhook_secret_file
         )
 
@@ -738,6 +728,28 @@ def _read_secret(secret: _SecretKey, value: SecretStr | None, path: Path | None)
     if path is not None:
         return _read_secret_file(secret, path)
     raise ConfigError([secret.missing_problem()])
+
+
+def _read_webhook_secret(
+    secret: _SecretKey, value: SecretStr | None, path: Path | None
+) -> str | None:
+    """Read the shared secret of a webhook receiver, or return None when it is not set.
+
+    Raises ConfigError unless the secret is at least 24 characters of A-Z, a-z, 0-9, `-` and
+    `_`. Both receivers accept it as a URL path segment, and anyone who guesses it can post
+    to them: a forged Yotpo redemption becomes a real Heartland coupon.
+    """
+    if value is None and path is None:
+        return None
+    text = _read_secret(secret, value, path)
+    if WEBHOOK_SECRET_PATTERN.fullmatch(text) is None:
+        raise ConfigError(
+            [
+                f"{secret.label} must be at least 24 characters of A-Z, a-z, 0-9, '-' and '_': "
+                "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            ]
+        )
+    return text
 
 
 def _read_secret_file(secret: _SecretKey, path: Path) -> str:

@@ -51,17 +51,18 @@ def test_webhook_listen_must_be_address(tmp_path: Path) -> None:
 
 def test_webhook_secret_from_file(tmp_path: Path) -> None:
     secret_file = tmp_path / "offers-secret"
-    secret_file.write_text("from-a-file\n")
+    secret_file.write_text("from-a-file-0123456789abcdef\n")
     text = f'webhook_listen = "127.0.0.1:0"\nwebhook_secret_file = "{secret_file}"\n'
     settings = load_settings(_write(tmp_path, BASE + "[offers]\n" + text), environ={})
-    assert settings.offers_webhook_secret() == "from-a-file"
+    assert settings.offers_webhook_secret() == "from-a-file-0123456789abcdef"
     assert settings.describe()["offers"]["webhook_secret"] == "(set)"
 
 
 def test_webhook_secret_from_environment(tmp_path: Path) -> None:
     path = _write(tmp_path, BASE + '[offers]\nwebhook_listen = "127.0.0.1:0"\n')
-    settings = load_settings(path, environ={"YOTPOSYNC_OFFERS__WEBHOOK_SECRET": "from-env"})
-    assert settings.offers_webhook_secret() == "from-env"
+    environ = {"YOTPOSYNC_OFFERS__WEBHOOK_SECRET": "from-env-0123456789abcdefgh"}
+    settings = load_settings(path, environ=environ)
+    assert settings.offers_webhook_secret() == "from-env-0123456789abcdefgh"
 
 
 def _write(tmp_path: Path, text: str) -> Path:

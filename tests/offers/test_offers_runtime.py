@@ -57,7 +57,8 @@ def test_disabled_offers_add_no_jobs(tmp_path: Path) -> None:
 
 def test_webhook_receiver_listens_when_configured(tmp_path: Path) -> None:
     runtime, _ = _runtime(
-        tmp_path, 'webhook_listen = "127.0.0.1:0"\nwebhook_secret = "runtime-secret"\n'
+        tmp_path,
+        'webhook_listen = "127.0.0.1:0"\nwebhook_secret = "runtime-secret-0123456789abcdef"\n',
     )
     assert runtime.server is not None
     try:

@@ -3,6 +3,7 @@
 `status` and the other commands that read only the ledger treat a malformed secret as a
 warning, not an error.
 A secret written in the configuration file works but is logged once at start-up by name.
+A webhook secret too weak to guard its receiver stops `check` and the daemon.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.reliability.support import invoke
 from yotposync.ledger import Ledger, LedgerLock
+from yotposync.logs import redact_text
 
 TOKEN = "file-token-4a7c19e2"
 GUID = "file-guid-0d5b33f1"
@@ -199,3 +203,71 @@ def test_daemon_requires_webhook_secret_when_listening(tmp_path: Path) -> None:
 
     assert result.exit_code == 2, result.output
     assert "ops: webhook_listen is set but no webhook secret is" in result.output
+
+
+WEAK_SECRET_PROBLEM = (
+    "must be at least 24 characters of A-Z, a-z, 0-9, '-' and '_': make one with "
+    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+)
+WEAK_SECRETS = ["short", "a b/c?d", "MARKER-23-characters-ab", "MARKER-twenty-four-chars+"]
+API_SECRETS = {
+    "YOTPOSYNC_HEARTLAND__TOKEN": TOKEN,
+    "YOTPOSYNC_YOTPO__GUID": GUID,
+    "YOTPOSYNC_YOTPO__API_KEY": API_KEY,
+}
+
+
+@pytest.mark.parametrize("section", ["ops", "offers"])
+@pytest.mark.parametrize("secret", WEAK_SECRETS)
+def test_check_rejects_weak_webhook_secret(tmp_path: Path, section: str, secret: str) -> None:
+    config = write_config(tmp_path, f'[{section}]\nwebhook_listen = "127.0.0.1:18752"\n')
+    env = {**API_SECRETS, f"YOTPOSYNC_{section.upper()}__WEBHOOK_SECRET": secret}
+
+    result = invoke("--config", str(config), "check", env=env)
+
+    assert result.exit_code == 2, result.output
+    assert result.stdout == (
+        f"PROBLEM  configuration: {section}.webhook_secret {WEAK_SECRET_PROBLEM}\n"
+        "1 problem found.\n"
+    )
+    assert secret not in result.output
+
+
+@pytest.mark.parametrize("section", ["ops", "offers"])
+def test_daemon_rejects_weak_webhook_secret(tmp_path: Path, section: str) -> None:
+    config = write_config(tmp_path, f'[{section}]\nwebhook_listen = "127.0.0.1:18752"\n')
+    create_ledger(config)
+    env = {**API_SECRETS, f"YOTPOSYNC_{section.upper()}__WEBHOOK_SECRET": "short"}
+
+    # With the ledger locked, a daemon that got past its settings would stop with exit code 1.
+    with LedgerLock(tmp_path / "ledger.sqlite3"):
+        result = invoke("--config", str(config), "run", env=env)
+
+    assert result.exit_code == 2, result.output
+    assert f"{section}.webhook_secret {WEAK_SECRET_PROBLEM}" in result.output
+    assert "daemon_started" not in result.output
+
+
+def test_ledger_only_commands_ignore_weak_webhook_secret(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    create_ledger(config)
+    env = {"YOTPOSYNC_OPS__WEBHOOK_SECRET": "short", "YOTPOSYNC_OFFERS__WEBHOOK_SECRET": "short"}
+
+    for command in LEDGER_ONLY_COMMANDS:
+        result = invoke("--config", str(config), *command, env=env)
+
+        expected = 1 if command[0] == "explain" else 0
+        assert result.exit_code == expected, (command, result.output)
+        assert "webhook_secret" not in result.output, command
+
+
+def test_offers_webhook_secret_redacted(tmp_path: Path) -> None:
+    secret = "offers-redaction-secret-5b7e02c4d1"
+    config = write_config(tmp_path, '[offers]\nwebhook_listen = "127.0.0.1:18752"\n')
+    create_ledger(config)
+    env = {**API_SECRETS, "YOTPOSYNC_OFFERS__WEBHOOK_SECRET": secret}
+
+    result = invoke("--config", str(config), "retry-failed", env=env)
+
+    assert result.exit_code == 0, result.output
+    assert redact_text(f"secret {secret}") == "secret ***"
