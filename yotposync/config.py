@@ -20,7 +20,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -555,6 +555,9 @@ _SECRET_KEYS = (
     _OFFERS_WEBHOOK_SECRET,
 )
 _SECRET_LOCATIONS = frozenset((secret.section, secret.key) for secret in _SECRET_KEYS)
+_SECRET_SECTIONS = frozenset(secret.section for secret in _SECRET_KEYS)
+# For `check_secrets`: a command that reads only the Yotpo GUID and API key.
+YOTPO_SECRETS = frozenset({"yotpo"})
 # Settings whose URL path is a credential, so errors show only their scheme and host. Anyone
 # who has the ping URL can send pings for its check.
 _HOST_ONLY_LOCATIONS = frozenset({("ops", "ping_url")})
@@ -786,7 +789,7 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     require_secrets: bool = True,
-    check_secrets: bool = True,
+    check_secrets: bool | frozenset[str] = True,
 ) -> Settings:
     """Load the settings from a TOML file and `YOTPOSYNC_...` environment variables.
 
@@ -796,7 +799,9 @@ def load_settings(
     read only the ledger pass `require_secrets=False`, so a missing secret is not a problem
     for them (a secret given in a bad way still is). A command that never reads a secret
     also passes `check_secrets=False`, and then a secret given in a bad way becomes one of
-    the settings' `warnings`. A secret value written in the file is always a warning.
+    the settings' `warnings`. A command that reads the secrets of some sections only passes
+    their names, such as `frozenset({"yotpo"})`. A secret value written in the file is
+    always a warning.
     """
     environment = os.environ if environ is None else environ
     config_path = _config_path(path, environment)
@@ -1043,7 +1048,7 @@ def _build_settings(
     credentials_directory: str | None,
     *,
     require_secrets: bool = True,
-    check_secrets: bool = True,
+    check_secrets: bool | frozenset[str] = True,
     warnings: list[str] | None = None,
 ) -> Settings:
     """Validate merged raw settings, raising one ConfigError with every problem found.
@@ -1054,7 +1059,7 @@ def _build_settings(
     warnings = list(warnings or [])
     problems = problems + _pop_unknown_sections(data)
     data.setdefault("heartland", {})
-    _resolve_secret_files(data, credentials_directory)
+    from_current_folder = _resolve_secret_files(data, credentials_directory)
 
     lower_names = frozenset(name.lower() for name in environment_names)
     settings: Settings | None = None
@@ -1072,13 +1077,22 @@ def _build_settings(
             )
             for error in exc.errors()
         )
-    secret_problems = _secret_problems(
-        data, lower_names, require_secrets=require_secrets and check_secrets
-    )
-    if check_secrets:
-        problems.extend(secret_problems)
-    else:
-        warnings.extend(secret_problems)
+    # `check_secrets` may name the sections whose secrets the command reads; the problems of
+    # the others are warnings, as for a command that reads no secret.
+    checked = _SECRET_SECTIONS if check_secrets is True else frozenset(check_secrets or ())
+    for sections, found in (
+        (checked, problems),
+        (_SECRET_SECTIONS - checked, warnings),
+    ):
+        found.extend(
+            _secret_problems(
+                data,
+                lower_names,
+                require_secrets=require_secrets and sections is checked,
+                sections=sections,
+                from_current_folder=from_current_folder,
+            )
+        )
 
     if problems or settings is None:
         raise ConfigError(problems)
@@ -1154,9 +1168,14 @@ def _secrets_in_file(file_data: Mapping[str, Any]) -> list[str]:
     return warnings
 
 
-def _resolve_secret_files(data: dict[str, Any], credentials_directory: str | None) -> None:
-    """Make secret file paths absolute, relative ones against `$CREDENTIALS_DIRECTORY`."""
+def _resolve_secret_files(data: dict[str, Any], credentials_directory: str | None) -> set[Path]:
+    """Make secret file paths absolute, relative ones against `$CREDENTIALS_DIRECTORY`.
+
+    Returns the paths that were relative and resolved against the current folder, because
+    `$CREDENTIALS_DIRECTORY` was not set, so that a missing file can say so.
+    """
     base = Path(credentials_directory) if credentials_directory else Path.cwd()
+    from_current_folder: set[Path] = set()
     for secret in _SECRET_KEYS:
         section = data.get(secret.section)
         if not isinstance(section, dict):
@@ -1164,7 +1183,12 @@ def _resolve_secret_files(data: dict[str, Any], credentials_directory: str | Non
         value = section.get(secret.file_key)
         if isinstance(value, str | Path) and str(value) != "":
             path = Path(value).expanduser()
-            section[secret.file_key] = path if path.is_absolute() else base / path
+            if not path.is_absolute():
+                path = base / path
+                if not credentials_directory:
+                    from_current_folder.add(path)
+            section[secret.file_key] = path
+    return from_current_folder
 
 
 def _secret_problems(
@@ -1172,14 +1196,20 @@ def _secret_problems(
     environment_names: frozenset[str] = frozenset(),
     *,
     require_secrets: bool = True,
+    sections: Collection[str] | None = None,
+    from_current_folder: Collection[Path] = (),
 ) -> list[str]:
     """Check that each secret is given exactly one way and, for a file, can be read.
 
     `environment_names` are the lower-case names of the variables that were set, so that a
-    problem names the variable a value came from.
+    problem names the variable a value came from. `sections`, when given, limits the check
+    to the secrets of those sections. A missing file in `from_current_folder` was a relative
+    path read without `$CREDENTIALS_DIRECTORY`, and its problem says how to set it.
     """
     problems: list[str] = []
     for secret in _SECRET_KEYS:
+        if sections is not None and secret.section not in sections:
+            continue
         section = data.get(secret.section, {})
         if not isinstance(section, Mapping):
             continue  # the section's own type error is reported by validation
@@ -1210,6 +1240,13 @@ def _secret_problems(
                     _read_secret_file(secret, path)
                 except ConfigError as exc:
                     problems.extend(exc.problems)
+                    if path in from_current_folder and not path.exists():
+                        problems[-1] += (
+                            f". A relative path is read from ${CREDENTIALS_DIRECTORY_VARIABLE}, "
+                            "which is not set, so it was looked for in the current folder: "
+                            f"set {CREDENTIALS_DIRECTORY_VARIABLE} to the folder of the secret "
+                            "files, such as /etc/yotposync/credentials"
+                        )
             elif path == "":
                 problems.append(f"{secret.label}_file is empty: give the path of a file")
         elif require_secrets and secret.is_required(section):

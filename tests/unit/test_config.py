@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from yotposync.config import (
+    YOTPO_SECRETS,
     CustomersSettings,
     DeliverySettings,
     HeartlandSettings,
@@ -610,6 +611,40 @@ def test_missing_secret_file_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + f'token_file = "{missing}"\n')
     env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
     assert problems_of(path, env) == [f'heartland.token_file = "{missing}": file not found']
+
+
+def test_missing_relative_secret_file_names_credentials_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run by hand outside the service, a relative path is looked for in the current folder.
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, MINIMAL + 'token_file = "heartland-token"\n')
+    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
+
+    assert problems_of(path, env) == [
+        f'heartland.token_file = "{tmp_path / "heartland-token"}": file not found. A relative '
+        "path is read from $CREDENTIALS_DIRECTORY, which is not set, so it was looked for in "
+        "the current folder: set CREDENTIALS_DIRECTORY to the folder of the secret files, such "
+        "as /etc/yotposync/credentials"
+    ]
+
+    folder = tmp_path / "credentials"
+    folder.mkdir()
+    with_folder = {**env, "CREDENTIALS_DIRECTORY": str(folder)}
+    assert problems_of(path, with_folder) == [
+        f'heartland.token_file = "{folder / "heartland-token"}": file not found'
+    ]
+
+
+def test_yotpo_only_check_warns_of_heartland_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "heartland-token"
+    path = write(tmp_path, MINIMAL + f'token_file = "{missing}"\n')
+    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
+
+    settings = load_settings(path, environ=env, check_secrets=YOTPO_SECRETS)
+
+    assert settings.warnings == (f'heartland.token_file = "{missing}": file not found',)
+    assert settings.yotpo_api_key() == API_KEY
 
 
 def test_directory_as_secret_file(tmp_path: Path) -> None:
