@@ -49,7 +49,7 @@ def _settings(
     log_stream: Any = None,
     *,
     require_secrets: bool = True,
-    check_secrets: bool = True,
+    check_secrets: bool | frozenset[str] = True,
     log_warnings: bool = True,
     print_warnings: bool = False,
 ) -> Settings:

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from yotposync.app import utc_now, yotpo_client
-from yotposync.config import Settings
+from yotposync.config import YOTPO_SECRETS, Settings
 from yotposync.customer_service import (
     CustomerReport,
     CustomerSyncResult,
@@ -31,12 +31,17 @@ from yotposync.sync.customers import PENDING
 EXIT_FAILED = 1
 
 
-def _configured(ctx: click.Context, *, require_secrets: bool = True) -> Settings:
+def _configured(
+    ctx: click.Context,
+    *,
+    require_secrets: bool = True,
+    check_secrets: bool | frozenset[str] = True,
+) -> Settings:
     """Load the settings and set up logging the way every other command does."""
     # Imported here because cli.py imports this module to register the commands.
     from yotposync.cli import _settings
 
-    return _settings(ctx, require_secrets=require_secrets)
+    return _settings(ctx, require_secrets=require_secrets, check_secrets=check_secrets)
 
 
 def _ledger_only_settings(ctx: click.Context) -> Settings:
@@ -208,9 +213,9 @@ def show_command(ctx: click.Context, query: str, limit: int, as_json: bool) -> N
     several customers have the e-mail or phone, the one their Yotpo account is linked to is
     shown (or else the lowest id), and the others are named with their open reviews.
     """
-    # Only Yotpo is asked, so the Heartland token may be missing; the Yotpo client reports
-    # a missing GUID or API key by name.
-    settings = _configured(ctx, require_secrets=False)
+    # Only Yotpo is asked, so the Heartland token may be missing or unreadable; the Yotpo
+    # client reports a missing GUID or API key by name.
+    settings = _configured(ctx, require_secrets=False, check_secrets=YOTPO_SECRETS)
     try:
         parsed = parse_query(query, settings.customers.default_phone_region)
     except ValueError as exc:

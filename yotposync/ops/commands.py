@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 import click
 
-from yotposync.config import Settings
+from yotposync.config import YOTPO_SECRETS, Settings
 from yotposync.errors import ConfigError, NotFoundError
 from yotposync.ledger import Ledger
 from yotposync.ops.check import (
@@ -43,7 +43,7 @@ def _configured(
     ctx: click.Context,
     *,
     require_secrets: bool = True,
-    check_secrets: bool = True,
+    check_secrets: bool | frozenset[str] = True,
     log_warnings: bool = True,
     print_warnings: bool = False,
 ) -> Settings:
@@ -121,7 +121,10 @@ def explain_command(ctx: click.Context, ticket: str, as_json: bool, no_balance: 
     """
     # The Yotpo secrets are read only when the balance is requested, by command_yotpo below.
     settings = _configured(
-        ctx, require_secrets=False, check_secrets=not no_balance, print_warnings=True
+        ctx,
+        require_secrets=False,
+        check_secrets=False if no_balance else YOTPO_SECRETS,
+        print_warnings=True,
     )
     ledger = Ledger.open_read_only(settings.ledger.path)
     try:
