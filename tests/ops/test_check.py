@@ -10,6 +10,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from yotposync.ops.check import (
     PROBLEM,
     WARNING,
     Finding,
+    check_go_live,
     check_heartland,
     check_installation,
     check_ledger,
@@ -137,6 +139,22 @@ def test_unknown_location_is_problem(scenario: Scenario, tmp_path: Path) -> None
         "rules: rules.exclude_location_ids names [999], which Heartland does not have, so "
         "those entries never match"
     ]
+
+
+def test_future_go_live_warned(tmp_path: Path) -> None:
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    settings = sandbox_settings(
+        "http://127.0.0.1:1/api",
+        "http://127.0.0.1:1/api/v2",
+        tmp_path,
+        sync={"go_live": datetime(2099, 1, 1, tzinfo=UTC)},
+    )
+
+    [finding] = check_go_live(settings, now)
+
+    assert finding.status == WARNING
+    assert finding.message.startswith("sync.go_live = 2099-01-01T00:00:00+00:00 is in the future")
+    assert check_go_live(settings, datetime(2099, 1, 2, tzinfo=UTC)) == []
 
 
 def test_unreachable_heartland_is_problem(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,7 @@ def check_installation(
     # Each warning names the setting and gives the fix.
     findings += [Finding(WARNING, "configuration", warning) for warning in settings.warnings]
     findings += check_ledger(settings.ledger.path)
+    findings += check_go_live(settings, datetime.now(UTC))
 
     heartland_client = heartland()
     try:
@@ -112,6 +114,22 @@ def check_installation(
 
     findings += check_ops(settings)
     return findings
+
+
+def check_go_live(settings: Settings, now: datetime) -> list[Finding]:
+    """Warn about a go-live date in the future, which is valid but is often a typo."""
+    go_live = settings.sync.go_live
+    if go_live is None or go_live <= now:
+        return []
+    return [
+        Finding(
+            WARNING,
+            "configuration",
+            f"sync.go_live = {go_live.isoformat()} is in the future: no sale earns before it, "
+            "and a sale that earned before and is read again has its points taken back",
+            "set sync.go_live to the day the loyalty program starts in the store, or leave it out",
+        )
+    ]
 
 
 # The ledger
