@@ -7,6 +7,7 @@ the client waits on a recorder, so no test sleeps.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +25,7 @@ from yotposync.config import Settings, sandbox_settings
 from yotposync.errors import AuthError
 from yotposync.ledger import Ledger
 from yotposync.sandbox import ManualClock, Sandbox
+from yotposync.scheduler import Daemon
 from yotposync.sync.delivery import DeliveryJob
 from yotposync.sync.plan import PlannedPush
 
@@ -436,3 +438,78 @@ def test_unreachable_yotpo_pauses_the_run(
     assert summary.retrying == 1
     assert push_row(ledger, first)["state"] == "pending"
     assert push_row(ledger, second)["attempts"] == 0
+
+
+# Time limit
+
+
+class SteppingClock(FakeClock):
+    """A job clock on which each reading comes a minute after the one before."""
+
+    def __call__(self) -> datetime:
+        self.advance(60)
+        return self.now
+
+
+def queue_guests(ledger: Ledger, count: int) -> list[str]:
+    """Queue one order for each of `count` customers, so that no push waits for another."""
+    return [
+        queue_order(ledger, number, f"guest{number}@example.com", 1000, customer_id=number)
+        for number in range(1, count + 1)
+    ]
+
+
+def test_time_limit_ends_run_after_batch(
+    tmp_path: Path, ledger: Ledger, mocked: responses.RequestsMock
+) -> None:
+    pushes = queue_guests(ledger, 5)
+    mocked.add(responses.POST, f"{YOTPO_URL}/orders", json={})
+    job = make_job(tmp_path, ledger, SteppingClock(), batch_size=2)
+    limit = timedelta(seconds=30)
+
+    runs = [job.run(time_limit=limit) for _ in range(3)]
+
+    assert [run.confirmed for run in runs] == [2, 2, 1]
+    assert [run.waiting for run in runs] == [3, 1, 0]
+    assert [run.time_limit_reached for run in runs] == [True, True, False]
+    assert runs[0].as_dict()["time_limit_reached"] is True
+    assert len(mocked.calls) == 5
+    assert [push_row(ledger, push)["state"] for push in pushes] == ["confirmed"] * 5
+
+
+def test_run_without_limit_sends_all(
+    tmp_path: Path, ledger: Ledger, mocked: responses.RequestsMock
+) -> None:
+    queue_guests(ledger, 5)
+    mocked.add(responses.POST, f"{YOTPO_URL}/orders", json={})
+    job = make_job(tmp_path, ledger, SteppingClock(), batch_size=2)
+
+    summary = job.run()
+
+    assert summary.confirmed == 5
+    assert summary.waiting == 0
+    assert summary.time_limit_reached is False
+
+
+def test_daemon_delivery_stops_at_limit(
+    tmp_path: Path, ledger: Ledger, mocked: responses.RequestsMock
+) -> None:
+    queue_guests(ledger, 5)
+    mocked.add(responses.POST, f"{YOTPO_URL}/orders", json={})
+    daemon_settings = sandbox_settings(
+        HEARTLAND_URL,
+        YOTPO_URL,
+        tmp_path / "state" / "ledger.sqlite3",
+        delivery={"batch_size": 2},
+        yotpo={"requests_per_second": 1000},
+        ops={"job_timeout_seconds": 60},
+    )
+
+    Daemon(daemon_settings, clock=SteppingClock()).run_delivery()
+
+    run = {row["job"]: row for row in ledger.last_runs()}["delivery"]
+    summary = json.loads(run["summary"])
+    assert run["outcome"] == "ok"
+    assert summary["time_limit_reached"] is True
+    assert summary["confirmed"] == 2
+    assert summary["waiting"] == 3

@@ -4,7 +4,9 @@ Customers are read from a stored cursor with the same overlap window and `(updat
 keyset as tickets. Each customer is settled on its own: its Yotpo calls are made outside any
 ledger transaction, then its outcome commits in a short one, so no ledger transaction stays
 open across a network call. The cursor moves after a whole page is settled, and a customer
-seen again with the same `updated_at` is skipped.
+seen again with the same `updated_at` is skipped. A run given a time limit, as the daemon's
+are, ends after the page under way once the limit has passed, and the next run goes on from
+the saved cursor.
 
 After the walk, the tickets that earned nothing because their customer had no e-mail address
 (or was not in Heartland yet) are decided again for every customer that now has one.
@@ -115,6 +117,9 @@ class CustomersSummary:
     statuses: Counter[str] = field(default_factory=Counter)
     invalid: list[str] = field(default_factory=list)
     cursor: Cursor | None = None
+    # True when the run ended at its time limit where more pages may follow. The next run
+    # reads on from the cursor.
+    time_limit_reached: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +134,7 @@ class CustomersSummary:
             "statuses": dict(sorted(self.statuses.items())),
             "invalid": self.invalid[:20],
             "cursor": self.cursor.updated_at.isoformat() if self.cursor else None,
+            "time_limit_reached": self.time_limit_reached,
         }
 
 
@@ -173,31 +179,27 @@ class CustomersJob:
         self.retry_base = settings.delivery.retry_base_seconds
         self.retry_ceiling = settings.delivery.retry_ceiling_seconds
 
-    def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> CustomersSummary:
-        """Recheck due customers, walk the changed ones, then re-decide their tickets."""
+    def run(
+        self,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        time_limit: timedelta | None = None,
+    ) -> CustomersSummary:
+        """Recheck due customers, walk the changed ones, then re-decide their tickets.
+
+        Once the run has lasted `time_limit` on the job's clock, the walk ends after the page
+        under way. Without a time limit it goes on to the last page.
+        """
         summary = CustomersSummary()
         started = time.monotonic()
+        deadline = None if time_limit is None else self.clock() + time_limit
         self._ensure_opt_in_field()
         self._recheck_due(summary)
-
-        now = self.clock()
-        cursor = self.ledger.get_cursor(CURSOR_NAME)
-        start = FIRST_WALK_START if cursor is None else cursor.updated_at - self.overlap
-        pages = self.heartland.customer_pages(start=start, end=now, page_size=self.page_size)
-        for page in pages:
-            for raw in page.results:
-                self._settle_raw(raw, summary)
-            last = _last_key(page.results)
-            if last is not None:
-                with self.ledger.transaction():
-                    self.ledger.save_cursor(CURSOR_NAME, last, self.clock())
-                summary.cursor = last
-            summary.pages += 1
-            if should_stop():
-                log.info("customers_stopped", pages=summary.pages)
-                break
+        self._walk_changed(summary, should_stop, deadline)
 
         if not should_stop():
+            # NOTE: The time limit does not bound this step. It re-decides only the tickets
+            # of customers that this run enrolled or changed.
             self._redecide_tickets(summary)
         log.info(
             "customers_run",
@@ -214,6 +216,48 @@ class CustomersJob:
         keys = ensure_customer_fields(self.heartland, {OPT_IN: self.policy.opt_in_key})
         if keys[OPT_IN] != self.policy.opt_in_key:
             self.policy = replace(self.policy, opt_in_key=keys[OPT_IN])
+
+    def _walk_changed(
+        self,
+        summary: CustomersSummary,
+        should_stop: Callable[[], bool],
+        deadline: datetime | None,
+    ) -> None:
+        """Settle the customers changed since the cursor, page by page, moving the cursor.
+
+        Past `deadline`, the walk ends after the first full page that moved the cursor past
+        where this run began. Re-reading the overlap window is then never all that a run
+        does, so each run makes progress even when that window alone takes longer than the
+        time limit. A page shorter than the page size is the last one anyway.
+        """
+        now = self.clock()
+        cursor = self.ledger.get_cursor(CURSOR_NAME)
+        start = FIRST_WALK_START if cursor is None else cursor.updated_at - self.overlap
+        pages = self.heartland.customer_pages(start=start, end=now, page_size=self.page_size)
+        for page in pages:
+            for raw in page.results:
+                self._settle_raw(raw, summary)
+            last = _last_key(page.results)
+            if last is not None:
+                with self.ledger.transaction():
+                    self.ledger.save_cursor(CURSOR_NAME, last, self.clock())
+                summary.cursor = last
+            summary.pages += 1
+            if should_stop():
+                log.info("customers_stopped", pages=summary.pages)
+                return
+            out_of_time = deadline is not None and self.clock() >= deadline
+            full = len(page.results) >= self.page_size
+            if out_of_time and full and _is_past(last, cursor):
+                summary.time_limit_reached = True
+                log.info(
+                    "customers_time_limit_reached",
+                    pages=summary.pages,
+                    customers=summary.customers,
+                    cursor=summary.cursor.updated_at.isoformat() if summary.cursor else None,
+                    detail="the next run goes on from the saved cursor",
+                )
+                return
 
     def _recheck_due(self, summary: CustomersSummary) -> None:
         """Look again at customers waiting for a retry or a recheck after a resolved review."""
@@ -501,6 +545,15 @@ class CustomersJob:
                     PENDING,
                     now,
                 )
+
+
+def _is_past(key: Cursor | None, cursor: Cursor | None) -> bool:
+    """Return whether `key` is further along the walk than `cursor`, where None is the start."""
+    if key is None:
+        return False
+    if cursor is None:
+        return True
+    return (key.updated_at, key.last_id) > (cursor.updated_at, cursor.last_id)
 
 
 def _last_key(raws: Sequence[Mapping[str, Any]]) -> Cursor | None:

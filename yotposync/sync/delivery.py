@@ -115,6 +115,8 @@ class DeliverySummary:
     failed: int = 0
     waiting: int = 0
     rejected_ids: list[str] = field(default_factory=list)
+    # True when the run ended at its time limit with pushes still due, which the next run sends.
+    time_limit_reached: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +125,7 @@ class DeliverySummary:
             "retrying": self.retrying,
             "failed": self.failed,
             "waiting": self.waiting,
+            "time_limit_reached": self.time_limit_reached,
         }
 
 
@@ -147,11 +150,21 @@ class DeliveryJob:
         self.workers = settings.performance.delivery_workers
         self._probing = True
 
-    def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> DeliverySummary:
-        """Send every push that is due now, batch after batch, until none can go."""
+    def run(
+        self,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        time_limit: timedelta | None = None,
+    ) -> DeliverySummary:
+        """Send every push that is due now, batch after batch, until none can go.
+
+        Once the run has lasted `time_limit` on the job's clock, it ends after the batch under
+        way. Without a time limit it goes on until no push can go.
+        """
         summary = DeliverySummary()
         started = time.monotonic()
         cpu_started = time.process_time()
+        deadline = None if time_limit is None else self.clock() + time_limit
         self.ledger.check_waiting_times(self.clock())
         # The run's first push goes alone: rejected credentials then cost one request, not one
         # per worker. Concurrency opens once it has an outcome.
@@ -160,6 +173,10 @@ class DeliveryJob:
             while not should_stop():
                 sent_any = self._run_batch(summary, should_stop, pool)
                 if not sent_any:
+                    break
+                if deadline is not None and self.clock() >= deadline:
+                    # A run that left no push to try has done all its work, limit or not.
+                    summary.time_limit_reached = bool(self.ledger.due_pushes(self.clock(), 1))
                     break
         counts = self.ledger.push_counts()
         summary.waiting = counts["pending"] + counts["sent"]
