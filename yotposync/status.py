@@ -70,9 +70,18 @@ def collect_status(
 
 
 def _outcome_text(run: dict[str, Any]) -> str:
-    """Return a run's outcome, with the number of pushes left for a retry when it is waiting."""
+    """Return a run's outcome, with what it left for the next run.
+
+    A waiting catch-up names the pushes left for a retry. A daemon run that ended at its time
+    limit says so, and a customers run adds how far its walk got.
+    """
     outcome = str(run["outcome"])
-    delivery = (run["summary"] or {}).get("delivery") or {}
+    summary = run["summary"] or {}
+    if summary.get("time_limit_reached") is True:
+        cursor = summary.get("cursor")
+        reached = f" after reading customers updated up to {cursor}" if cursor else ""
+        return f"{outcome} (stopped at its time limit{reached}; the next run goes on from there)"
+    delivery = summary.get("delivery") or {}
     waiting = delivery.get("waiting")
     if outcome == RUN_WAITING and isinstance(waiting, int) and waiting > 0:
         # Past tense: the outbox counts above give the pushes that wait now.

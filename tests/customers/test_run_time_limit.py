@@ -15,6 +15,7 @@ from tests.customers.support import Jobs, Shop, make_jobs
 from yotposync.customer_service import customers_job, run_customer_sync
 from yotposync.ledger import Ledger
 from yotposync.scheduler import Daemon
+from yotposync.status import collect_status, format_status
 from yotposync.sync.customer_job import CURSOR_NAME, CustomersSummary
 
 LIMIT = timedelta(seconds=30)
@@ -135,6 +136,7 @@ def test_daemon_run_stops_at_limit(shop: Shop, tmp_path: Path) -> None:
     ledger = Ledger.open_for_reading(jobs.settings.ledger.path)
     try:
         runs = {run["job"]: run for run in ledger.last_runs()}
+        status = format_status(collect_status(ledger, jobs.now()))
     finally:
         ledger.close()
     summary = json.loads(runs["customers"]["summary"])
@@ -142,3 +144,7 @@ def test_daemon_run_stops_at_limit(shop: Shop, tmp_path: Path) -> None:
     assert summary["time_limit_reached"] is True
     assert summary["pages"] == 1
     assert enrolled(shop, emails) == emails[:2]
+    assert (
+        "Last customers run: ok (stopped at its time limit after reading customers updated "
+        f"up to {summary['cursor']}; the next run goes on from there)"
+    ) in status

@@ -26,6 +26,7 @@ from yotposync.errors import AuthError
 from yotposync.ledger import Ledger
 from yotposync.sandbox import ManualClock, Sandbox
 from yotposync.scheduler import Daemon
+from yotposync.status import collect_status, format_status
 from yotposync.sync.delivery import DeliveryJob
 from yotposync.sync.plan import PlannedPush
 
@@ -509,7 +510,12 @@ def test_daemon_delivery_stops_at_limit(
 
     run = {row["job"]: row for row in ledger.last_runs()}["delivery"]
     summary = json.loads(run["summary"])
+    status = format_status(collect_status(ledger, START))
     assert run["outcome"] == "ok"
     assert summary["time_limit_reached"] is True
     assert summary["confirmed"] == 2
     assert summary["waiting"] == 3
+    assert (
+        "Last delivery run: ok (stopped at its time limit; the next run goes on from there)"
+        in status
+    )
