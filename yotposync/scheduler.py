@@ -43,6 +43,12 @@ log = structlog.get_logger("yotposync.scheduler")
 # APScheduler 3.x logs every exception a job raises, with its traceback, on the logger of the
 # executor that ran it. The daemon's jobs run on the default thread pool executor.
 EXECUTOR_LOGGER = "apscheduler.executors.default"
+# When APScheduler 3.x skips a start because the job's previous run is still going, it logs a
+# warning with this message template on the scheduler's logger.
+SCHEDULER_LOGGER = "apscheduler.scheduler"
+SKIPPED_START_MESSAGE = (
+    'Execution of job "%s" skipped: maximum number of running instances reached (%d)'
+)
 
 # A daemon run of the customers or delivery job ends between pages or batches once it has run
 # for this share of ops.job_timeout_seconds, and the next scheduled run goes on from what it
@@ -91,11 +97,14 @@ class Daemon:
     def run(self) -> int:
         """Run until stopped; return the process exit code."""
         executor_log = logging.getLogger(EXECUTOR_LOGGER)
+        scheduler_log = logging.getLogger(SCHEDULER_LOGGER)
         executor_log.addFilter(self._filter_executor_record)
+        scheduler_log.addFilter(self._filter_skipped_start_record)
         try:
             return self._run_locked()
         finally:
             executor_log.removeFilter(self._filter_executor_record)
+            scheduler_log.removeFilter(self._filter_skipped_start_record)
 
     def _run_locked(self) -> int:
         with LedgerLock(self.settings.ledger.path):
@@ -325,10 +334,24 @@ class Daemon:
             return True
         if self._fatal_error(error) is None and not isinstance(error, YotposyncError):
             return True
-        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
-            return False
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return True
+        return _demote_to_debug(record)
+
+    def _filter_skipped_start_record(self, record: logging.LogRecord) -> bool:
+        """Demote APScheduler's warning that it skipped a start of one of our jobs to debug.
+
+        Each job runs one instance at a time (`max_instances` 1), so a start that falls while
+        the job's previous run is still going is skipped by design. A long first enrolment or
+        delivery would otherwise log this warning at every interval of its job. A run that
+        takes too long shows in the health check instead. The skipped starts of a job that
+        `_guarded` did not wrap, such as the watchdog heartbeat, and APScheduler's other
+        warnings, such as a run missed by more than the misfire grace time, keep their level.
+        """
+        if record.msg != SKIPPED_START_MESSAGE:
+            return True
+        job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        if getattr(job, "func", None) not in self._guarded_functions:
+            return True
+        return _demote_to_debug(record)
 
     def _install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:
@@ -341,3 +364,11 @@ class Daemon:
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
+
+
+def _demote_to_debug(record: logging.LogRecord) -> bool:
+    """Turn a record into a debug record, or return False to drop it if its logger is quieter."""
+    if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+        return False
+    record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+    return True
