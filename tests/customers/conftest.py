@@ -29,6 +29,4 @@ def jobs(shop: Shop, tmp_path: Path) -> Iterator[Jobs]:
     try:
         yield jobs
     finally:
-        jobs.heartland.close()
-        jobs.yotpo.close()
-        jobs.ledger.close()
+        jobs.close()

@@ -190,6 +190,11 @@ class Jobs:
     heartland: HeartlandClient
     yotpo: YotpoClient
 
+    def close(self) -> None:
+        self.heartland.close()
+        self.yotpo.close()
+        self.ledger.close()
+
     def now(self) -> datetime:
         assert self.shop.clock is not None, "the jobs run on the shop's manual clock"
         return self.shop.clock.now()

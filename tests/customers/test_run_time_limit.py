@@ -8,8 +8,11 @@ cursor, whatever the number of readings, and no test depends on real time.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from tests.customers.support import Jobs, Shop, make_jobs
 from yotposync.customer_service import customers_job, run_customer_sync
@@ -19,8 +22,9 @@ from yotposync.status import collect_status, format_status
 from yotposync.sync.customer_job import CURSOR_NAME, CustomersSummary
 
 LIMIT = timedelta(seconds=30)
-# Two customers a page, so that five customers take three pages. The clients that the daemon
-# and `customers sync` build from the settings space requests by these rates in real time.
+# Two customers a page, so that five customers take three pages. The daemon and `customers
+# sync` build their clients from the settings, and those clients pace requests in real time,
+# so the rates are high.
 SMALL_PAGES = {"page_size": 2, "requests_per_second": 1000}
 FAST_YOTPO = {"requests_per_second": 1000}
 
@@ -36,6 +40,22 @@ class SteppingClock:
         self.shop.tick(self.step_seconds)
         assert self.shop.clock is not None
         return self.shop.clock.now()
+
+
+@pytest.fixture
+def jobs(shop: Shop, tmp_path: Path) -> Iterator[Jobs]:
+    """The conftest.py jobs, with two customers a page and a 60 s job timeout."""
+    jobs = make_jobs(
+        shop,
+        tmp_path / "ledger.sqlite3",
+        heartland=SMALL_PAGES,
+        yotpo=FAST_YOTPO,
+        ops={"job_timeout_seconds": 60},
+    )
+    try:
+        yield jobs
+    finally:
+        jobs.close()
 
 
 def five_customers(shop: Shop) -> list[str]:
@@ -55,9 +75,8 @@ def enrolled(shop: Shop, emails: list[str]) -> list[str]:
     return [email for email in emails if shop.loyalty(customer_email=email) is not None]
 
 
-def test_limited_run_stops_after_page(shop: Shop, tmp_path: Path) -> None:
+def test_limited_run_stops_after_page(shop: Shop, jobs: Jobs) -> None:
     emails = five_customers(shop)
-    jobs = make_jobs(shop, tmp_path / "ledger.sqlite3", heartland=SMALL_PAGES)
 
     summary = limited_run(jobs, SteppingClock(shop))
 
@@ -69,9 +88,8 @@ def test_limited_run_stops_after_page(shop: Shop, tmp_path: Path) -> None:
     assert summary.as_dict()["time_limit_reached"] is True
 
 
-def test_next_run_goes_on_from_cursor(shop: Shop, tmp_path: Path) -> None:
+def test_next_run_goes_on_from_cursor(shop: Shop, jobs: Jobs) -> None:
     emails = five_customers(shop)
-    jobs = make_jobs(shop, tmp_path / "ledger.sqlite3", heartland=SMALL_PAGES)
     clock = SteppingClock(shop)
 
     first = limited_run(jobs, clock)
@@ -89,9 +107,8 @@ def test_next_run_goes_on_from_cursor(shop: Shop, tmp_path: Path) -> None:
     assert [len(shop.customer_writes(email)) for email in emails] == [1, 1, 1, 1, 1]
 
 
-def test_run_without_limit_walks_to_end(shop: Shop, tmp_path: Path) -> None:
+def test_run_without_limit_walks_to_end(shop: Shop, jobs: Jobs) -> None:
     emails = five_customers(shop)
-    jobs = make_jobs(shop, tmp_path / "ledger.sqlite3", heartland=SMALL_PAGES)
     clock = SteppingClock(shop)
     job = customers_job(jobs.settings, jobs.ledger, jobs.heartland, jobs.yotpo, clock=clock)
 
@@ -102,15 +119,8 @@ def test_run_without_limit_walks_to_end(shop: Shop, tmp_path: Path) -> None:
     assert enrolled(shop, emails) == emails
 
 
-def test_customers_sync_walks_to_end(shop: Shop, tmp_path: Path) -> None:
+def test_customers_sync_walks_to_end(shop: Shop, jobs: Jobs) -> None:
     emails = five_customers(shop)
-    jobs = make_jobs(
-        shop,
-        tmp_path / "ledger.sqlite3",
-        heartland=SMALL_PAGES,
-        yotpo=FAST_YOTPO,
-        ops={"job_timeout_seconds": 60},
-    )
 
     result = run_customer_sync(jobs.settings, clock=SteppingClock(shop))
 
@@ -120,15 +130,8 @@ def test_customers_sync_walks_to_end(shop: Shop, tmp_path: Path) -> None:
     assert enrolled(shop, emails) == emails
 
 
-def test_daemon_run_stops_at_limit(shop: Shop, tmp_path: Path) -> None:
+def test_daemon_run_stops_at_limit(shop: Shop, jobs: Jobs) -> None:
     emails = five_customers(shop)
-    jobs = make_jobs(
-        shop,
-        tmp_path / "ledger.sqlite3",
-        heartland=SMALL_PAGES,
-        yotpo=FAST_YOTPO,
-        ops={"job_timeout_seconds": 60},
-    )
     daemon = Daemon(jobs.settings, clock=SteppingClock(shop))
 
     daemon.run_customers()
