@@ -5,6 +5,8 @@ The CLI and the scheduler both start here, so the wiring is written once.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,7 +14,7 @@ from datetime import UTC, datetime
 import structlog
 
 from yotposync.clients.heartland import HeartlandClient
-from yotposync.clients.http import RetryPolicy
+from yotposync.clients.http import RateLimiter, RetryPolicy
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
 from yotposync.ledger import Ledger, LedgerLock
@@ -32,25 +34,50 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(max_tries=settings.delivery.max_tries_per_call)
 
 
+# One rate limiter per API account in this process. The daemon's jobs run in threads of
+# their own, each with its own clients, and Yotpo's limit of 10 requests per second counts
+# per account: with a limiter per client, the customers, delivery and refresh jobs together
+# sent two or three times that, and were answered 429.
+_LIMITERS: dict[tuple[str, str, str, float], RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(service: str, base_url: str, account: str, rate: float) -> RateLimiter:
+    """Return the limiter that every client of one account shares, made on first use.
+
+    `account` identifies the credentials. Only its hash is kept as part of the key.
+    """
+    key = (service, base_url, hashlib.sha256(account.encode()).hexdigest(), rate)
+    with _LIMITERS_LOCK:
+        limiter = _LIMITERS.get(key)
+        if limiter is None:
+            limiter = _LIMITERS[key] = RateLimiter(rate)
+        return limiter
+
+
 def heartland_client(settings: Settings) -> HeartlandClient:
+    base_url, token = settings.heartland.base_url, settings.heartland_token()
+    rate = settings.heartland.requests_per_second
     return HeartlandClient(
-        settings.heartland.base_url,
-        settings.heartland_token(),
+        base_url,
+        token,
         connect_timeout=settings.heartland.connect_timeout_seconds,
         read_timeout=settings.heartland.read_timeout_seconds,
-        requests_per_second=settings.heartland.requests_per_second,
+        limiter=shared_limiter("heartland", base_url, token, rate),
         retry=retry_policy(settings),
     )
 
 
 def yotpo_client(settings: Settings) -> YotpoClient:
+    base_url, guid = settings.yotpo.base_url, settings.yotpo_guid()
+    rate = settings.yotpo.requests_per_second
     return YotpoClient(
-        settings.yotpo.base_url,
-        settings.yotpo_guid(),
+        base_url,
+        guid,
         settings.yotpo_api_key(),
         connect_timeout=settings.yotpo.connect_timeout_seconds,
         read_timeout=settings.yotpo.read_timeout_seconds,
-        requests_per_second=settings.yotpo.requests_per_second,
+        limiter=shared_limiter("yotpo", base_url, guid, rate),
         retry=retry_policy(settings),
     )
 

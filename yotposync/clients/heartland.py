@@ -47,6 +47,7 @@ class HeartlandClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         requests_per_second: float = 5.0,
+        limiter: RateLimiter | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -57,7 +58,9 @@ class HeartlandClient:
             headers={"Authorization": f"Bearer {token}"},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            limiter=RateLimiter(requests_per_second, sleep=sleep),
+            # `limiter`, when given, is shared with the other clients of the same account and
+            # replaces `requests_per_second`.
+            limiter=limiter or RateLimiter(requests_per_second, sleep=sleep),
             retry=retry,
             session=session,
             auth_hint="check the API token (heartland.token) and the permissions of its user",

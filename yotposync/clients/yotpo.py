@@ -41,6 +41,7 @@ class YotpoClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         requests_per_second: float = 10.0,
+        limiter: RateLimiter | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -51,7 +52,9 @@ class YotpoClient:
             headers={"x-guid": guid, "x-api-key": api_key},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            limiter=RateLimiter(requests_per_second, sleep=sleep),
+            # `limiter`, when given, is shared with the other clients of the same account and
+            # replaces `requests_per_second`.
+            limiter=limiter or RateLimiter(requests_per_second, sleep=sleep),
             retry=retry,
             session=session,
             retriable_statuses=frozenset({LOCKED}),
