@@ -232,12 +232,26 @@ class CustomersJob:
         """
         now = self.clock()
         cursor = self.ledger.get_cursor(CURSOR_NAME)
+        if cursor is not None and cursor.updated_at > now:
+            # Saved by an older yotposync from a customer listed in the future, or before the
+            # clock was set back: no later walk would reach the customers changed until then.
+            # Walking from the start again settles each customer once more, which is safe.
+            log.warning(
+                "cursor_after_now",
+                cursor=cursor.updated_at.isoformat(),
+                now=now.isoformat(),
+                detail="the customers cursor is later than this machine's clock, so the walk "
+                "starts again from the first customer. Check the clock",
+            )
+            cursor = Cursor(FIRST_WALK_START, 0)
+            with self.ledger.transaction():
+                self.ledger.rewind_cursor(CURSOR_NAME, cursor, now)
         start = FIRST_WALK_START if cursor is None else cursor.updated_at - self.overlap
         pages = self.heartland.customer_pages(start=start, end=now, page_size=self.page_size)
         for page in pages:
             for raw in page.results:
                 self._settle_raw(raw, summary)
-            last = _last_key(page.results)
+            last = _last_key(page.results, now)
             if last is not None:
                 with self.ledger.transaction():
                     self.ledger.save_cursor(CURSOR_NAME, last, self.clock())
@@ -556,8 +570,12 @@ def _is_past(key: Cursor | None, cursor: Cursor | None) -> bool:
     return (key.updated_at, key.last_id) > (cursor.updated_at, cursor.last_id)
 
 
-def _last_key(raws: Sequence[Mapping[str, Any]]) -> Cursor | None:
-    """Return the cursor after a page: the newest (updated_at, id) that parses, in walk order."""
+def _last_key(raws: Sequence[Mapping[str, Any]], end: datetime) -> Cursor | None:
+    """Return the cursor after a page: the newest (updated_at, id) that parses, in walk order.
+
+    A customer listed as updated after `end`, the walk's end, is settled but does not move
+    the cursor, which would otherwise skip every customer changed until then.
+    """
     for raw in reversed(raws):
         customer_id = raw.get("id")
         if not isinstance(customer_id, int) or isinstance(customer_id, bool):
@@ -567,6 +585,16 @@ def _last_key(raws: Sequence[Mapping[str, Any]]) -> Cursor | None:
                 raw.get("updated_at"), record="customer", field="updated_at"
             )
         except InvalidRecordError:
+            continue
+        if updated is not None and updated > end:
+            log.warning(
+                "customer_updated_after_window",
+                customer_id=customer_id,
+                updated_at=updated.isoformat(),
+                window_end=end.isoformat(),
+                detail="Heartland listed this customer as updated after the end of the window "
+                "requested; the cursor stays at or before the window's end",
+            )
             continue
         if updated is not None:
             return Cursor(updated, customer_id)
