@@ -50,14 +50,14 @@ SKIPPED_START_MESSAGE = (
     'Execution of job "%s" skipped: maximum number of running instances reached (%d)'
 )
 
-# A daemon run of the customers or delivery job ends between pages or batches once it has run
-# for this share of ops.job_timeout_seconds, and the next scheduled run goes on from what it
-# saved. The health check takes a run longer than the timeout for a hung job and withholds the
-# systemd watchdog heartbeat. Yet at the default request rates (Heartland 5 and Yotpo 10 per
-# second) enrolling one customer takes about 0.4 s, an estimate. A first enrolment of a few
-# thousand customers then outlasts the default 900 s, and so does the outbox of a first poll
-# over weeks of sales. The other half is left for the page or batch under way and for the
-# steps after the walk.
+# A daemon run of the transactions, customers or delivery job ends between pages or batches
+# once it has run for this share of ops.job_timeout_seconds, and the next scheduled run goes
+# on from what it saved. The health check takes a run longer than the timeout for a hung job
+# and withholds the systemd watchdog heartbeat. Yet at the default request rates (Heartland 5
+# and Yotpo 10 per second) enrolling one customer takes about 0.4 s, an estimate. A first
+# enrolment of a few thousand customers then outlasts the default 900 s, and so do a first
+# poll from a go-live date months back and the outbox it fills. The other half is left for
+# the page or batch under way and for the steps after the walk.
 RUN_TIME_SHARE = 0.5
 
 
@@ -220,7 +220,9 @@ class Daemon:
         job = TransactionsJob(
             self.settings, ledger, heartland_client(self.settings), clock=self.clock
         )
-        summary = job.run(should_stop=self.stopping.is_set, force=self.force)
+        summary = job.run(
+            should_stop=self.stopping.is_set, force=self.force, time_limit=self._run_time_limit()
+        )
         if len(summary.planned) and not self.stopping.is_set():
             self._deliver_soon()
         return summary.as_dict()

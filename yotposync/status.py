@@ -79,7 +79,8 @@ def _outcome_text(run: dict[str, Any]) -> str:
     summary = run["summary"] or {}
     if summary.get("time_limit_reached") is True:
         cursor = summary.get("cursor")
-        reached = f" after reading customers updated up to {cursor}" if cursor else ""
+        records = "tickets" if run["job"] == "transactions" else "customers"
+        reached = f" after reading {records} updated up to {cursor}" if cursor else ""
         return f"{outcome} (stopped at its time limit{reached}; the next run goes on from there)"
     delivery = summary.get("delivery") or {}
     waiting = delivery.get("waiting")

@@ -6,6 +6,7 @@ which lets a test give a ticket any `updated_at`, even one earlier than tickets 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import closing
@@ -22,6 +23,8 @@ from yotposync.clients.heartland import HeartlandClient, TicketPage
 from yotposync.config import sandbox_settings
 from yotposync.ledger import Cursor, Ledger
 from yotposync.sandbox import Sandbox
+from yotposync.scheduler import Daemon
+from yotposync.status import collect_status, format_status
 from yotposync.sync.transactions import CURSOR_NAME, TransactionsJob, TransactionsSummary
 
 ANCHOR = datetime(2025, 5, 1, 15, 0, tzinfo=UTC)
@@ -380,6 +383,65 @@ def test_new_ledger_without_go_live_keeps_its_start(store: Store, ledger: Ledger
 
     assert decided_kind(ledger, during_stop) == "sale"
     assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(60), during_stop)
+
+
+class SteppingClock:
+    """The job's clock: each reading is a minute after the one before."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(minutes=1)
+        return self.now
+
+
+def test_time_limit_ends_walk_after_page(store: Store, ledger: Ledger) -> None:
+    # The daemon's first poll from a go-live date months back outlasts the job timeout in one
+    # run, so a run ends after the page that passes its limit, and the next goes on.
+    sales = five_sales(store)
+    job = make_job(store, ledger, JobClock(after_anchor(3600)))
+    job.clock = SteppingClock(after_anchor(3600))
+    limit = timedelta(seconds=30)
+
+    first = job.run(time_limit=limit)
+    second = job.run(time_limit=limit)
+    third = job.run(time_limit=limit)
+
+    assert (first.pages, first.time_limit_reached) == (1, True)
+    assert first.cursor == Cursor(after_anchor(10), sales[1])
+    assert second.time_limit_reached is True
+    assert second.cursor == Cursor(after_anchor(30), sales[3])
+    assert third.time_limit_reached is False
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(40), sales[4])
+    assert push_ids(ledger) == [f"hl-{ticket}" for ticket in sales]
+    assert first.as_dict()["time_limit_reached"] is True
+
+
+def test_daemon_poll_stops_at_time_limit(store: Store, ledger: Ledger) -> None:
+    five_sales(store)
+    assert ledger.path is not None
+    settings = sandbox_settings(
+        store.sandbox.heartland_url,
+        store.sandbox.yotpo_url,
+        ledger.path,
+        heartland={"page_size": PAGE_SIZE, "requests_per_second": 1000},
+        sync={"overlap_seconds": OVERLAP_SECONDS, "go_live": (ANCHOR - timedelta(days=1))},
+        ops={"job_timeout_seconds": 60},
+    )
+    daemon = Daemon(settings, clock=SteppingClock(after_anchor(3600)))
+
+    daemon.run_transactions()
+
+    runs = {run["job"]: run for run in ledger.last_runs()}
+    summary = json.loads(runs["transactions"]["summary"])
+    status = format_status(collect_status(ledger, after_anchor(7200)))
+    assert runs["transactions"]["outcome"] == "ok"
+    assert (summary["pages"], summary["time_limit_reached"]) == (1, True)
+    assert (
+        "Last transactions run: ok (stopped at its time limit after reading tickets updated "
+        f"up to {summary['cursor']}; the next run goes on from there)"
+    ) in status
 
 
 # Crashes

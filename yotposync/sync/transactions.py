@@ -115,6 +115,7 @@ class TransactionsSummary:
     # the last recorded run's.
     decided_under: dict[str, Any] = field(default_factory=dict)
     settings_changed: list[str] = field(default_factory=list)
+    time_limit_reached: bool = False  # a daemon run ended early; the next poll goes on
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -130,6 +131,7 @@ class TransactionsSummary:
             "listed": self.total,
             "short_by": self.short_by,
             "settings_changed": self.settings_changed,
+            "time_limit_reached": self.time_limit_reached,
             DECIDED_UNDER: self.decided_under,
         }
 
@@ -232,17 +234,21 @@ class TransactionsJob:
         on_page: Callable[[TransactionsSummary, int], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         force: bool = False,
+        time_limit: timedelta | None = None,
     ) -> TransactionsSummary:
         """Walk one window of tickets and commit a decision for each version seen.
 
         Without `since`, the window starts at the stored cursor (minus the overlap). The stored
         cursor moves only when the walk covers it: an open-ended walk that starts at or before
-        the cursor.
+        the cursor. Once the run has lasted `time_limit` on the job's clock, the walk ends
+        after the first page that moved the cursor past where the run began, and the next
+        walk goes on from there (the daemon's first poll over months of sales).
 
         Raises GuardError when Heartland lists no ticket in a window where the ledger already
         saw some, unless `force` is set (see `check_empty_window`).
         """
         now = self.clock()
+        deadline = None if time_limit is None else now + time_limit
         stored = self._cursor_before(now)
         start = since if since is not None else self.window_start(now)
         end = until if until is not None else now
@@ -265,6 +271,23 @@ class TransactionsJob:
                     on_page(summary, len(page.results))
                 if should_stop():
                     log.info("transactions_stopped", pages=summary.pages)
+                    break
+                if (
+                    deadline is not None
+                    and moves_cursor
+                    and len(page.results) >= self.page_size  # a short page is the last
+                    and summary.cursor is not None
+                    and (stored is None or summary.cursor.updated_at > stored.updated_at)
+                    and self.clock() >= deadline
+                ):
+                    summary.time_limit_reached = True
+                    log.info(
+                        "transactions_time_limit_reached",
+                        pages=summary.pages,
+                        tickets=summary.tickets,
+                        cursor=summary.cursor.updated_at.isoformat(),
+                        detail="the next poll goes on from the saved cursor",
+                    )
                     break
             else:
                 summary.short_by = max(0, (summary.total or 0) - summary.tickets)
