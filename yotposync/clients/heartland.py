@@ -91,6 +91,10 @@ class HeartlandClient:
 
         Raises GuardError when a page does not end after the previous one, because the next
         request would then return the same page forever.
+
+        NOTE: the walk finds a changed ticket only if the change moved its `updated_at`. The
+        sandbox moves it for line and payment changes too, as a real account is assumed to.
+        A change that does not move it is missed once it is older than the overlap window.
         """
         yield from self._keyset_pages(
             "/sales/tickets",
