@@ -23,6 +23,7 @@ from yotposync.clients.heartland import HeartlandClient, TicketPage
 from yotposync.config import sandbox_settings
 from yotposync.ledger import Cursor, Ledger
 from yotposync.sandbox import Sandbox
+from yotposync.sandbox.faults import FaultPlan, FaultRule, RecordPatch
 from yotposync.scheduler import Daemon
 from yotposync.status import collect_status, format_status
 from yotposync.sync.transactions import CURSOR_NAME, TransactionsJob, TransactionsSummary
@@ -341,6 +342,29 @@ def test_ticket_listed_after_window_end_leaves_cursor(store: Store, ledger: Ledg
 
     assert decided_kind(ledger, later) == "sale"
     assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(4000), later)
+
+
+def test_future_ticket_ending_page_does_not_end_walk(store: Store, ledger: Ledger) -> None:
+    # The sandbox lists tickets in their true order, with one labelled 2030 at the end of the
+    # first page. The next page must start after the last row inside the window, or every
+    # walk would end on that row and never read the sales after it.
+    sales = five_sales(store)
+    rule = FaultRule(
+        name="future",
+        service="heartland",
+        kind="patch_records",
+        method="GET",
+        path="/api/sales/tickets*",
+        patches={str(sales[1]): RecordPatch(set={"updated_at": "2030-01-01T00:00:00Z"})},
+    )
+    store.sandbox.faults.set_plan(FaultPlan(rules=(rule,)))
+    job = make_job(store, ledger, JobClock(after_anchor(3600)))
+
+    summary = job.run()
+
+    assert committed_ticket_ids(ledger) == set(sales)
+    assert summary.tickets >= 5
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(40), sales[4])
 
 
 def test_cursor_after_now_moved_back(store: Store, ledger: Ledger) -> None:

@@ -174,9 +174,10 @@ class HeartlandClient:
                 return
             asked_again = False
 
-            page_end = _page_end(results, record)
+            page_end = _page_end(results, record, end)
             if page_end is None:
-                if len(results) < page_size:
+                if len(results) < page_size or _page_end(results, record, None) is not None:
+                    # Short, or every usable row is past the window's end: the walk is over.
                     yield page
                     return
                 raise GuardError(
@@ -327,20 +328,24 @@ def _keyset_condition(key: tuple[str, int]) -> dict[str, Any]:
 
 
 def _page_end(
-    rows: list[dict[str, Any]], record: str
+    rows: list[dict[str, Any]], record: str, end: datetime | None
 ) -> tuple[tuple[str, int], tuple[datetime, int]] | None:
     """Return the raw and parsed `(updated_at, id)` of the last row that has a usable one.
 
     Rows after it on the page are listed again by the next page, whose keyset starts after
     this row, and the caller records them as invalid. One malformed record therefore does
-    not stop the walk. Returns None when no row on the page has a usable key.
+    not stop the walk. A row listed as updated after `end`, outside the filter asked for,
+    is passed over too: a key in 2030 would end the walk before the rows listed after it.
+    Returns None when no row on the page has a usable key.
     """
     for row in reversed(rows):
         try:
             raw = _raw_key(row, record)
-            return raw, _parse_key(raw, f"{record} {raw[1]}")
+            parsed = _parse_key(raw, f"{record} {raw[1]}")
         except GuardError:
             continue
+        if end is None or parsed[0] <= end:
+            return raw, parsed
     return None
 
 
