@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 
 from yotposync.clients.heartland import HeartlandClient, TicketPage
 from yotposync.config import sandbox_settings
+from yotposync.errors import RetriableError
 from yotposync.ledger import Cursor, Ledger
 from yotposync.sandbox import Sandbox
 from yotposync.sandbox.faults import FaultPlan, FaultRule, RecordPatch
@@ -466,6 +467,34 @@ def test_daemon_poll_stops_at_time_limit(store: Store, ledger: Ledger) -> None:
         "Last transactions run: ok (stopped at its time limit after reading tickets updated "
         f"up to {summary['cursor']}; the next run goes on from there)"
     ) in status
+
+
+class DownSource(FilterIgnoringSource):
+    """Heartland answering 503 to every ticket listing."""
+
+    def ticket_pages(self, **options: Any) -> Iterable[TicketPage]:
+        raise RetriableError("heartland", "GET", "/sales/tickets", 503, "Service Unavailable")
+
+
+def test_failed_first_walk_keeps_its_start(store: Store, ledger: Ledger) -> None:
+    # A new ledger without go-live whose first poll fails (Heartland down, a wrong token)
+    # must not begin again at "now" next time, or the sales of the outage are never read.
+    client = HeartlandClient(
+        store.sandbox.heartland_url, store.sandbox.heartland_token, requests_per_second=0
+    )
+    down = make_job(store, ledger, JobClock(after_anchor(0)), DownSource(client))
+    down.go_live = None
+    with pytest.raises(RetriableError):
+        down.run()
+
+    pat = store.customer("pat@example.com")
+    during_outage = store.sale(pat, after_anchor(60))
+    job = make_job(store, ledger, JobClock(after_anchor(60 + 4 * OVERLAP_SECONDS)))
+    job.go_live = None
+    job.run()
+
+    assert decided_kind(ledger, during_outage) == "sale"
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(60), during_outage)
 
 
 # Crashes

@@ -253,6 +253,14 @@ class TransactionsJob:
         start = since if since is not None else self.window_start(now)
         end = until if until is not None else now
         moves_cursor = until is None and (stored is None or start <= stored.updated_at)
+        if stored is None and self.go_live is None:
+            # Without a cursor or a go-live date, the next start would begin at "now" again,
+            # and the sales of a first walk that fails (Heartland down, a wrong token) would
+            # never be read. The cursor therefore starts at this window's start (plus the
+            # overlap, which the next start subtracts), and moves on from there page by page.
+            stored = Cursor(start + self.overlap, 0)
+            with self.ledger.transaction():
+                self.ledger.save_cursor(CURSOR_NAME, stored, now)
         summary = TransactionsSummary(start=start, end=end, decided_under=self.decided_under)
         summary.settings_changed = self._note_changed_settings()
         started = time.monotonic()
