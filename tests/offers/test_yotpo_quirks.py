@@ -110,6 +110,48 @@ def test_webhook_amount_text_restores_on_return(store: LoyaltyStore) -> None:
     assert code_row(store, code)[:2] == (3101, 500)
 
 
+def test_stated_cost_replaced_by_option_cost(store: LoyaltyStore) -> None:
+    # A webhook that states another cost than its option has (forged, or malformed) must not
+    # let a return give back more than the option costs.
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    customer = store.customer(EMAIL)
+    code = redeem(store, 3101)
+    event = {
+        "redemption": {"id": 77003, "reward_text": code},
+        "redemption_option": {"id": 3101, "name": "$5 Off", "amount": 500000},
+        "customer": {"email": EMAIL},
+    }
+    assert post_to_receiver(store, event).status_code == 200
+    store.cli("offers", "codes")
+    sale = store.ticket(customer_id=customer, coupon_code=code, items=[(2, 20.0)])
+    store.catch_up()
+    store.ticket(
+        customer_id=customer, coupon_code=None, items=[(-2, 20.0)], paid=False, parent_id=sale
+    )
+
+    store.catch_up()
+
+    restores = [a["point_adjustment_amount"] for a in store.adjustments("Points given back")]
+    assert restores == [500]
+    assert code_row(store, code)[:2] == (3101, 500)
+
+
+def test_webhook_without_customer_rejected(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    event = {
+        "redemption": {"id": 77004, "reward_text": "FORGED100"},
+        "redemption_option": {"id": 3101, "name": "$5 Off", "amount": 500},
+    }
+
+    response = post_to_receiver(store, event)
+
+    assert response.status_code == 400
+    assert response.json() == {"status": "missing or invalid customer.email"}
+    with closing(sqlite3.connect(f"file:{store.ledger}?mode=ro", uri=True)) as db:
+        assert db.execute("SELECT count(*) FROM online_codes").fetchone()[0] == 0
+
+
 # A customer who is not enrolled may come back as 404, or as 400 with an error text.
 
 

@@ -129,6 +129,13 @@ class OfferLedger:
             )
         return None
 
+    def offer_points_cost(self, option_id: int) -> int | None:
+        """Return the points cost of an option as the offers job last copied it, or None."""
+        row = self.db.execute(
+            "SELECT points_cost FROM offer_coupons WHERE option_id = ?", [option_id]
+        ).fetchone()
+        return int(row[0]) if row is not None and row[0] else None
+
     def loyalty_coupon_by_code(self, code: str) -> LoyaltyCoupon | None:
         """Return the ledger's record of the coupon with `code`, ignoring case, or None.
 
@@ -187,7 +194,8 @@ class OfferLedger:
     def codes_in_state(self, state: str) -> list[dict[str, Any]]:
         return list(
             self.db.query(
-                "SELECT code, option_id, option_name, email, coupon_id, ticket_id, source "
+                "SELECT code, option_id, option_name, email, coupon_id, ticket_id, source, "
+                "points_cost "
                 "FROM online_codes WHERE state = ? ORDER BY received_at, code",
                 [state],
             )
@@ -202,10 +210,13 @@ class OfferLedger:
         reason: str | None = None,
         coupon_id: int | None = None,
         ticket_id: int | None = None,
+        points_cost: int | None = None,
     ) -> None:
         values: dict[str, Any] = {"state": state, "updated_at": _iso(now), "reason": reason}
         if coupon_id is not None:
             values["coupon_id"] = coupon_id
+        if points_cost is not None:
+            values["points_cost"] = points_cost
         if ticket_id is not None:
             values["ticket_id"] = ticket_id
         self.db.table("online_codes").update(code, values)

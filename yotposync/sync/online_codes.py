@@ -214,6 +214,7 @@ class OnlineCodesJob:
             percent=offer.percent,
             single_use=True,
         )
+        cost = self._option_cost(row, offer)
         try:
             coupon_id = self.coupons.upsert(spec, row["coupon_id"])
         except RejectedError as exc:
@@ -224,9 +225,32 @@ class OnlineCodesJob:
             log.error("online_code_rejected", code=code, status=exc.status, error=exc.reason)
             return
         with self.ledger.transaction():
-            self.offers.set_code_state(code, CODE_ACTIVE, self.clock(), coupon_id=coupon_id)
+            self.offers.set_code_state(
+                code, CODE_ACTIVE, self.clock(), coupon_id=coupon_id, points_cost=cost
+            )
         summary.created += 1
         log.info("online_code_coupon_created", code=code, coupon_id=coupon_id)
+
+    def _option_cost(self, row: dict[str, Any], offer: Offer) -> int | None:
+        """Return the points cost a return of a sale with this code may give back.
+
+        It is the option's cost as Yotpo lists it, or as the offers job last copied it, not
+        the cost a webhook stated: a forged or malformed webhook could state any number, and
+        a restore gives back a share of it. A code whose option is known nowhere keeps the
+        cost it came with.
+        """
+        known = offer.points_cost or self.offers.offer_points_cost(offer.option_id)
+        stated = row["points_cost"]
+        if known and stated != known:
+            log.warning(
+                "online_code_cost_corrected",
+                code=row["code"],
+                stated=stated,
+                option_cost=known,
+                detail="the redemption named another points cost than its option has; the "
+                "option's cost counts for returns",
+            )
+        return known or None
 
     def _offer_for(self, row: dict[str, Any], options: list[dict[str, Any]]) -> Offer | str:
         """Find the offer behind a code, or return why no coupon can be made for it."""

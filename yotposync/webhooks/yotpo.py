@@ -60,6 +60,9 @@ def read_redemption(body: Mapping[str, Any]) -> dict[str, Any] | str:
         option_id = None
     customer = body.get("customer")
     email = customer.get("email") if isinstance(customer, dict) else None
+    if not isinstance(email, str) or "@" not in email:
+        # Every redemption is made by a customer; a body without one is not Yotpo's.
+        return "missing or invalid customer.email"
     # The points cost is a number in real responses and text in Yotpo's documentation. A
     # return of a sale that used the code gives back a share of it.
     cost = option.get("amount")
@@ -71,7 +74,7 @@ def read_redemption(body: Mapping[str, Any]) -> dict[str, Any] | str:
         "redemption_id": None if redemption_id is None else str(redemption_id),
         "option_id": option_id,
         "option_name": option.get("name") if isinstance(option.get("name"), str) else None,
-        "email": email if isinstance(email, str) and "@" in email else None,
+        "email": email,
         "points_cost": cost if isinstance(cost, int) and not isinstance(cost, bool) else None,
     }
 
