@@ -422,6 +422,9 @@ class LoggingSettings(_Section):
 # receiver's URL, so it is limited to characters that need no escaping there.
 # `secrets.token_urlsafe(32)` produces 43 of them.
 WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{24,}")
+# A secret of one repeated character, digits only or a word typed twice has few distinct
+# characters. 24 random ones from the 64 allowed have about 19, and fewer than 12 almost never.
+WEBHOOK_SECRET_MIN_DISTINCT = 12
 
 
 class OpsSettings(_Section):
@@ -739,17 +742,22 @@ def _read_webhook_secret(
     """Read the shared secret of a webhook receiver, or return None when it is not set.
 
     Raises ConfigError unless the secret is at least 24 characters of A-Z, a-z, 0-9, `-` and
-    `_`. Both receivers accept it as a URL path segment, and anyone who guesses it can post
-    to them: a forged Yotpo redemption becomes a real Heartland coupon.
+    `_`, with at least 12 different ones. Both receivers accept it as a URL path segment, and
+    anyone who guesses it can post to them: a forged Yotpo redemption becomes a real
+    Heartland coupon.
     """
     if value is None and path is None:
         return None
     text = _read_secret(secret, value, path)
-    if WEBHOOK_SECRET_PATTERN.fullmatch(text) is None:
+    if (
+        WEBHOOK_SECRET_PATTERN.fullmatch(text) is None
+        or len(set(text)) < WEBHOOK_SECRET_MIN_DISTINCT
+    ):
         raise ConfigError(
             [
-                f"{secret.label} must be at least 24 characters of A-Z, a-z, 0-9, '-' and '_': "
-                "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                f"{secret.label} must be at least 24 characters of A-Z, a-z, 0-9, '-' and '_', "
+                f"with at least {WEBHOOK_SECRET_MIN_DISTINCT} different ones: make one with "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
             ]
         )
     return text

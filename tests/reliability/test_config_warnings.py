@@ -206,10 +206,18 @@ def test_daemon_requires_webhook_secret_when_listening(tmp_path: Path) -> None:
 
 
 WEAK_SECRET_PROBLEM = (
-    "must be at least 24 characters of A-Z, a-z, 0-9, '-' and '_': make one with "
-    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    "must be at least 24 characters of A-Z, a-z, 0-9, '-' and '_', with at least 12 different "
+    "ones: make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 )
-WEAK_SECRETS = ["short", "a b/c?d", "MARKER-23-characters-ab", "MARKER-twenty-four-chars+"]
+WEAK_SECRETS = [
+    "short",
+    "a b/c?d",
+    "MARKER-23-characters-ab",
+    "MARKER-twenty-four-chars+",
+    "aaaaaaaaaaaaaaaaaaaaaaaa",
+    "123456789012345678901234",
+    "changeme-changeme-changeme",
+]
 API_SECRETS = {
     "YOTPOSYNC_HEARTLAND__TOKEN": TOKEN,
     "YOTPOSYNC_YOTPO__GUID": GUID,
