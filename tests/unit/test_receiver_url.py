@@ -85,8 +85,12 @@ def test_receiver_url_error_hides_query() -> None:
         ),
         (
             "https://sync.example.com/heartland/old?a=1#f",
-            "https://sync.example.com/heartland/***?a=1#f",
+            "https://sync.example.com/heartland/***?***",
         ),
+        # Other programs' receivers keep their credentials in these places.
+        ("http://127.0.0.1:18699/hook?key=OTHERAPPSECRET", "http://127.0.0.1:18699/hook?***"),
+        ("http://admin:PASSW0RD@127.0.0.1:18698/x/tok", "http://***@127.0.0.1:18698/x/tok"),
+        ("http://127.0.0.1:18696/#FRAGSECRET", "http://127.0.0.1:18696/#***"),
         (f"https://sync.example.com/proxy/{SECRET}", "https://sync.example.com/proxy/***"),
         ("https://sync.example.com/heartland/", "https://sync.example.com/heartland/"),
         ("https://other.example.com/hook", "https://other.example.com/hook"),

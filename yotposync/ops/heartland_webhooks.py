@@ -104,9 +104,11 @@ def hide_secret(url: str, secret: str | None = None) -> str:
     secret. During a rotation Heartland still has the registration with the old secret, and
     one made from another configuration contains a secret this one never read.
     `secret`, when given, is replaced anywhere else in the URL too, for a registration made
-    by hand to a proxy that forwards another path to the receiver.
+    by hand to a proxy that forwards another path to the receiver. The user info, query and
+    fragment of every URL are hidden as well, since other programs' receivers keep their
+    credentials there.
     """
-    hidden = _RECEIVER_SECRET.sub(r"\g<prefix>***", url)
+    hidden = hide_url_secrets(_RECEIVER_SECRET.sub(r"\g<prefix>***", url))
     return hidden.replace(secret, "***") if secret else hidden
 
 
