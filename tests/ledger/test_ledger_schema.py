@@ -65,6 +65,33 @@ def test_dropped_index_named_on_open(tmp_path: Path, opener: str) -> None:
         OPENERS[opener](path)
 
 
+def test_lost_primary_key_named_on_open(tmp_path: Path) -> None:
+    # Rebuilt by hand with the same columns: the cursor upsert needs the key.
+    path = edited_ledger(
+        tmp_path,
+        "CREATE TABLE c2 AS SELECT * FROM cursors",
+        "DROP TABLE cursors",
+        "ALTER TABLE c2 RENAME TO cursors",
+    )
+
+    with pytest.raises(LedgerError, match=r"is missing the primary key of cursors \(name\), so"):
+        Ledger.open(path)
+
+
+def test_unique_index_made_plain_named_on_open(tmp_path: Path) -> None:
+    # Without it nothing in the ledger stops a second push under the same id.
+    path = edited_ledger(
+        tmp_path,
+        "DROP INDEX idx_pushes_push_id",
+        "CREATE INDEX idx_pushes_push_id ON pushes (push_id)",
+    )
+
+    with pytest.raises(
+        LedgerError, match=r"is missing the unique constraint on pushes \(push_id\), so"
+    ):
+        Ledger.open(path)
+
+
 def test_dropped_table_indexes_not_listed_again(tmp_path: Path) -> None:
     path = edited_ledger(tmp_path, "DROP TABLE pushes")
 

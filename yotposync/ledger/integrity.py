@@ -79,7 +79,7 @@ def missing_schema(conn: sqlite3.Connection, version: int) -> list[str]:
     if version > SCHEMA_VERSION:
         return []
     found = _table_columns(conn)
-    expected_columns, expected_indexes = _expected_schema(version)
+    expected_columns, expected_indexes, expected_keys = _expected_schema(version)
     missing: list[str] = []
     for table, columns in sorted(expected_columns.items()):
         if table not in found:
@@ -93,7 +93,41 @@ def missing_schema(conn: sqlite3.Connection, version: int) -> list[str]:
         for name, table in sorted(expected_indexes.items())
         if table in found and name not in indexes
     ]
+    # A table rebuilt by hand can keep its columns and lose a key that the upserts and the
+    # one-push-per-id rule rest on.
+    for table, keys in sorted(expected_keys.items()):
+        if table in found and set(expected_columns[table]) <= found[table]:
+            missing += [_key_text(table, key) for key in sorted(keys - _table_keys(conn, table))]
     return missing
+
+
+def _key_text(table: str, key: tuple[str, tuple[str, ...]]) -> str:
+    kind, columns = key
+    shown = ", ".join(columns)
+    if kind == "primary":
+        return f"the primary key of {table} ({shown})"
+    return f"the unique constraint on {table} ({shown})"
+
+
+def _table_keys(conn: sqlite3.Connection, table: str) -> set[tuple[str, tuple[str, ...]]]:
+    """Return the primary key and each unique index of `table`, as (kind, columns)."""
+    keys: set[tuple[str, tuple[str, ...]]] = set()
+    info = conn.execute(
+        "SELECT name, pk FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", [table]
+    ).fetchall()
+    primary = tuple(str(name).lower() for name, _ in info)
+    if primary:
+        keys.add(("primary", primary))
+    for (index,) in conn.execute(
+        'SELECT name FROM pragma_index_list(?) WHERE "unique" = 1 AND partial = 0', [table]
+    ).fetchall():
+        columns = conn.execute(
+            "SELECT name FROM pragma_index_info(?) ORDER BY seqno", [index]
+        ).fetchall()
+        unique = tuple(str(name).lower() for (name,) in columns)
+        if unique != primary:  # the index SQLite makes for a primary key that is not a rowid
+            keys.add(("unique", unique))
+    return keys
 
 
 def missing_schema_text(path: Path | None, missing: list[str]) -> str:
@@ -130,8 +164,15 @@ def _index_names(conn: sqlite3.Connection) -> set[str]:
 @functools.cache
 def _expected_schema(
     version: int,
-) -> tuple[Mapping[str, frozenset[str]], Mapping[str, str]]:
-    """Return the column names of each table at schema `version`, and each index's table.
+) -> tuple[
+    Mapping[str, frozenset[str]],
+    Mapping[str, str],
+    Mapping[str, frozenset[tuple[str, tuple[str, ...]]]],
+]:
+    """Return the columns, keys (see `_table_keys`) and index names of schema `version`.
+
+    The first mapping gives each table's column names, the second each index's table, and
+    the third each table's primary key and unique indexes.
 
     They are read from a new in-memory ledger that the real migrations build, so they cannot
     drift from the schema. Cached, because the daemon opens the ledger for every job run.
@@ -143,7 +184,9 @@ def _expected_schema(
         rows = conn.execute(
             "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
         )
-        return columns, {str(name).lower(): str(table).lower() for name, table in rows}
+        indexes = {str(name).lower(): str(table).lower() for name, table in rows}
+        keys = {table: frozenset(_table_keys(conn, table)) for table in columns}
+        return columns, indexes, keys
     finally:
         conn.close()
 
