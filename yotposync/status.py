@@ -16,6 +16,7 @@ from yotposync.ledger.integrity import edited_value_error
 from yotposync.ledger.offers import OfferLedger
 from yotposync.ledger.store import INTERRUPTED_ERROR, RUN_INTERRUPTED, RUN_RUNNING
 from yotposync.offers_cli import format_offer_status
+from yotposync.sync.customer_job import CURSOR_NAME as CUSTOMERS_CURSOR
 from yotposync.sync.transactions import CURSOR_NAME
 
 
@@ -28,6 +29,7 @@ def collect_status(
     a signal or a crash, and is reported as interrupted.
     """
     cursor = ledger.get_cursor(CURSOR_NAME)
+    customers_cursor = ledger.get_cursor(CUSTOMERS_CURSOR)
     oldest = ledger.oldest_unfinished_at()
     next_due = ledger.next_due_at()
     runs = []
@@ -51,6 +53,15 @@ def collect_status(
             "updated_at": cursor.updated_at.isoformat() if cursor else None,
             "last_id": cursor.last_id if cursor else None,
             "lag_seconds": round((now - cursor.updated_at).total_seconds()) if cursor else None,
+        },
+        "customers_cursor": {
+            "updated_at": customers_cursor.updated_at.isoformat() if customers_cursor else None,
+            "last_id": customers_cursor.last_id if customers_cursor else None,
+            "lag_seconds": (
+                round((now - customers_cursor.updated_at).total_seconds())
+                if customers_cursor
+                else None
+            ),
         },
         "tickets": ledger.decision_counts(),
         "outbox": ledger.push_counts(),
@@ -110,6 +121,18 @@ def format_status(status: dict[str, Any]) -> str:
         )
     else:
         lines.append("Cursor: not set yet (no transactions run has finished a page)")
+    customers = status["customers_cursor"]
+    if customers["updated_at"]:
+        lag = customers["lag_seconds"]
+        lines.append(
+            f"Customers cursor: {customers['updated_at']} (customer {customers['last_id']}), "
+            + (
+                f"lag {_duration(lag)}"
+                if lag is None or lag >= 0
+                else f"{_duration(-lag)} in the future: check this machine's clock; the next "
+                "customers run walks from the first customer again"
+            )
+        )
     tickets = status["tickets"]
     shown = ", ".join(f"{kind} {n}" for kind, n in tickets.items()) or "none yet"
     lines.append(f"Tickets by decision: {shown}")

@@ -120,3 +120,17 @@ def test_status_shows_cursor(tmp_path: Path, cursor: Cursor, shown: str) -> None
         ledger.close()
 
     assert shown in text.splitlines()
+
+
+def test_status_shows_customers_cursor(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        with ledger.transaction():
+            ledger.save_cursor("customers", Cursor(NOW - timedelta(minutes=2), 9016), NOW)
+        text = format_status(collect_status(ledger, NOW))
+    finally:
+        ledger.close()
+
+    assert "Customers cursor: 2026-03-08T06:28:00+00:00 (customer 9016), lag 2m 0s" in (
+        text.splitlines()
+    )
