@@ -36,12 +36,18 @@ def _configured(
     *,
     require_secrets: bool = True,
     check_secrets: bool | frozenset[str] = True,
+    print_warnings: bool = False,
 ) -> Settings:
     """Load the settings and set up logging the way every other command does."""
     # Imported here because cli.py imports this module to register the commands.
     from yotposync.cli import _settings
 
-    return _settings(ctx, require_secrets=require_secrets, check_secrets=check_secrets)
+    return _settings(
+        ctx,
+        require_secrets=require_secrets,
+        check_secrets=check_secrets,
+        print_warnings=print_warnings,
+    )
 
 
 def _ledger_only_settings(ctx: click.Context) -> Settings:
@@ -215,7 +221,9 @@ def show_command(ctx: click.Context, query: str, limit: int, as_json: bool) -> N
     """
     # Only Yotpo is asked, so the Heartland token may be missing or unreadable; the Yotpo
     # client reports a missing GUID or API key by name.
-    settings = _configured(ctx, require_secrets=False, check_secrets=YOTPO_SECRETS)
+    settings = _configured(
+        ctx, require_secrets=False, check_secrets=YOTPO_SECRETS, print_warnings=True
+    )
     try:
         parsed = parse_query(query, settings.customers.default_phone_region)
     except ValueError as exc:

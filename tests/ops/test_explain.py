@@ -377,3 +377,4 @@ def test_cli_customer_show_with_unreadable_heartland_token(
 
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    assert f'warning: heartland.token_file = "{missing}": file not found' in result.stderr
