@@ -325,6 +325,7 @@ class TransactionsJob:
             pushes_planned=len(summary.planned),
             invalid=len(summary.invalid),
             decisions=dict(summary.decisions),
+            time_limit_reached=summary.time_limit_reached,
             seconds=round(time.monotonic() - started, 3),
             # CPU time of the whole process (every thread) during the run.
             cpu_seconds=round(time.process_time() - cpu_started, 3),
