@@ -1180,7 +1180,7 @@ def _resolve_secret_files(data: dict[str, Any], credentials_directory: str | Non
     """Make secret file paths absolute, relative ones against `$CREDENTIALS_DIRECTORY`.
 
     Returns the paths that were relative and resolved against the current folder, because
-    `$CREDENTIALS_DIRECTORY` was not set, so that a missing file can say so.
+    `$CREDENTIALS_DIRECTORY` was not set, so that the error for a missing file names it.
     """
     base = Path(credentials_directory) if credentials_directory else Path.cwd()
     from_current_folder: set[Path] = set()
@@ -1212,7 +1212,7 @@ def _secret_problems(
     `environment_names` are the lower-case names of the variables that were set, so that a
     problem names the variable a value came from. `sections`, when given, limits the check
     to the secrets of those sections. A missing file in `from_current_folder` was a relative
-    path read without `$CREDENTIALS_DIRECTORY`, and its problem says how to set it.
+    path read without `$CREDENTIALS_DIRECTORY`, and its problem tells how to set it.
     """
     problems: list[str] = []
     for secret in _SECRET_KEYS:

@@ -84,7 +84,7 @@ def _outcome_text(run: dict[str, Any]) -> str:
     """Return a run's outcome, with what it left for the next run.
 
     A waiting catch-up names the pushes left for a retry. A daemon run that ended at its time
-    limit says so, and a customers run adds how far its walk got.
+    limit is marked as such, with how far its walk got.
     """
     outcome = str(run["outcome"])
     summary = run["summary"] or {}

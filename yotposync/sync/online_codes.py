@@ -234,10 +234,10 @@ class OnlineCodesJob:
     def _option_cost(self, row: dict[str, Any], offer: Offer) -> int | None:
         """Return the points cost a return of a sale with this code may give back.
 
-        It is the option's cost as Yotpo lists it, or as the offers job last copied it, not
-        the cost a webhook stated: a forged or malformed webhook could state any number, and
-        a restore gives back a share of it. A code whose option is known nowhere keeps the
-        cost it came with.
+        It is the option's cost as Yotpo lists it, or as the offers job last copied it. The
+        cost a webhook stated does not count, because a forged or malformed webhook could
+        state any number, and a restore gives back a share of it. A code whose option is known
+        nowhere keeps the cost it came with.
         """
         known = offer.points_cost or self.offers.offer_points_cost(offer.option_id)
         stated = row["points_cost"]

@@ -790,8 +790,8 @@ def _last_key(raws: list[dict[str, Any]], end: datetime) -> Cursor | None:
     """The cursor after a page: the newest (updated_at, id) that parses, in walk order.
 
     The walk requests tickets updated at or before `end`. A ticket listed with a later
-    `updated_at` (a wrong clock where it was written, or a listing that ignores the
-    filter) is decided like any other, but it does not move the cursor: a cursor in 2030
+    `updated_at` comes from a wrong clock where it was written, or a listing that ignores the
+    filter. It is decided like any other, but it does not move the cursor. A cursor in 2030
     would make every later walk start after the sales made until then.
     """
     for raw in reversed(raws):
