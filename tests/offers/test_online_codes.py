@@ -194,6 +194,28 @@ def _listening(port: int) -> bool:
     return True
 
 
+@pytest.mark.parametrize("rung_up_for", ["another customer", "no customer"])
+def test_return_restores_code_points_to_redeemer(store: LoyaltyStore, rung_up_for: str) -> None:
+    # The points of a code redeemed online were spent by the customer who redeemed it, so a
+    # return gives them back to that customer, whoever the sale was rung up for.
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    _recent_customer(store)
+    code = _redeem(store, 3101)
+    store.cli("offers", "codes")
+    buyer = store.customer("dan@example.com") if rung_up_for == "another customer" else None
+    sale = store.ticket(customer_id=buyer, coupon_code=code, items=[(2, 20.0)])
+    store.catch_up()
+    store.ticket(
+        customer_id=buyer, coupon_code=None, items=[(-2, 20.0)], paid=False, parent_id=sale
+    )
+
+    store.catch_up()
+
+    restores = store.adjustments("Points given back")
+    assert [(a["customer_email"], a["point_adjustment_amount"]) for a in restores] == [(EMAIL, 500)]
+
+
 def test_return_restores_points_of_online_code(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)

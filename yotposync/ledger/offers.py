@@ -237,14 +237,20 @@ class OfferLedger:
         return [str(row[0]) for row in rows]
 
     def spender_email(self, sale_ticket_id: int) -> str | None:
-        """Return the e-mail of the customer who spent points on a sale, at the register or
-        with a code redeemed online."""
-        row = self.db.execute(
-            "SELECT email FROM redemptions WHERE ticket_id = ? "
-            "UNION ALL SELECT email FROM online_codes WHERE ticket_id = ? LIMIT 1",
-            [sale_ticket_id, sale_ticket_id],
-        ).fetchone()
-        return str(row[0]) if row and row[0] else None
+        """Return the e-mail of the customer who spent points on a sale.
+
+        For a code redeemed online that is the customer who redeemed it, whoever the sale is
+        rung up for, and also when it has no customer. For a register deduction it is the
+        sale's customer, whose points were deducted.
+        """
+        for query in (
+            "SELECT email FROM online_codes WHERE ticket_id = ? AND email IS NOT NULL",
+            "SELECT email FROM redemptions WHERE ticket_id = ? AND email IS NOT NULL",
+        ):
+            row = self.db.execute(query, [sale_ticket_id]).fetchone()
+            if row is not None and row[0]:
+                return str(row[0])
+        return None
 
     # Register deductions.
 
