@@ -216,6 +216,27 @@ def test_return_restores_code_points_to_redeemer(store: LoyaltyStore, rung_up_fo
     assert [(a["customer_email"], a["point_adjustment_amount"]) for a in restores] == [(EMAIL, 500)]
 
 
+def test_history_code_restores_what_yotpo_took(store: LoyaltyStore) -> None:
+    # Found in the customer's history: the points the history shows were taken count, not the
+    # option's price when the codes job runs, which may have changed since.
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    customer = _recent_customer(store)
+    code = _redeem(store, 3101)
+    store.set_options({**FIVE_OFF, "amount": 2000, "cost_text": "2000 Points"})
+    store.cli("offers", "codes")
+    sale = store.ticket(customer_id=customer, coupon_code=code, items=[(2, 20.0)])
+    store.catch_up()
+    store.ticket(
+        customer_id=customer, coupon_code=None, items=[(-2, 20.0)], paid=False, parent_id=sale
+    )
+
+    store.catch_up()
+
+    restores = [a["point_adjustment_amount"] for a in store.adjustments("Points given back")]
+    assert restores == [500]
+
+
 def test_return_restores_points_of_online_code(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)

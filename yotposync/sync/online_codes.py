@@ -80,13 +80,13 @@ def _points_cost(option: Mapping[str, Any] | None) -> int | None:
     return None
 
 
-def history_codes(customer: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Return `(code, action)` for each redemption row in a customer's Yotpo history.
+def history_codes(customer: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    """Return `(code, action, points spent)` for each redemption row in a Yotpo history.
 
     A redemption row takes points (or none yet, when its deduction is delayed) and has the
     code as its status, where other rows have a state such as "Approved".
     """
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str, int]] = []
     items = customer.get("history_items")
     if not isinstance(items, list):
         return found
@@ -103,7 +103,7 @@ def history_codes(customer: Mapping[str, Any]) -> list[tuple[str, str]]:
         code = status.strip()
         if not code or " " in code or code.lower() in _HISTORY_STATES:
             continue
-        found.append((code, str(item.get("action") or "")))
+        found.append((code, str(item.get("action") or ""), -points))
     return found
 
 
@@ -176,7 +176,7 @@ class OnlineCodesJob:
             summary.customers_read += 1
             if customer is None:
                 continue
-            for code, action in history_codes(customer):
+            for code, action, spent in history_codes(customer):
                 if code in known:
                     continue
                 option = by_name.get(action.strip().lower())
@@ -188,7 +188,8 @@ class OnlineCodesJob:
                         option_id=option_id if isinstance(option_id, int) else None,
                         option_name=action or None,
                         email=email,
-                        points_cost=_points_cost(option),
+                        # What Yotpo took, or the option's cost while the deduction waits.
+                        points_cost=spent or _points_cost(option),
                         source="history",
                         now=self.clock(),
                     )
@@ -239,8 +240,12 @@ class OnlineCodesJob:
         state any number, and a restore gives back a share of it. A code whose option is known
         nowhere keeps the cost it came with.
         """
-        known = offer.points_cost or self.offers.offer_points_cost(offer.option_id)
         stated = row["points_cost"]
+        if row["source"] == "history" and stated:
+            # Read from the customer's Yotpo history: what Yotpo took for this code, which
+            # stays right when the option's price changes later.
+            return int(stated)
+        known = offer.points_cost or self.offers.offer_points_cost(offer.option_id)
         if known and stated != known:
             log.warning(
                 "online_code_cost_corrected",
