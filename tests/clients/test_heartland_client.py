@@ -467,3 +467,26 @@ def test_client_retries_through_sleep(
     client.check()
 
     assert clock.sleeps == [0.5]
+
+
+@responses.activate
+def test_page_past_window_end_asked_by_number(client: HeartlandClient) -> None:
+    future = "2030-01-01T00:00:00+00:00"
+    responses.get(TICKETS, json=page_body([ticket(1, future), ticket(2, future)], total=3))
+    responses.get(TICKETS, json=page_body([ticket(3, "2025-04-01T13:00:00+00:00")]))
+
+    pages = walk(client)
+
+    assert [[row["id"] for row in page.results] for page in pages] == [[1, 2], [3]]
+    assert query(1, responses.mock)["page"] == ["2"]
+    assert sent_filter(1, responses.mock) == sent_filter(0, responses.mock)
+
+
+@responses.activate
+def test_same_page_past_window_end_stops_walk(client: HeartlandClient) -> None:
+    # A server that ignores the page number would return this page forever.
+    future = "2030-01-01T00:00:00+00:00"
+    responses.get(TICKETS, json=page_body([ticket(1, future), ticket(2, future)], total=2))
+
+    with pytest.raises(GuardError, match="returned the same full ticket page for page 1 and"):
+        walk(client)

@@ -368,6 +368,28 @@ def test_future_ticket_ending_page_does_not_end_walk(store: Store, ledger: Ledge
     assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(40), sales[4])
 
 
+def test_whole_page_of_future_tickets_skipped(store: Store, ledger: Ledger) -> None:
+    # The second page holds only rows labelled 2030: no key inside the window to go on from,
+    # so the walk asks for the page after it by number instead of ending there.
+    sales = five_sales(store)
+    future = RecordPatch(set={"updated_at": "2030-01-01T00:00:00Z"})
+    rule = FaultRule(
+        name="future",
+        service="heartland",
+        kind="patch_records",
+        method="GET",
+        path="/api/sales/tickets*",
+        patches={str(sales[2]): future, str(sales[3]): future},
+    )
+    store.sandbox.faults.set_plan(FaultPlan(rules=(rule,)))
+    job = make_job(store, ledger, JobClock(after_anchor(3600)))
+
+    job.run()
+
+    assert committed_ticket_ids(ledger) == set(sales)
+    assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(40), sales[4])
+
+
 def test_cursor_after_now_moved_back(store: Store, ledger: Ledger) -> None:
     # A cursor later than the clock, from a clock set back or an older yotposync, would make
     # every walk start after the sales made until then.

@@ -146,6 +146,9 @@ class HeartlandClient:
             previous_key = _parse_key(after, "the after key")
         first = True
         asked_again = False
+        # Page 1 of the rows after `lower`, unless a whole page lay past the window's end.
+        page_number = 1
+        skipped_ids: list[object] = []
 
         while True:
             conditions = [lower] if end_condition is None else [lower, end_condition]
@@ -155,7 +158,7 @@ class HeartlandClient:
                     "sort[]": ["updated_at", "id"],
                     **extra_params,
                     "_filter": json.dumps(conditions),
-                    "page": 1,
+                    "page": page_number,
                     "per_page": page_size,
                 },
                 check=_keyset_page_problem,
@@ -176,10 +179,24 @@ class HeartlandClient:
 
             page_end = _page_end(results, record, end)
             if page_end is None:
-                if len(results) < page_size or _page_end(results, record, None) is not None:
-                    # Short, or every usable row is past the window's end: the walk is over.
+                if len(results) < page_size:
                     yield page
                     return
+                if _page_end(results, record, None) is not None:
+                    # A full page whose usable rows are all listed past the window's end gives
+                    # no key to go on from, so the next page is asked for by number.
+                    ids = [row.get("id") for row in results]
+                    if ids == skipped_ids:
+                        raise GuardError(
+                            f"Heartland returned the same full {record} page for page "
+                            f"{page_number - 1} and page {page_number}, all of it listed after "
+                            "the window's end; the walk stopped"
+                        )
+                    skipped_ids = ids
+                    yield page
+                    page_number += 1
+                    first = False
+                    continue
                 raise GuardError(
                     f"Heartland returned a full {record} page in which no record has a usable "
                     "updated_at and id, so the next page cannot be requested; the walk stopped"
@@ -196,6 +213,8 @@ class HeartlandClient:
                 return
             lower = _keyset_condition(last)
             previous_key = last_key
+            page_number = 1
+            skipped_ids = []
             first = False
 
     def get_ticket(self, ticket_id: int) -> dict[str, Any] | None:
