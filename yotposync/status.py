@@ -107,8 +107,12 @@ def format_status(status: dict[str, Any]) -> str:
     lines = [f"Ledger: {status['ledger']}"]
     cursor = status["cursor"]
     if cursor["updated_at"]:
-        # A walk of a new ledger that found no ticket stores its end with ticket id 0.
-        ticket = f"ticket {cursor['last_id']}" if cursor["last_id"] else "no ticket read yet"
+        # The first run of a ledger without sync.go_live stores a cursor with ticket id 0.
+        ticket = (
+            f"ticket {cursor['last_id']}"
+            if cursor["last_id"]
+            else "set by the first run, no later ticket yet"
+        )
         lag = cursor["lag_seconds"]
         lines.append(
             f"Cursor: {cursor['updated_at']} ({ticket}), "

@@ -102,7 +102,13 @@ def test_status_counts_pushes_held_behind_failed(tmp_path: Path) -> None:
             Cursor(NOW - timedelta(minutes=5), 41),
             "Cursor: 2026-03-08T06:25:00+00:00 (ticket 41), lag 5m 0s",
         ),
-        (Cursor(NOW, 0), "Cursor: 2026-03-08T06:30:00+00:00 (no ticket read yet), lag 0s"),
+        (
+            Cursor(NOW, 0),
+            (
+                "Cursor: 2026-03-08T06:30:00+00:00 (set by the first run, no later ticket yet), "
+                "lag 0s"
+            ),
+        ),
         (
             Cursor(NOW + timedelta(hours=2), 41),
             "Cursor: 2026-03-08T08:30:00+00:00 (ticket 41), 2h 0m in the future: check this "
