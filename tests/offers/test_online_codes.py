@@ -237,6 +237,23 @@ def test_history_code_restores_what_yotpo_took(store: LoyaltyStore) -> None:
     assert restores == [500]
 
 
+def test_skipped_code_gets_coupon_when_option_listed_again(store: LoyaltyStore) -> None:
+    # The customer paid for the code; an option missing from Yotpo's list for a while must
+    # not leave it unusable in the store for good.
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 1000)
+    _recent_customer(store)
+    code = _redeem(store, 3101)
+    store.set_options()
+    store.cli("offers", "codes")
+    assert code not in [coupon["code"] for coupon in store.coupons()]
+
+    store.set_options(FIVE_OFF)
+    store.cli("offers", "codes")
+
+    assert store.coupon_id(code) > 0
+
+
 def test_return_restores_points_of_online_code(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)

@@ -195,7 +195,7 @@ class OfferLedger:
         return list(
             self.db.query(
                 "SELECT code, option_id, option_name, email, coupon_id, ticket_id, source, "
-                "points_cost "
+                "points_cost, reason "
                 "FROM online_codes WHERE state = ? ORDER BY received_at, code",
                 [state],
             )

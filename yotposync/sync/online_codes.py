@@ -107,6 +107,10 @@ def history_codes(customer: Mapping[str, Any]) -> list[tuple[str, str, int]]:
     return found
 
 
+# The end of the reason a code is skipped for when Yotpo does not list its option.
+_NOT_LISTED = " is not among the redemption options, so its discount is unknown"
+
+
 class OnlineCodesJob:
     """Find codes redeemed online, make their coupons, and close the used ones."""
 
@@ -134,7 +138,14 @@ class OnlineCodesJob:
         options = self.yotpo.redemption_options()
         if self.history_days > 0 and self.history_max_customers > 0:
             self._read_history(options, summary, should_stop)
-        for row in self.offers.codes_in_state(CODE_PENDING):
+        # A code skipped because its option was not listed gets its coupon once the option is
+        # listed again: the customer paid for it, and the store could not accept it until then.
+        listed_again = [
+            row
+            for row in self.offers.codes_in_state(CODE_SKIPPED)
+            if str(row["reason"] or "").endswith(_NOT_LISTED) and self._is_listed(row, options)
+        ]
+        for row in [*self.offers.codes_in_state(CODE_PENDING), *listed_again]:
             if should_stop():
                 break
             self._create_coupon(row, options, summary)
@@ -279,7 +290,17 @@ class OnlineCodesJob:
             if stored is not None:
                 return stored
         shown = f"option {option_id}" if option_id is not None else f"offer {name!r}"
-        return f"{shown} is not among the redemption options, so its discount is unknown"
+        return f"{shown}{_NOT_LISTED}"
+
+    @staticmethod
+    def _is_listed(row: dict[str, Any], options: list[dict[str, Any]]) -> bool:
+        """Tell whether Yotpo lists the option of a code now, by id or else by name."""
+        option_id, name = row["option_id"], row["option_name"]
+        return any(
+            (option_id is not None and option.get("id") == option_id)
+            or (option_id is None and name and str(option.get("name", "")).strip() == name)
+            for option in options
+        )
 
     def _offer_from_ledger(self, option_id: int, name: str) -> Offer | None:
         """Rebuild an offer from the coupon written for it earlier, for a since-removed option."""
