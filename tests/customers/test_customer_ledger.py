@@ -13,6 +13,7 @@ import sqlite_utils
 from yotposync.ledger import Ledger
 from yotposync.ledger import customers as book
 from yotposync.ledger.schema import MIGRATIONS, schema_version
+from yotposync.sync.plan import PlannedPush
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -270,3 +271,28 @@ def test_stale_active_customers(ledger: Ledger) -> None:
     )
 
     assert stale == [100]
+
+
+def add_order_push(ledger: Ledger, ticket_id: int, customer_id: int, email: str) -> None:
+    push = PlannedPush(f"hl-{ticket_id}", "order", ticket_id, email, customer_id, None, 900)
+    with ledger.transaction():
+        ledger.add_push(push, {"order_id": f"hl-{ticket_id}"}, NOW)
+
+
+def test_current_email_follows_moved_account(ledger: Ledger) -> None:
+    # A restore stored under the address a customer had when spending points goes to the
+    # address the customers job moved their Yotpo account to since.
+    add_order_push(ledger, 5001, 7, "old@example.com")
+    book.save_customer(ledger, row(7, email="new@example.com", sent_email="new@example.com"), NOW)
+
+    assert book.current_email(ledger, "old@example.com") == "new@example.com"
+
+
+def test_current_email_kept_when_not_one_customer(ledger: Ledger) -> None:
+    add_order_push(ledger, 5001, 7, "shared@example.com")
+    add_order_push(ledger, 5002, 8, "shared@example.com")
+    book.save_customer(ledger, row(7, email="a@example.com", sent_email="a@example.com"), NOW)
+    book.save_customer(ledger, row(8, email="b@example.com", sent_email="b@example.com"), NOW)
+
+    assert book.current_email(ledger, "shared@example.com") == "shared@example.com"
+    assert book.current_email(ledger, "nobody@example.com") == "nobody@example.com"

@@ -545,3 +545,25 @@ def customer_ids_by_ticket_email(ledger: Ledger, email: str) -> list[int]:
         [email],
     )
     return [int(row[0]) for row in rows]
+
+
+def current_email(ledger: Ledger, email: str) -> str:
+    """Return the address Yotpo knows a customer by now, for an address stored earlier.
+
+    A restore goes to the customer who spent the points, by the address stored then. When
+    the customers job has since moved that customer's Yotpo account to a new address, the
+    old one finds no account and Yotpo rejects the adjustment. The customer is found by the
+    pushes sent to the old address. An address that names no single customer is returned
+    as it is.
+    """
+    rows = ledger.db.execute(
+        "SELECT DISTINCT customer_id FROM pushes WHERE email = ? AND customer_id IS NOT NULL",
+        [email],
+    ).fetchall()
+    if len(rows) != 1:
+        return email
+    row = get_customer(ledger, int(rows[0][0]))
+    if row is None or row.deleted:
+        return email
+    now_known = row.sent_email or row.email
+    return now_known if now_known else email

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from yotposync.ledger import Ledger
+from yotposync.ledger import customers as customer_book
 from yotposync.ledger.offers import CODE_USED, REDEEM_ROLE, RESTORE_ROLE, OfferLedger
 from yotposync.sync.amounts import TicketAmounts
 from yotposync.sync.model import Customer, Kind, Ticket
@@ -198,6 +199,7 @@ class TicketOffers:
     ) -> None:
         if points == 0 or email is None:
             return
+        email = customer_book.current_email(self.ledger, email)
         number = self.offers.restore_count(ticket_id) + 1
         push_id = f"{self.id_prefix}-restore-{ticket_id}-{number}"
         verb = "given back" if points > 0 else "taken back, return voided"
