@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from yotposync.app import RUN_WAITING
-from yotposync.ledger import Ledger
+from yotposync.ledger import Cursor, Ledger
 from yotposync.ledger.customers import list_reviews
 from yotposync.ledger.integrity import edited_value_error
 from yotposync.ledger.offers import OfferLedger
@@ -49,20 +49,8 @@ def collect_status(
         )
     return {
         "ledger": str(ledger.path) if ledger.path else None,
-        "cursor": {
-            "updated_at": cursor.updated_at.isoformat() if cursor else None,
-            "last_id": cursor.last_id if cursor else None,
-            "lag_seconds": round((now - cursor.updated_at).total_seconds()) if cursor else None,
-        },
-        "customers_cursor": {
-            "updated_at": customers_cursor.updated_at.isoformat() if customers_cursor else None,
-            "last_id": customers_cursor.last_id if customers_cursor else None,
-            "lag_seconds": (
-                round((now - customers_cursor.updated_at).total_seconds())
-                if customers_cursor
-                else None
-            ),
-        },
+        "cursor": _cursor_facts(cursor, now),
+        "customers_cursor": _cursor_facts(customers_cursor, now),
         "tickets": ledger.decision_counts(),
         "outbox": ledger.push_counts(),
         "outbox_oldest_unfinished_age_seconds": (
@@ -78,6 +66,22 @@ def collect_status(
         "offers": OfferLedger(ledger).status(problem_limit),
         "open_customer_reviews": len(list_reviews(ledger)),
     }
+
+
+def _cursor_facts(cursor: Cursor | None, now: datetime) -> dict[str, Any]:
+    """Describe a cursor for the report; a negative lag means a cursor in the future."""
+    return {
+        "updated_at": cursor.updated_at.isoformat() if cursor else None,
+        "last_id": cursor.last_id if cursor else None,
+        "lag_seconds": round((now - cursor.updated_at).total_seconds()) if cursor else None,
+    }
+
+
+def _lag_text(lag: int | None, next_run: str) -> str:
+    """Render a cursor's lag, or how far it is in the future and what the next run does."""
+    if lag is None or lag >= 0:
+        return f"lag {_duration(lag)}"
+    return f"{_duration(-lag)} in the future: check this machine's clock. The next {next_run}"
 
 
 def _outcome_text(run: dict[str, Any]) -> str:
@@ -113,29 +117,17 @@ def format_status(status: dict[str, Any]) -> str:
             if cursor["last_id"]
             else "set by the first run, no later ticket yet"
         )
-        lag = cursor["lag_seconds"]
-        lines.append(
-            f"Cursor: {cursor['updated_at']} ({ticket}), "
-            + (
-                f"lag {_duration(lag)}"
-                if lag is None or lag >= 0
-                else f"{_duration(-lag)} in the future: check this machine's clock; the next "
-                "transactions run moves the cursor back"
-            )
-        )
+        lag = _lag_text(cursor["lag_seconds"], "transactions run moves the cursor back")
+        lines.append(f"Cursor: {cursor['updated_at']} ({ticket}), {lag}")
     else:
         lines.append("Cursor: not set yet (no transactions run has finished a page)")
     customers = status["customers_cursor"]
     if customers["updated_at"]:
-        lag = customers["lag_seconds"]
+        lag = _lag_text(
+            customers["lag_seconds"], "customers run walks from the first customer again"
+        )
         lines.append(
-            f"Customers cursor: {customers['updated_at']} (customer {customers['last_id']}), "
-            + (
-                f"lag {_duration(lag)}"
-                if lag is None or lag >= 0
-                else f"{_duration(-lag)} in the future: check this machine's clock; the next "
-                "customers run walks from the first customer again"
-            )
+            f"Customers cursor: {customers['updated_at']} (customer {customers['last_id']}), {lag}"
         )
     tickets = status["tickets"]
     shown = ", ".join(f"{kind} {n}" for kind, n in tickets.items()) or "none yet"

@@ -112,7 +112,7 @@ def test_status_counts_pushes_held_behind_failed(tmp_path: Path) -> None:
         (
             Cursor(NOW + timedelta(hours=2), 41),
             "Cursor: 2026-03-08T08:30:00+00:00 (ticket 41), 2h 0m in the future: check this "
-            "machine's clock; the next transactions run moves the cursor back",
+            "machine's clock. The next transactions run moves the cursor back",
         ),
     ],
 )
