@@ -2,8 +2,8 @@
 
 Each test rings up tickets in an empty sandbox. Then the sandbox serves them as a real
 account may (a key left out, a value of another type, a smaller page size), and the test
-checks what a catch-up does to points and to the ledger. The servers listen on 127.0.0.1 in
-the port range of `tests.ports`.
+checks what a catch-up does to points and to the ledger. The servers listen on 127.0.0.1, on
+ports the system picks.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -21,7 +20,8 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from tests.offers.helpers import FIVE_OFF, LoyaltyStore, restored_logging, write_offer_config
+from tests.offers.conftest import make_store
+from tests.offers.helpers import FIVE_OFF, LoyaltyStore
 from yotposync.clients.heartland import HeartlandClient
 from yotposync.config import sandbox_settings
 from yotposync.ledger import Ledger
@@ -36,17 +36,7 @@ EMAIL = "pat@example.com"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[LoyaltyStore]:
-    with (
-        restored_logging(),
-        Sandbox(
-            store=None,
-            points_per_dollar=Decimal(1),
-        ) as sandbox,
-    ):
-        ledger = tmp_path / "state" / "ledger.sqlite3"
-        config = tmp_path / "yotposync.toml"
-        write_offer_config(config, sandbox, ledger)
-        yield LoyaltyStore(sandbox, config, ledger)
+    yield from make_store(tmp_path)
 
 
 def serve_ticket_with(store: LoyaltyStore, ticket_id: int, patch: RecordPatch) -> None:

@@ -345,20 +345,26 @@ def test_ticket_listed_after_window_end_leaves_cursor(store: Store, ledger: Ledg
     assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(4000), later)
 
 
-def test_future_ticket_ending_page_does_not_end_walk(store: Store, ledger: Ledger) -> None:
-    # The sandbox lists tickets in their true order, with one labelled 2030 at the end of the
-    # first page. The next page must start after the last row inside the window, or every
-    # walk would end on that row and never read the sales after it.
-    sales = five_sales(store)
+def list_in_2030(store: Store, ticket_ids: list[int]) -> None:
+    """Make the sandbox list these tickets as updated in 2030, in their true place."""
+    future = RecordPatch(set={"updated_at": "2030-01-01T00:00:00Z"})
     rule = FaultRule(
         name="future",
         service="heartland",
         kind="patch_records",
         method="GET",
         path="/api/sales/tickets*",
-        patches={str(sales[1]): RecordPatch(set={"updated_at": "2030-01-01T00:00:00Z"})},
+        patches={str(ticket_id): future for ticket_id in ticket_ids},
     )
     store.sandbox.faults.set_plan(FaultPlan(rules=(rule,)))
+
+
+def test_future_ticket_ending_page_does_not_end_walk(store: Store, ledger: Ledger) -> None:
+    # The sandbox lists tickets in their true order, with one labelled 2030 at the end of the
+    # first page. The next page must start after the last row inside the window, or every
+    # walk would end on that row and never read the sales after it.
+    sales = five_sales(store)
+    list_in_2030(store, [sales[1]])
     job = make_job(store, ledger, JobClock(after_anchor(3600)))
 
     summary = job.run()
@@ -369,19 +375,10 @@ def test_future_ticket_ending_page_does_not_end_walk(store: Store, ledger: Ledge
 
 
 def test_whole_page_of_future_tickets_skipped(store: Store, ledger: Ledger) -> None:
-    # The second page holds only rows labelled 2030: no key inside the window to go on from,
-    # so the walk asks for the page after it by number instead of ending there.
+    # The second page holds only rows labelled 2030, so it gives no key inside the window to
+    # go on from. The walk requests the page after it by number instead of ending there.
     sales = five_sales(store)
-    future = RecordPatch(set={"updated_at": "2030-01-01T00:00:00Z"})
-    rule = FaultRule(
-        name="future",
-        service="heartland",
-        kind="patch_records",
-        method="GET",
-        path="/api/sales/tickets*",
-        patches={str(sales[2]): future, str(sales[3]): future},
-    )
-    store.sandbox.faults.set_plan(FaultPlan(rules=(rule,)))
+    list_in_2030(store, [sales[2], sales[3]])
     job = make_job(store, ledger, JobClock(after_anchor(3600)))
 
     job.run()
@@ -492,7 +489,7 @@ def test_daemon_poll_stops_at_time_limit(store: Store, ledger: Ledger) -> None:
 
 
 class DownSource(FilterIgnoringSource):
-    """Heartland answering 503 to every ticket listing."""
+    """A Heartland source that fails every ticket listing with HTTP 503."""
 
     def ticket_pages(self, **options: Any) -> Iterable[TicketPage]:
         raise RetriableError("heartland", "GET", "/sales/tickets", 503, "Service Unavailable")

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.offers.helpers import LoyaltyStore, write_offer_config
+from tests.offers.helpers import LoyaltyStore, restored_logging, write_offer_config
 from yotposync.sandbox.server import Sandbox
 
 
 def make_store(tmp_path: Path, extra: str = "") -> Iterator[LoyaltyStore]:
-    with Sandbox(store=None, points_per_dollar=Decimal(1)) as sandbox:
+    """Start an empty sandbox and write a config for it; logging is set back afterwards."""
+    with restored_logging(), Sandbox(store=None, points_per_dollar=Decimal(1)) as sandbox:
         ledger = tmp_path / "state" / "ledger.sqlite3"
         config = tmp_path / "yotposync.toml"
         write_offer_config(config, sandbox, ledger, extra)

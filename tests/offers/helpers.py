@@ -109,6 +109,35 @@ class LoyaltyStore:
         body: dict[str, Any] = response.json()
         return body
 
+    def redeem(self, email: str, option_id: int, *, delay: bool = False) -> str:
+        """Redeem an option in Yotpo as the loyalty widget does; return the code Yotpo issued."""
+        body = {
+            "customer_email": email,
+            "redemption_option_id": option_id,
+            "delay_points_deduction": delay,
+        }
+        response = self.yotpo("POST", "/redemptions", body)
+        assert response.status_code == 200, response.text
+        code: str = response.json()["reward_text"]
+        return code
+
+    def restores_after_return(
+        self, customer_id: int | None, coupon_code: str, returned: int
+    ) -> list[dict[str, Any]]:
+        """Sell two $20 items with `coupon_code`, return `returned` of them, and catch up after
+        each; return the accepted points adjustments that gave points back."""
+        sale = self.ticket(customer_id=customer_id, coupon_code=coupon_code, items=[(2, 20.0)])
+        self.catch_up()
+        self.ticket(
+            customer_id=customer_id,
+            coupon_code=None,
+            items=[(-returned, 20.0)],
+            paid=False,
+            parent_id=sale,
+        )
+        self.catch_up()
+        return self.adjustments("Points given back")
+
     def adjustments(self, title_part: str) -> list[dict[str, Any]]:
         """Accepted adjustments whose history title contains `title_part`."""
         return [

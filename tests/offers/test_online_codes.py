@@ -26,18 +26,6 @@ EMAIL = "pat@example.com"
 SECRET = "offers-webhook-secret-for-tests-0123456789"
 
 
-def _redeem(store: LoyaltyStore, option_id: int, *, delay: bool = False) -> str:
-    body = {
-        "customer_email": EMAIL,
-        "redemption_option_id": option_id,
-        "delay_points_deduction": delay,
-    }
-    response = store.yotpo("POST", "/redemptions", body)
-    assert response.status_code == 200, response.text
-    code: str = response.json()["reward_text"]
-    return code
-
-
 def _recent_customer(store: LoyaltyStore) -> int:
     """A Heartland customer with one plain sale, so the history reading looks at them."""
     customer = store.customer(EMAIL)
@@ -54,7 +42,7 @@ def test_history_code_becomes_single_use_coupon(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF, TEN_PERCENT)
     store.member(EMAIL, 1000)
     _recent_customer(store)
-    code = _redeem(store, 3103)
+    code = store.redeem(EMAIL, 3103)
     result = store.cli("offers", "codes")
     coupons = {c["code"]: c for c in store.coupons()}
     assert "1 found in customer history, 1 coupons created" in result.stdout
@@ -67,7 +55,7 @@ def test_code_use_is_sent_with_order(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)
     customer = _recent_customer(store)
-    code = _redeem(store, 3101)
+    code = store.redeem(EMAIL, 3101)
     store.cli("offers", "codes")
     ticket = store.ticket(customer_id=customer, coupon_code=code, items=[(1, 30.0)])
     store.catch_up()
@@ -83,7 +71,7 @@ def test_used_code_is_not_honoured_twice(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)
     customer = _recent_customer(store)
-    code = _redeem(store, 3101)
+    code = store.redeem(EMAIL, 3101)
     store.cli("offers", "codes")
     store.ticket(customer_id=customer, coupon_code=code, items=[(1, 30.0)])
     store.catch_up()
@@ -98,7 +86,7 @@ def test_delayed_deduction_completes_with_order(store: LoyaltyStore) -> None:
     store.member(EMAIL, 1000)
     customer = _recent_customer(store)
     before = store.balance(EMAIL)
-    code = _redeem(store, 3101, delay=True)
+    code = store.redeem(EMAIL, 3101, delay=True)
     store.cli("offers", "codes")
     assert store.balance(EMAIL) == before
     store.ticket(customer_id=customer, coupon_code=code, items=[(1, 30.0)])
@@ -117,7 +105,7 @@ def test_webhook_records_code(store: LoyaltyStore) -> None:
     try:
         url = f"http://127.0.0.1:{server.port}/yotpo/redemption-created"
         store.admin("PUT", "/webhook", {"url": url, "secret": SECRET})
-        code = _redeem(store, 3101)
+        code = store.redeem(EMAIL, 3101)
     finally:
         server.stop()
     store.cli("offers", "codes")
@@ -170,7 +158,7 @@ def test_daemon_turns_webhook_code_into_order_coupon(daemon_store: LoyaltyStore)
     try:
         _wait_for(lambda: _listening(int(port)), "the webhook receiver")
         store.admin("PUT", "/webhook", {"url": url, "secret": ""})
-        code = _redeem(store, 3101)
+        code = store.redeem(EMAIL, 3101)
         _wait_for(lambda: any(c["code"] == code for c in store.coupons()), "the code's coupon")
         ticket = store.ticket(customer_id=customer, coupon_code=code, items=[(1, 30.0)])
         order = _wait_for(
@@ -197,22 +185,16 @@ def _listening(port: int) -> bool:
 @pytest.mark.parametrize("rung_up_for", ["another customer", "no customer"])
 def test_return_restores_code_points_to_redeemer(store: LoyaltyStore, rung_up_for: str) -> None:
     # The points of a code redeemed online were spent by the customer who redeemed it, so a
-    # return gives them back to that customer, whoever the sale was rung up for.
+    # return gives them back to that customer, also when the sale was rung up for another.
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)
     _recent_customer(store)
-    code = _redeem(store, 3101)
+    code = store.redeem(EMAIL, 3101)
     store.cli("offers", "codes")
     buyer = store.customer("dan@example.com") if rung_up_for == "another customer" else None
-    sale = store.ticket(customer_id=buyer, coupon_code=code, items=[(2, 20.0)])
-    store.catch_up()
-    store.ticket(
-        customer_id=buyer, coupon_code=None, items=[(-2, 20.0)], paid=False, parent_id=sale
-    )
 
-    store.catch_up()
+    restores = store.restores_after_return(buyer, code, returned=2)
 
-    restores = store.adjustments("Points given back")
     assert [(a["customer_email"], a["point_adjustment_amount"]) for a in restores] == [(EMAIL, 500)]
 
 
@@ -222,19 +204,13 @@ def test_history_code_restores_what_yotpo_took(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)
     customer = _recent_customer(store)
-    code = _redeem(store, 3101)
+    code = store.redeem(EMAIL, 3101)
     store.set_options({**FIVE_OFF, "amount": 2000, "cost_text": "2000 Points"})
     store.cli("offers", "codes")
-    sale = store.ticket(customer_id=customer, coupon_code=code, items=[(2, 20.0)])
-    store.catch_up()
-    store.ticket(
-        customer_id=customer, coupon_code=None, items=[(-2, 20.0)], paid=False, parent_id=sale
-    )
 
-    store.catch_up()
+    restores = store.restores_after_return(customer, code, returned=2)
 
-    restores = [a["point_adjustment_amount"] for a in store.adjustments("Points given back")]
-    assert restores == [500]
+    assert [a["point_adjustment_amount"] for a in restores] == [500]
 
 
 def test_skipped_code_gets_coupon_when_option_listed_again(store: LoyaltyStore) -> None:
@@ -243,7 +219,7 @@ def test_skipped_code_gets_coupon_when_option_listed_again(store: LoyaltyStore) 
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)
     _recent_customer(store)
-    code = _redeem(store, 3101)
+    code = store.redeem(EMAIL, 3101)
     store.set_options()
     store.cli("offers", "codes")
     assert code not in [coupon["code"] for coupon in store.coupons()]
@@ -258,14 +234,8 @@ def test_return_restores_points_of_online_code(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)
     customer = _recent_customer(store)
-    code = _redeem(store, 3101)
+    code = store.redeem(EMAIL, 3101)
     store.cli("offers", "codes")
-    sale = store.ticket(customer_id=customer, coupon_code=code, items=[(2, 20.0)])
-    store.catch_up()
-    store.ticket(
-        customer_id=customer, coupon_code=None, items=[(-1, 20.0)], paid=False, parent_id=sale
-    )
-    store.catch_up()
-    restores = [a["point_adjustment_amount"] for a in store.adjustments("Points given back")]
+    restores = store.restores_after_return(customer, code, returned=1)
     # The code cost 500 points; half of the sale's items came back (proportional policy).
-    assert restores == [250]
+    assert [a["point_adjustment_amount"] for a in restores] == [250]

@@ -110,8 +110,8 @@ def test_unapplied_adjustment_sent_on_retry(store: LoyaltyStore) -> None:
 
 
 def test_offers_run_stops_between_coupons(store: LoyaltyStore) -> None:
-    # A stop request ends the run after the coupon under way; the next run writes the rest,
-    # and never a second coupon for an offer already written.
+    # A stop request ends the run after the coupon under way. The next run writes the rest,
+    # and no second coupon for an offer already written.
     settings = load_settings(store.config)
     store.set_options(FIVE_OFF, TEN_PERCENT)
     ledger = Ledger.open(store.ledger)
@@ -130,5 +130,6 @@ def test_offers_run_stops_between_coupons(store: LoyaltyStore) -> None:
     assert (first.created, first.stopped) == (1, True)
     assert len(written_first) == 1
     assert (second.created, second.unchanged, second.stopped) == (1, 1, False)
-    codes = sorted(coupon["code"] for coupon in store.coupons())
-    assert len(codes) == 2 and len(set(codes)) == 2
+    codes = [coupon["code"] for coupon in store.coupons()]
+    assert len(codes) == 2
+    assert len(set(codes)) == 2

@@ -223,23 +223,6 @@ def test_cli_explain_balance_without_heartland_token(scenario: Scenario, tmp_pat
     assert "-30 points, balance after 50" in result.stdout
 
 
-def test_cli_explain_balance_with_unreadable_heartland_token(
-    scenario: Scenario, tmp_path: Path
-) -> None:
-    # The balance needs only the Yotpo secrets, so a token file the service reads through
-    # LoadCredential= and this shell cannot is a warning, not an error.
-    config = scenario.config_without(tmp_path / "token-file.toml", TOKEN)
-    text = config.read_text(encoding="utf-8")
-    missing = tmp_path / "credentials" / "heartland-token"
-    config.write_text(text.replace("[heartland]\n", f'[heartland]\ntoken_file = "{missing}"\n'))
-
-    result = run_cli(config, "explain", str(scenario.ids["T6"]), check=False)
-
-    assert result.returncode == 0, result.stderr
-    assert "-30 points, balance after 50" in result.stdout
-    assert f'warning: heartland.token_file = "{missing}": file not found' in result.stderr
-
-
 class HistoryYotpo:
     """A Yotpo customer whose history lists the sale's order, then a return, then an adjustment."""
 
@@ -365,16 +348,26 @@ def test_cli_customer_show_edited_amount(scenario: Scenario, tmp_path: Path) -> 
     assert "80.5 (not whole cents: edited in the ledger)" in result.stdout
 
 
-def test_cli_customer_show_with_unreadable_heartland_token(
-    scenario: Scenario, tmp_path: Path
+@pytest.mark.parametrize("command", ["explain", "customer show"])
+def test_cli_balance_with_unreadable_heartland_token(
+    scenario: Scenario, tmp_path: Path, command: str
 ) -> None:
+    # Both read only Yotpo, so a token file the service reads through LoadCredential= and
+    # this shell cannot read is a warning, not an error.
     config = scenario.config_without(tmp_path / "token-file.toml", TOKEN)
     text = config.read_text(encoding="utf-8")
     missing = tmp_path / "credentials" / "heartland-token"
     config.write_text(text.replace("[heartland]\n", f'[heartland]\ntoken_file = "{missing}"\n'))
+    arguments = (
+        ["explain", str(scenario.ids["T6"])]
+        if command == "explain"
+        else ["customer", "show", "cat@example.com"]
+    )
 
-    result = run_cli(config, "customer", "show", "cat@example.com", check=False)
+    result = run_cli(config, *arguments, check=False)
 
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert f'warning: heartland.token_file = "{missing}": file not found' in result.stderr
+    if command == "explain":
+        assert "-30 points, balance after 50" in result.stdout
