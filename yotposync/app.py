@@ -36,8 +36,8 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 # One rate limiter per API account in this process. The daemon's jobs run in threads of
 # their own, each with its own clients, and Yotpo's limit of 10 requests per second counts
-# per account: with a limiter per client, the customers, delivery and refresh jobs together
-# sent two or three times that, and were answered 429.
+# per account. With a limiter per client, the customers, delivery and refresh jobs together
+# sent two or three times that and got 429 responses.
 _LIMITERS: dict[tuple[str, str, str, float], RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 

@@ -1212,7 +1212,7 @@ def _secret_problems(
     `environment_names` are the lower-case names of the variables that were set, so that a
     problem names the variable a value came from. `sections`, when given, limits the check
     to the secrets of those sections. A missing file in `from_current_folder` was a relative
-    path read without `$CREDENTIALS_DIRECTORY`, and its problem tells how to set it.
+    path read without `$CREDENTIALS_DIRECTORY`, and its problem names that variable.
     """
     problems: list[str] = []
     for secret in _SECRET_KEYS:

@@ -127,7 +127,7 @@ def test_reading_commands_name_folder_ledger(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("make", ["folder", "fifo"])
 def test_status_warns_of_unusable_lock_path(tmp_path: Path, make: str) -> None:
-    # `run` and `catch-up` refuse such a lock path; status still reads the ledger, and says so.
+    # `run` and `catch-up` reject such a lock path. status still reads the ledger and warns.
     config = write_config(tmp_path)
     Ledger.open(tmp_path / "ledger.sqlite3").close()
     lock_path = tmp_path / "ledger.sqlite3.lock"

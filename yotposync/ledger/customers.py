@@ -548,7 +548,7 @@ def customer_ids_by_ticket_email(ledger: Ledger, email: str) -> list[int]:
 
 
 def current_email(ledger: Ledger, email: str) -> str:
-    """Return the address Yotpo knows a customer by now, for an address stored earlier.
+    """Return a customer's current Yotpo address, for an address stored earlier.
 
     A restore goes to the customer who spent the points, by the address stored then. When
     the customers job has since moved that customer's Yotpo account to a new address, the

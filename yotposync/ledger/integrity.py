@@ -103,10 +103,10 @@ def missing_schema(conn: sqlite3.Connection, version: int) -> list[str]:
 
 def _key_text(table: str, key: tuple[str, tuple[str, ...]]) -> str:
     kind, columns = key
-    shown = ", ".join(columns)
+    column_list = ", ".join(columns)
     if kind == "primary":
-        return f"the primary key of {table} ({shown})"
-    return f"the unique constraint on {table} ({shown})"
+        return f"the primary key of {table} ({column_list})"
+    return f"the unique constraint on {table} ({column_list})"
 
 
 def _table_keys(conn: sqlite3.Connection, table: str) -> set[tuple[str, tuple[str, ...]]]:

@@ -239,8 +239,8 @@ class OfferLedger:
     def spender_email(self, sale_ticket_id: int) -> str | None:
         """Return the e-mail of the customer who spent points on a sale.
 
-        For a code redeemed online that is the customer who redeemed it, whoever the sale is
-        rung up for, and also when it has no customer. For a register deduction it is the
+        For a code redeemed online it is the customer who redeemed the code, also when the
+        sale is rung up for another customer or for none. For a register deduction it is the
         sale's customer, whose points were deducted.
         """
         for query in (

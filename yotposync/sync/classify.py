@@ -63,11 +63,11 @@ def _decide_returned(ticket: Ticket, parent: ParentInfo | None, amounts: TicketA
     if parent.kind not in _EARNING_PARENT_KINDS or parent.earn_cents <= 0:
         if parent.kind in _EARNING_PARENT_KINDS:
             # A sale paid in full by a coupon or a gift card, or of items that do not earn.
-            why = f"decided as {parent.kind.value} with no amount that earns"
+            decided = f"decided as {parent.kind.value} with no amount that earns"
         else:
-            why = f"decided as {parent.kind.value}"
+            decided = f"decided as {parent.kind.value}"
         return _Part(
-            Kind.PARENT_NOT_EARNED, 0, f"parent sale {parent_id} earns nothing now ({why})"
+            Kind.PARENT_NOT_EARNED, 0, f"parent sale {parent_id} earns nothing now ({decided})"
         )
 
     cents = refund_cents(amounts, parent)

@@ -29,7 +29,7 @@ class Line:
 
 @immutable
 class CouponReference:
-    """What a ticket's `coupon_id` says about the coupon it used: an id, a code, or neither."""
+    """The coupon a ticket's `coupon_id` names: by id, by code, or neither."""
 
     coupon_id: int | None = None
     code: str | None = None

@@ -100,8 +100,8 @@ class OffersJob:
         When Yotpo lists no options at all while coupons are active, nothing is switched
         off unless `allow_empty` is set: an empty list is more often a fault on the account
         than a retailer removing every offer at once. Once `should_stop` returns True, the
-        run ends after the coupon under way; each coupon written is kept in the ledger, so the
-        next run writes only the rest.
+        run ends after the coupon under way. Each coupon written is kept in the ledger, so
+        the next run writes only the rest.
         """
         started = time.monotonic()
         raw = self.yotpo.redemption_options()

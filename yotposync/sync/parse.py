@@ -317,10 +317,10 @@ def parse_ticket(
 def _coupon_reference(value: object) -> CouponReference | None:
     """Read a ticket's `coupon_id` into the id or the code of the coupon it names.
 
-    NOTE: no source shows what `coupon_id` holds when a coupon is used: an id is assumed,
+    NOTE: no source shows what `coupon_id` holds when a coupon is used. An id is assumed,
     and a code or an object with `id` and `code` are accepted too. The coupon does not change
-    what the sale earns, because its discount is already in the ticket's amounts, so any
-    other value keeps the ticket usable: it is kept as `unreadable` for the loyalty step,
+    what the sale earns, because its discount is already in the ticket's amounts. So any
+    other value keeps the ticket usable. It is kept as `unreadable` for the loyalty step,
     which logs it, instead of making the sale invalid.
     """
     if value is None or value == "":

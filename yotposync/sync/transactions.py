@@ -787,7 +787,7 @@ def _raw_id(raw: Mapping[str, Any], key: str) -> int | None:
 
 
 def _last_key(raws: list[dict[str, Any]], end: datetime) -> Cursor | None:
-    """The cursor after a page: the newest (updated_at, id) that parses, in walk order.
+    """Return the cursor after a page: the newest (updated_at, id) that parses, in walk order.
 
     The walk requests tickets updated at or before `end`. A ticket listed with a later
     `updated_at` comes from a wrong clock where it was written, or a listing that ignores the
