@@ -15,7 +15,8 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from typing import Any, TextIO
 
 import structlog
@@ -110,6 +111,31 @@ def debug_enabled(name: str) -> bool:
     are not cached (see configure_logging). Code that logs once per push checks this first.
     """
     return logging.getLogger(name).isEnabledFor(logging.DEBUG)
+
+
+class SeenOnce:
+    """Remember the last `size` keys, to tell whether a condition was already reported.
+
+    A daemon that meets the same odd record at every poll would otherwise repeat its warning
+    every interval, for as long as the record stays in the window. The memory lives as long as
+    the process, so a restarted daemon warns once more.
+    """
+
+    def __init__(self, size: int = 1000) -> None:
+        self._size = size
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, key: Hashable) -> bool:
+        """Return True the first time `key` is given, and False while it is remembered."""
+        with self._lock:
+            if key in self._keys:
+                self._keys.move_to_end(key)
+                return False
+            self._keys[key] = None
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+            return True
 
 
 def mask_email(address: str) -> str:

@@ -28,6 +28,18 @@ def test_customer_listed_after_window_end_leaves_cursor() -> None:
     assert logs[0]["event"] == "customer_updated_after_window"
 
 
+def test_customer_after_window_warned_once_per_version() -> None:
+    end = ANCHOR + timedelta(hours=1)
+    listed = [{"id": 9001, "updated_at": FUTURE.isoformat()}]
+    edited = [{"id": 9001, "updated_at": (FUTURE + timedelta(days=1)).isoformat()}]
+
+    with capture_logs() as logs:
+        for raws in (listed, listed, edited, listed):
+            assert _last_key(raws, end) is None
+
+    assert [entry["log_level"] for entry in logs] == ["warning", "debug", "warning", "debug"]
+
+
 def test_customers_cursor_after_now_walks_again(shop: Shop, jobs: Jobs) -> None:
     shop.customer("early@example.com")
     jobs.customers()

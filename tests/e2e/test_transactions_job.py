@@ -339,10 +339,14 @@ def test_ticket_listed_after_window_end_leaves_cursor(store: Store, ledger: Ledg
     # A sale made after that run is read by the next one.
     later = store.sale(pat, after_anchor(4000))
     clock.now = after_anchor(4100)
-    job.run()
+    with capture_logs() as logs:
+        job.run()
 
     assert decided_kind(ledger, later) == "sale"
     assert ledger.get_cursor(CURSOR_NAME) == Cursor(after_anchor(4000), later)
+    # The future ticket is listed again, but warned about only once.
+    again = [entry for entry in logs if entry["event"] == "ticket_updated_after_window"]
+    assert [(entry["ticket_id"], entry["log_level"]) for entry in again] == [(future, "debug")]
 
 
 def list_in_2030(store: Store, ticket_ids: list[int]) -> None:

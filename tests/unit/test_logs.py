@@ -9,6 +9,7 @@ import pytest
 import structlog
 
 from yotposync.logs import (
+    SeenOnce,
     configure_logging,
     debug_enabled,
     hide_url_secrets,
@@ -333,3 +334,11 @@ def test_debug_enabled_follows_the_configured_level(level: str, expected: bool) 
     configure_logging(level, "json", stream=io.StringIO())
     assert debug_enabled("yotposync.delivery") is expected
     assert debug_enabled("yotposync.transactions") is expected
+
+
+def test_seen_once_forgets_the_oldest_key_past_its_size() -> None:
+    seen = SeenOnce(size=2)
+    assert [seen.first_time(key) for key in ("a", "b", "a", "c")] == [True, True, False, True]
+    # "b" was the least recently seen of three keys, so it is reported again; "a" is not.
+    assert seen.first_time("b") is True
+    assert seen.first_time("c") is False

@@ -28,6 +28,7 @@ from yotposync.config import Settings
 from yotposync.errors import InvalidRecordError, RejectedError, RetriableError
 from yotposync.ledger import Cursor, Ledger
 from yotposync.ledger import customers as book
+from yotposync.logs import SeenOnce
 from yotposync.sync.cashier_fields import OPT_IN
 from yotposync.sync.customer_fields import FieldDefinitions, ensure_customer_fields
 from yotposync.sync.customers import (
@@ -570,6 +571,10 @@ def _is_past(key: Cursor | None, cursor: Cursor | None) -> bool:
     return (key.updated_at, key.last_id) > (cursor.updated_at, cursor.last_id)
 
 
+# Customer versions already warned about as updated after their window, in this process.
+_FUTURE_CUSTOMERS = SeenOnce()
+
+
 def _last_key(raws: Sequence[Mapping[str, Any]], end: datetime) -> Cursor | None:
     """Return the cursor after a page: the newest (updated_at, id) that parses, in walk order.
 
@@ -587,7 +592,9 @@ def _last_key(raws: Sequence[Mapping[str, Any]], end: datetime) -> Cursor | None
         except InvalidRecordError:
             continue
         if updated is not None and updated > end:
-            log.warning(
+            first = _FUTURE_CUSTOMERS.first_time((customer_id, updated))
+            report = log.warning if first else log.debug
+            report(
                 "customer_updated_after_window",
                 customer_id=customer_id,
                 updated_at=updated.isoformat(),

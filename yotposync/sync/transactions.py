@@ -23,7 +23,7 @@ from yotposync.errors import GuardError, InvalidRecordError
 from yotposync.immutable import immutable
 from yotposync.ledger import Cursor, Ledger, TicketAmountsRow
 from yotposync.ledger import customers as customer_book
-from yotposync.logs import debug_enabled
+from yotposync.logs import SeenOnce, debug_enabled
 from yotposync.sync.amounts import AmountBasis, TicketAmounts, ticket_amounts
 from yotposync.sync.classify import decide
 from yotposync.sync.model import Customer, Decision, Kind, ParentInfo, Ticket
@@ -786,6 +786,10 @@ def _raw_id(raw: Mapping[str, Any], key: str) -> int | None:
     return None
 
 
+# Ticket versions already warned about as updated after their window, in this process.
+_FUTURE_TICKETS = SeenOnce()
+
+
 def _last_key(raws: list[dict[str, Any]], end: datetime) -> Cursor | None:
     """Return the cursor after a page: the newest (updated_at, id) that parses, in walk order.
 
@@ -803,7 +807,10 @@ def _last_key(raws: list[dict[str, Any]], end: datetime) -> Cursor | None:
         if ticket_id is None:
             continue
         if updated > end:
-            log.warning(
+            # Warned once per ticket version: it stays in every window until its time comes.
+            first = _FUTURE_TICKETS.first_time((ticket_id, updated))
+            report = log.warning if first else log.debug
+            report(
                 "ticket_updated_after_window",
                 ticket_id=ticket_id,
                 updated_at=updated.isoformat(),
