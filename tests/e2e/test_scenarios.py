@@ -562,6 +562,50 @@ def test_partial_returns_never_exceed_earned(shop: Shop) -> None:
     assert shop.rejected() == []
 
 
+def test_one_item_returns_of_discounted_sale_take_back_all(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    # 3 x 10.00 less 5.00 off the ticket: 25.00 earned, 8.33 1/3 per item.
+    sale = shop.ring_up(item(10, qty=3), customer=pat, discounts=[{"amount": 5}])
+    shop.sync()
+    returns = []
+    for _ in range(3):
+        shop.advance_clock()
+        returns.append(
+            shop.ring_up(item(10, qty=-1), customer=pat, type="Return", parent_transaction_id=sale)
+        )
+        shop.sync()
+
+    # Each return is within a cent of its share, and together they take back all 25.00.
+    assert shop.refunds() == [
+        (f"hl-ret-{returns[0]}", f"hl-{sale}", 833),
+        (f"hl-ret-{returns[1]}", f"hl-{sale}", 833),
+        (f"hl-ret-{returns[2]}", f"hl-{sale}", 834),
+    ]
+    assert shop.balance("pat@example.com") == 0
+
+
+def test_returns_read_together_round_in_completion_order(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    sale = shop.ring_up(item(10, qty=3), customer=pat, discounts=[{"amount": 5}])
+    shop.sync()
+    shop.advance_clock()
+    two = shop.ring_up(item(10, qty=-2), customer=pat, type="Return", parent_transaction_id=sale)
+    shop.advance_clock()
+    one = shop.ring_up(item(10, qty=-1), customer=pat, type="Return", parent_transaction_id=sale)
+    shop.sync()
+    # Read again in the overlap window: the same decisions, nothing new to send.
+    shop.advance_clock()
+    shop.sync()
+
+    assert shop.refunds() == [
+        (f"hl-ret-{two}", f"hl-{sale}", 1666),
+        (f"hl-ret-{one}", f"hl-{sale}", 834),
+    ]
+    assert shop.decision(two).return_cents == 1666
+    assert shop.decision(one).return_cents == 834
+    assert shop.balance("pat@example.com") == 0
+
+
 def test_sale_moved_after_return_credits_only_rest(shop: Shop) -> None:
     pat = shop.customer("pat@example.com")
     sam = shop.customer("sam@example.com")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -148,6 +148,54 @@ def test_parent_info_after_decision(ledger: Ledger) -> None:
     assert parent is not None
     assert parent.kind is Kind.SALE
     assert parent.earn_cents == 900
+
+
+def record_return(
+    ledger: Ledger, ticket_id: int, kind: Kind, completed_at: datetime, returned: int
+) -> None:
+    ledger.record_decision(
+        Decision(ticket_id, kind, "return", return_cents=1, parent_id=1),
+        public_id=str(ticket_id),
+        ticket_type="Return",
+        updated_at=completed_at,
+        completed_at=completed_at,
+        business_date="2026-03-08",
+        location_id=1,
+        amounts=TicketAmountsRow(0, 0, returned),
+        now=NOW,
+    )
+
+
+def test_items_returned_before_follow_completion_times(ledger: Ledger) -> None:
+    # Ticket 4 was completed first, though its offset makes its text sort after ticket 3's.
+    record_return(ledger, 3, Kind.RETURN, NOW, 1000)
+    record_return(
+        ledger,
+        4,
+        Kind.RETURN,
+        NOW.astimezone(timezone(timedelta(hours=5))) - timedelta(minutes=1),
+        700,
+    )
+    record_return(ledger, 5, Kind.NOT_COMPLETED, NOW - timedelta(hours=1), 5000)
+
+    assert ledger.items_returned_before(1, 4, NOW - timedelta(minutes=1)) == 0
+    assert ledger.items_returned_before(1, 3, NOW) == 700
+    # At the same time, the lower id comes first.
+    assert ledger.items_returned_before(1, 6, NOW) == 1700
+    assert ledger.items_returned_before(1, 2, NOW) == 700
+    assert ledger.items_returned_before(1, 6, None) == 0
+
+
+def test_items_returned_before_unknown_for_older_decisions(ledger: Ledger) -> None:
+    record_return(ledger, 3, Kind.RETURN, NOW, 1000)
+    ledger.db.execute("UPDATE tickets SET returned_item_cents = NULL WHERE id = 3")
+    assert ledger.items_returned_before(1, 6, NOW + timedelta(hours=1)) == 0
+
+    # Read again unchanged, the ticket gets its amount without a new version.
+    record_return(ledger, 3, Kind.RETURN, NOW, 1000)
+    assert ledger.items_returned_before(1, 6, NOW + timedelta(hours=1)) == 1000
+    versions = ledger.db.execute("SELECT count(*) FROM ticket_versions WHERE ticket_id = 3")
+    assert versions.fetchone()[0] == 1
 
 
 def test_order_balance_counts_refunds(ledger: Ledger) -> None:

@@ -90,8 +90,9 @@ def test_truth_hand_store_effects() -> None:
         ExpectedPush("order", alice, plans["s1"].id, None, 6350),
         # One tote back: floor(2700 x 6350 / 6850).
         ExpectedPush("refund", alice, plans["r1"].id, plans["s1"].id, 2502),
-        # The rest (tote + mug = 41.50): floor(4150 x 6350 / 6850).
-        ExpectedPush("refund", alice, plans["r2"].id, plans["s1"].id, 3847),
+        # The rest (tote + mug = 41.50) takes what the first left: 6350 - 2502, where
+        # rounding it on its own, floor(4150 x 6350 / 6850), would leave alice 1 cent.
+        ExpectedPush("refund", alice, plans["r2"].id, plans["s1"].id, 3848),
         ExpectedPush("order", alice, plans["s10"].id, None, 2000),
         # The exchange returns the lamp at the 20.00 paid, then sells coffee.
         ExpectedPush("refund", alice, plans["e1"].id, plans["s10"].id, 2000),
@@ -119,11 +120,11 @@ def test_truth_earlier_go_live_counts_early_sale() -> None:
 
 def test_truth_hand_store_balances() -> None:
     store, _ = _hand_store()
-    # s1: 63 points, 62 reversed; s10: 20, all reversed; e1: 16; s11: 30.
-    assert store.expected_balances(Decimal(1), GO_LIVE, False) == {"alice@example.com": 47}
-    assert store.expected_balances(Decimal(1), GO_LIVE, True) == {"alice@example.com": 57}
-    # s1: 95 points, 94 reversed; e1: floor(25.485); s11: 45.
-    assert store.expected_balances(Decimal("1.5"), GO_LIVE, False) == {"alice@example.com": 71}
+    # s1: 63 points, all reversed; s10: 20, all reversed; e1: 16; s11: 30.
+    assert store.expected_balances(Decimal(1), GO_LIVE, False) == {"alice@example.com": 46}
+    assert store.expected_balances(Decimal(1), GO_LIVE, True) == {"alice@example.com": 56}
+    # s1: 95 points, all reversed; e1: floor(25.485); s11: 45.
+    assert store.expected_balances(Decimal("1.5"), GO_LIVE, False) == {"alice@example.com": 70}
 
 
 # What the hand store serves.

@@ -51,7 +51,7 @@ def ticket(*lines: Line, subtotal: int | None = None, tax: int = 0) -> Ticket:
     )
 
 
-def parent(earn: int, items: int, net: int) -> ParentInfo:
+def parent(earn: int, items: int, net: int, returned_before: int = 0) -> ParentInfo:
     return ParentInfo(
         ticket_id=5001,
         kind=Kind.SALE,
@@ -61,6 +61,7 @@ def parent(earn: int, items: int, net: int) -> ParentInfo:
         earn_cents=earn,
         item_cents=items,
         item_net_cents=net,
+        returned_before_cents=returned_before,
     )
 
 
@@ -224,6 +225,13 @@ def test_refund_rounds_down() -> None:
     assert refund_cents(ret, parent(2000, 3000, 2000)) == 666
 
 
+def test_refund_rounds_over_earlier_returns() -> None:
+    ret = ticket_amounts(ticket(item(-1, -1000)), ITEMS_ONLY)
+    # 3 x 10.00 less 5.00: the items returned through each return are worth 8.33, 16.66, 25.00.
+    shares = [refund_cents(ret, parent(2500, 3000, 2500, before)) for before in (0, 1000, 2000)]
+    assert shares == [833, 833, 834]
+
+
 def test_refund_adds_returned_extras() -> None:
     ret = ticket_amounts(ticket(item(-1, -3000), tax=-240), AmountBasis(include_tax=True))
     assert refund_cents(ret, parent(5832, 6000, 5400)) == 2700 + 240
@@ -324,3 +332,26 @@ def test_partial_refunds_with_running_cap(
         assert 0 <= refund <= earned
         taken_back += min(refund, earned - taken_back)
     assert taken_back <= earned
+
+
+@given(sale_and_returns())
+def test_returns_of_every_item_take_back_the_net_items(
+    case: tuple[list[Line], int, list[list[int]], int, int],
+) -> None:
+    lines, subtotal, returns, _, _ = case
+    sale = ticket_amounts(ticket(*lines, subtotal=subtotal), ITEMS_ONLY)
+    returned_before = 0
+    total = 0
+    for quantities in returns:
+        ret = ticket_amounts(return_ticket(lines, quantities, 0), ITEMS_ONLY)
+        info = parent(earn_cents(sale), sale.sold_item_cents, sale.sold_net_cents, returned_before)
+        refund = refund_cents(ret, info)
+        # Within a cent of the exact share of this return's items.
+        exact = ret.returned_item_cents * sale.sold_net_cents / sale.sold_item_cents
+        assert exact - 1 < refund < exact + 1
+        total += refund
+        returned_before += ret.returned_item_cents
+    if returned_before == sale.sold_item_cents:
+        assert total == sale.sold_net_cents
+    else:
+        assert total <= sale.sold_net_cents

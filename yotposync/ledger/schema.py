@@ -197,12 +197,21 @@ def _index_open_pushes_v4(db: sqlite_utils.Database) -> None:
     )
 
 
+def _add_returned_items_v5(db: sqlite_utils.Database) -> None:
+    """Keep each ticket's returned item amount, which later returns of the same sale round by.
+
+    Tickets decided before this version have NULL here; a return after them rounds on its own.
+    """
+    db.table("tickets").add_column("returned_item_cents", int)
+
+
 # Index i is the migration from version i to version i + 1.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
     _add_customers_v2,
     create_offer_tables,
     _index_open_pushes_v4,
+    _add_returned_items_v5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -93,10 +93,11 @@ class Push:
 
 @dataclass(frozen=True)
 class TicketAmountsRow:
-    """The amounts of a ticket that a later return of it needs."""
+    """The amounts of a ticket that later returns of it, or of its parent, need."""
 
     item_cents: int
     item_net_cents: int
+    returned_item_cents: int = 0
 
 
 # The last time formatted, and its text. Writes within one page or one delivery group pass
@@ -546,6 +547,35 @@ class Ledger:
             item_net_cents=row[6] or 0,
         )
 
+    def items_returned_before(
+        self, parent_id: int, ticket_id: int, completed_at: datetime | None
+    ) -> int:
+        """Return the item amount that a sale's returns completed before this one returned.
+
+        Returns count in the order of their completion, then of their ids; only those decided as
+        returns or exchanges count, so a voided return returned nothing. The amount is 0 when
+        one of them was decided before the ledger kept its returned item amount (schema
+        version 5): the return is then rounded on its own, as before.
+        """
+        if completed_at is None:
+            return 0
+        rows = self.db.execute(
+            "SELECT id, completed_at, returned_item_cents FROM tickets "
+            "WHERE parent_id = ? AND id != ? AND kind IN (?, ?)",
+            [parent_id, ticket_id, Kind.RETURN.value, Kind.EXCHANGE.value],
+        ).fetchall()
+        # Stored times keep the offset Heartland sent, so they are compared as times, not text.
+        returned = 0
+        for other_id, other_text, other_cents in rows:
+            if other_text is None or other_cents is None:
+                return 0
+            other_at = stored_time(other_text, f"tickets.completed_at of ticket {other_id}")
+            if (other_at, other_id) < (completed_at, ticket_id):
+                returned += stored_int(
+                    other_cents, f"tickets.returned_item_cents of ticket {other_id}"
+                )
+        return max(0, returned)
+
     def returns_of(self, ticket_id: int) -> list[tuple[Decision, datetime | None]]:
         """Return the latest decision and completion time of each return of a sale, oldest first.
 
@@ -618,7 +648,7 @@ class Ledger:
         """
         previous = self.db.execute(
             "SELECT updated_at, kind, reason, rule, customer_id, earn_cents, return_cents, "
-            "versions, first_seen_at FROM tickets WHERE id = ?",
+            "versions, first_seen_at, returned_item_cents FROM tickets WHERE id = ?",
             [decision.ticket_id],
         ).fetchone()
         updated = _iso(updated_at) if updated_at else None
@@ -631,6 +661,12 @@ class Ledger:
             decision.return_cents,
         )
         if previous is not None and previous[0] == updated and tuple(previous[1:7]) == outcome:
+            if previous[9] is None and amounts.returned_item_cents:
+                # Decided before schema version 5 kept this amount: add it, as no new version.
+                self.db.execute(
+                    "UPDATE tickets SET returned_item_cents = ? WHERE id = ?",
+                    [amounts.returned_item_cents, decision.ticket_id],
+                )
             return False
         versions = 1
         if previous is not None:
@@ -656,6 +692,7 @@ class Ledger:
                 "return_cents": decision.return_cents,
                 "item_cents": amounts.item_cents,
                 "item_net_cents": amounts.item_net_cents,
+                "returned_item_cents": amounts.returned_item_cents,
                 "versions": versions,
                 "first_seen_at": previous[8] if previous else _iso(now),
                 "decided_at": _iso(now),

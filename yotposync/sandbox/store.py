@@ -11,8 +11,10 @@ Business rules the ground truth follows (the daemon is configured the same way i
   walk-in customer (`public_id` "CASH") nor staff (custom field `staff` = "yes"). The
   eligible amount is its sold item value after markdowns minus ticket-level discounts.
 - A completed, not voided return (or the returned part of an exchange) whose parent earned
-  takes back floor(returned_item_cents x parent_eligible_cents / parent_item_cents), and the
-  total taken back from one parent never exceeds what that parent earned. Blind returns and
+  takes back the parent's eligible share of the items returned so far, less that of the items
+  its earlier returns returned, each share rounded down: floor(R x eligible / items) with R
+  the parent's item value returned through this return, in completion order. The total
+  taken back from one parent never exceeds what that parent earned. Blind returns and
   returns of parents that earned nothing take back nothing.
 - The sold part of an exchange earns like a sale, under the same checks for its own customer.
 """
@@ -184,6 +186,7 @@ class Store:
         """
         earned: dict[int, _Earned] = {}
         taken_back: dict[int, int] = {}
+        items_returned: dict[int, int] = {}  # parent id -> item value its returns returned
         pushes: list[ExpectedPush] = []
         counted = [
             plan
@@ -195,7 +198,11 @@ class Store:
             parent_id = plan.parent_id
             parent = None if parent_id is None else earned.get(parent_id)
             if plan.returned and parent_id is not None and parent is not None:
-                amount = plan.returned_cents * parent.eligible_cents // parent.item_cents
+                before = items_returned.get(parent_id, 0)
+                through = before + plan.returned_cents
+                items_returned[parent_id] = through
+                share = parent.eligible_cents, parent.item_cents
+                amount = through * share[0] // share[1] - before * share[0] // share[1]
                 already = taken_back.get(parent_id, 0)
                 amount = min(amount, parent.eligible_cents - already)
                 if amount > 0:

@@ -119,14 +119,20 @@ def refund_cents(amounts: TicketAmounts, parent: ParentInfo) -> int:
     """Compute the eligible amount a return takes back from its parent sale.
 
     Returned items are valued at the price the parent actually received: the returned item
-    amount times the parent's net-to-gross item ratio, rounded down to the cent. Rounding
-    down keeps partial returns that together return no more than was sold within the
-    parent's net item amount. Included
-    extras are added in full. The result is capped at what the parent earned. Capping the
-    sum of several returns is the caller's job.
+    amount times the parent's net-to-gross item ratio. The rounding runs over the parent's
+    returns in order: a return takes the value of everything returned so far, including
+    its own items, minus the value of what the returns before it returned, each rounded
+    down to the cent. So every return is within a cent of its exact share, and returns that
+    together return every item take back exactly the parent's net item amount, where
+    rounding each return down on its own would leave a cent per return with the customer.
+    Included extras are added in full. The result is capped at what the parent earned.
+    Capping the sum of several returns is the caller's job.
     """
     returned_items = 0
     if parent.item_cents > 0:
-        returned_items = amounts.returned_item_cents * parent.item_net_cents // parent.item_cents
+        before = parent.returned_before_cents
+        through = before + amounts.returned_item_cents
+        net, gross = parent.item_net_cents, parent.item_cents
+        returned_items = through * net // gross - before * net // gross
     refund = max(0, returned_items) + amounts.returned_extra_cents
     return min(refund, max(0, parent.earn_cents))

@@ -144,3 +144,6 @@ class ParentInfo:
     earn_cents: int  # eligible amount the parent earned (0 if it earned nothing)
     item_cents: int  # the parent's sold item amount before ticket-level discounts
     item_net_cents: int  # the same after ticket-level discounts
+    # The item amount, before discounts, that the parent's returns completed before this one
+    # returned (0 when there are none, or when one was decided before the ledger kept it).
+    returned_before_cents: int = 0

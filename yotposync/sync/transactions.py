@@ -607,6 +607,10 @@ class TransactionsJob:
             # The parent is in this batch: decide it first so the return sees its outcome.
             self._decide_and_plan(batch.known[parent_id], batch, summary, now)
         parent = self.ledger.parent_info(parent_id) if parent_id is not None else None
+        if parent is not None and parent_id is not None:
+            before = self.ledger.items_returned_before(parent_id, ticket.id, ticket.completed_at)
+            if before:
+                parent = dataclasses.replace(parent, returned_before_cents=before)
 
         decision = decide(ticket, version.customer, parent, self.rules, self.basis)
         if version.customer_missing and decision.kind is Kind.NO_CUSTOMER:
@@ -629,7 +633,9 @@ class TransactionsJob:
             completed_at=ticket.completed_at,
             business_date=ticket.local_completed_date,
             location_id=ticket.location_id,
-            amounts=TicketAmountsRow(amounts.sold_item_cents, amounts.sold_net_cents),
+            amounts=TicketAmountsRow(
+                amounts.sold_item_cents, amounts.sold_net_cents, amounts.returned_item_cents
+            ),
             now=now,
         )
         summary.decisions[decision.kind.value] += 1
