@@ -127,6 +127,12 @@ def _spent(returned: int, restored: int = 0) -> SpentPoints:
         (RestorePolicy.FULL, 2000, 0, 0),
         (RestorePolicy.FULL, 4000, 0, 500),
         (RestorePolicy.NEVER, 4000, 0, 0),
+        # A return voided or made smaller: what the others no longer justify comes back.
+        (RestorePolicy.PROPORTIONAL, 1000, 250, -125),
+        (RestorePolicy.PROPORTIONAL, 0, 500, -500),
+        (RestorePolicy.FULL, 2000, 500, -500),
+        # Every item still returned by the others: nothing changes.
+        (RestorePolicy.PROPORTIONAL, 4000, 500, 0),
     ],
 )
 def test_restore_by_policy(

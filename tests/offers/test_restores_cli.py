@@ -128,6 +128,26 @@ def test_voided_return_takes_restore_back(tmp_path: Path) -> None:
         assert store.balance(EMAIL) == before_return
 
 
+def test_voided_return_after_over_return_restores_once(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        customer, sale = _sale(store)
+        first = _return(store, customer, sale, 2)
+        store.catch_up()
+        # Both items returned again: the sale has nothing left, so nothing more comes back.
+        _return(store, customer, sale, 2)
+        store.catch_up()
+        response = store.heartland("PUT", f"/sales/tickets/{first}", {"voided?": True})
+        assert response.status_code < 300, response.text
+        for _ in range(3):
+            store.catch_up()
+
+        # The second return still returns every item, so the 500 points stay given back:
+        # voiding the first changes nothing, at any later read.
+        assert _restored(store) == [500]
+        assert store.adjustments("Points taken back") == []
+        assert store.balance(EMAIL) == 1000
+
+
 def test_return_voided_after_its_sale_keeps_restore(tmp_path: Path) -> None:
     for store in _store(tmp_path, "proportional"):
         customer, sale = _sale(store)

@@ -145,7 +145,11 @@ class SpentPoints:
 
 
 def restore_points(spent: SpentPoints, policy: RestorePolicy, *, sale_voided: bool) -> int:
-    """Return the points to give back now, on top of what was already given back."""
+    """Return the points to give back now, on top of what was already given back.
+
+    The result is negative when more was given back than the sale's returns justify now,
+    after a return was voided or returns less.
+    """
     if spent.points <= 0:
         return 0
     if sale_voided:
@@ -158,4 +162,4 @@ def restore_points(spent: SpentPoints, policy: RestorePolicy, *, sale_voided: bo
         target = 0
     else:
         target = spent.points * spent.returned_item_cents // spent.sold_item_cents
-    return max(0, min(target, spent.points) - spent.restored_points)
+    return min(target, spent.points) - spent.restored_points

@@ -162,25 +162,30 @@ class TicketOffers:
     def _restore_for_return(
         self, ticket: Ticket, sale_id: int, amounts: TicketAmounts, now: datetime
     ) -> None:
+        """Bring the points given back for the sale to what its returns justify now.
+
+        The target follows the sale's returns as they stand, each at its latest version: a
+        voided return returns nothing, and a voided sale gives back everything it spent.
+        The difference from what was given back so far is queued under this ticket, positive
+        or negative, so a return read again unchanged queues nothing. A return voided after
+        its restore takes back only what the other returns no longer justify: once a later
+        return has returned every item, voiding an earlier one changes nothing.
+        """
         if self.offers.spent_points(sale_id) is None:
             return
-        if ticket.is_voided:
-            # A return voided after its restore takes back exactly what it gave back, unless
-            # the sale was voided too. The sale's void gave back the rest of what it spent, so
-            # with this restore everything is back, as it should be for a voided sale.
-            given = self.offers.restored_by_ticket(ticket.id)
-            if given > 0 and not self._sale_voided(sale_id):
-                reason = f"return {ticket.id} voided after its restore"
-                email = self.offers.spender_email(sale_id)
-                self._queue_restore(ticket.id, sale_id, email, -given, reason, now)
         counts = ticket.is_completed and not ticket.is_voided
         returned = amounts.returned_item_cents if counts else 0
         self.offers.save_return_share(ticket.id, sale_id, returned, now)
         spent = self.offers.spent_points(sale_id)
         if spent is None:
             return
-        points = restore_points(spent, self.policy, sale_voided=False)
-        reason = f"return of sale {sale_id}, {self.policy.value} restore policy"
+        points = restore_points(spent, self.policy, sale_voided=self._sale_voided(sale_id))
+        if points > 0:
+            reason = f"return of sale {sale_id}, {self.policy.value} restore policy"
+        elif ticket.is_voided:
+            reason = f"return {ticket.id} voided after its restore"
+        else:
+            reason = f"return {ticket.id} changed: the returns of sale {sale_id} return less"
         email = self.offers.spender_email(sale_id)
         self._queue_restore(ticket.id, sale_id, email, points, reason, now)
 
@@ -203,6 +208,8 @@ class TicketOffers:
         number = self.offers.restore_count(ticket_id) + 1
         push_id = f"{self.id_prefix}-restore-{ticket_id}-{number}"
         verb = "given back" if points > 0 else "taken back, return voided"
+        if points < 0 and "voided" not in reason:
+            verb = "taken back, return changed"
         title = history_title(f"Points {verb}, ticket {ticket_id}", push_id)
         self.offers.add_points_push(
             push_id=push_id,
