@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from yotposync.ledger import Ledger
 from yotposync.ledger.offers import REDEEM_ROLE, OfferLedger
 from yotposync.ledger.schema import MIGRATIONS, schema_version
 from yotposync.ledger.store import REJECTED
+from yotposync.sync.offers import Offer
 from yotposync.sync.redemptions import OFFER, DeductionDecision, DeductionState, LoyaltyCoupon
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -92,3 +93,24 @@ def test_online_code_recorded_once(tmp_path: Path) -> None:
         ledger.close()
     assert first is True
     assert second is False
+
+
+def test_points_cost_at_follows_the_cost_changes(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        offers = OfferLedger(ledger)
+        assert offers.points_cost_at(3101, NOW) is None
+        with ledger.transaction():
+            offers.save_offer(Offer(3101, "$5 Off", 500, 500, None), 61, NOW)
+            # Synced again unchanged: no new cost.
+            offers.save_offer(Offer(3101, "$5 Off", 500, 500, None), 61, NOW + timedelta(days=1))
+            offers.save_offer(Offer(3101, "$5 Off", 800, 500, None), 61, NOW + timedelta(days=2))
+        rows = ledger.db.execute("SELECT count(*) FROM offer_costs").fetchone()[0]
+        assert rows == 2
+        # Before the first recorded cost, the first one: the earliest the ledger knows.
+        assert offers.points_cost_at(3101, NOW - timedelta(days=1)) == 500
+        assert offers.points_cost_at(3101, NOW + timedelta(days=1, hours=23)) == 500
+        assert offers.points_cost_at(3101, NOW + timedelta(days=2)) == 800
+        assert offers.points_cost_at(3102, NOW) is None
+    finally:
+        ledger.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -65,6 +66,28 @@ def test_paid_ticket_deducts_once(store: LoyaltyStore) -> None:
     deductions = store.adjustments("hl-redeem-")
     assert [d["point_adjustment_amount"] for d in deductions] == [-500]
     # 1000 - 500 spent + 35 earned on the $35 paid after the $5 discount.
+    assert store.balance(EMAIL) == 535
+
+
+def test_sale_deducts_cost_offer_had_when_completed(store: LoyaltyStore) -> None:
+    coupon_sale(store)
+    # Heartland's times are whole seconds, so each step waits for the next second.
+    time.sleep(1.05)
+    # The cost rises in Yotpo, and the offers job copies it before the sale is read.
+    store.set_options({**FIVE_OFF, "amount": 800, "cost_text": "800 Points"})
+    store.cli("offers", "sync")
+    time.sleep(1.05)
+    later = store.ticket(
+        customer_id=store.customer("sam@example.com"), coupon_code="LOYALTY3101", items=[(1, 20.0)]
+    )
+    store.member("sam@example.com", 1000)
+    store.catch_up()
+
+    deductions = {
+        d["history_title"]: d["point_adjustment_amount"] for d in store.adjustments("hl-redeem-")
+    }
+    assert sorted(deductions.values()) == [-800, -500]
+    assert [v for k, v in deductions.items() if f"hl-redeem-{later}" in k] == [-800]
     assert store.balance(EMAIL) == 535
 
 

@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from yotposync.ledger.integrity import stored_time
 from yotposync.ledger.store import PENDING, Ledger
 from yotposync.sync.offers import Offer, OfferMapping
 from yotposync.sync.redemptions import (
@@ -55,6 +56,11 @@ class OfferLedger:
     def save_offer(self, offer: Offer, coupon_id: int, now: datetime) -> None:
         """Record that the offer's coupon `coupon_id` now matches the offer and is active."""
         spec = offer.coupon_spec()
+        if self.offer_points_cost(offer.option_id) != offer.points_cost:
+            self.db.execute(
+                "INSERT INTO offer_costs (option_id, points_cost, since) VALUES (?, ?, ?)",
+                [offer.option_id, offer.points_cost, _iso(now)],
+            )
         self._upsert_offer(
             offer.option_id,
             {
@@ -135,6 +141,29 @@ class OfferLedger:
             "SELECT points_cost FROM offer_coupons WHERE option_id = ?", [option_id]
         ).fetchone()
         return int(row[0]) if row is not None and row[0] else None
+
+    def points_cost_at(self, option_id: int, when: datetime) -> int | None:
+        """Return the points cost an option had at `when`, as the offers job copied it.
+
+        A time before the first cost recorded gets that first cost, the earliest the ledger
+        knows. None when no cost was ever recorded for the option.
+        """
+        rows = self.db.execute(
+            "SELECT points_cost, since FROM offer_costs WHERE option_id = ? ORDER BY rowid",
+            [option_id],
+        ).fetchall()
+        costs = [
+            (stored_time(since, f"offer_costs.since of option {option_id}"), int(points))
+            for points, since in rows
+        ]
+        if not costs:
+            return None
+        costs.sort(key=lambda cost: cost[0])
+        chosen = costs[0][1]
+        for since, points in costs:
+            if since <= when:
+                chosen = points
+        return chosen
 
     def loyalty_coupon_by_code(self, code: str) -> LoyaltyCoupon | None:
         """Return the ledger's record of the coupon with `code`, ignoring case, or None.

@@ -205,6 +205,25 @@ def _add_returned_items_v5(db: sqlite_utils.Database) -> None:
     db.table("tickets").add_column("returned_item_cents", int)
 
 
+def _add_offer_costs_v6(db: sqlite_utils.Database) -> None:
+    """Keep each offer's points costs with the time each took effect.
+
+    A sale deducts the cost its offer had when the sale was completed, not the cost the offers
+    job copied since. Offers synced before this version start with their cost at the time
+    their row was created.
+    """
+    db.table("offer_costs").create(
+        {"option_id": int, "points_cost": int, "since": str},
+        not_null={"option_id", "points_cost", "since"},
+    )
+    db.table("offer_costs").create_index(["option_id"])
+    db.execute(
+        "INSERT INTO offer_costs (option_id, points_cost, since) "
+        "SELECT option_id, points_cost, created_at FROM offer_coupons "
+        "WHERE points_cost IS NOT NULL AND created_at IS NOT NULL"
+    )
+
+
 # Index i is the migration from version i to version i + 1.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
@@ -212,6 +231,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     create_offer_tables,
     _index_open_pushes_v4,
     _add_returned_items_v5,
+    _add_offer_costs_v6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

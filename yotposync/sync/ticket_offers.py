@@ -7,6 +7,7 @@ choices are in `sync.redemptions`; this module reads and writes the ledger aroun
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from yotposync.sync.amounts import TicketAmounts
 from yotposync.sync.model import Customer, Kind, Ticket
 from yotposync.sync.points_push import history_title
 from yotposync.sync.redemptions import (
+    OFFER,
     ONLINE_CODE,
     PROBLEM_STATES,
     DeductionState,
@@ -82,11 +84,30 @@ class TicketOffers:
                 "in Yotpo if a loyalty coupon was used",
             )
             return None
+        found = None
         if reference.coupon_id is not None:
             found = self.offers.loyalty_coupon(reference.coupon_id)
-            if found is not None:
-                return found
-        return self.offers.loyalty_coupon_by_code(reference.code) if reference.code else None
+        if found is None and reference.code:
+            found = self.offers.loyalty_coupon_by_code(reference.code)
+        return self._cost_when_completed(found, ticket)
+
+    def _cost_when_completed(
+        self, coupon: LoyaltyCoupon | None, ticket: Ticket
+    ) -> LoyaltyCoupon | None:
+        """Give a register offer's coupon the points cost the offer had when the ticket completed.
+
+        The offers job updates a coupon in place when its offer's cost changes in Yotpo. A sale
+        read after that, at the next poll or after an outage, still pays the cost the cashier
+        saw.
+        """
+        if coupon is None or coupon.kind != OFFER or coupon.option_id is None:
+            return coupon
+        if ticket.completed_at is None:
+            return coupon
+        cost = self.offers.points_cost_at(coupon.option_id, ticket.completed_at)
+        if cost is None or cost == coupon.points_cost:
+            return coupon
+        return dataclasses.replace(coupon, points_cost=cost)
 
     def _deduct(self, ticket: Ticket, customer: Customer | None, now: datetime) -> str | None:
         coupon = self._applied_loyalty_coupon(ticket)
