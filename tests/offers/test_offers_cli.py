@@ -91,6 +91,26 @@ def test_sale_deducts_cost_offer_had_when_completed(store: LoyaltyStore) -> None
     assert store.balance(EMAIL) == 535
 
 
+def test_deduction_follows_sale_moved_to_another_customer(store: LoyaltyStore) -> None:
+    sale = coupon_sale(store)
+    store.catch_up()
+    store.member("sam@example.com", 1000)
+    sam = store.customer("sam@example.com", name="Sam")
+
+    response = store.heartland("PUT", f"/sales/tickets/{sale}", {"customer_id": sam})
+    assert response.status_code == 200, response.text
+    store.catch_up()
+    store.catch_up()
+
+    adjustments = [
+        (a["customer_email"], a["point_adjustment_amount"]) for a in store.adjustments("hl-redeem")
+    ]
+    assert adjustments == [(EMAIL, -500), (EMAIL, 500), ("sam@example.com", -500)]
+    # Pat is back where the sale found them; Sam paid for the discount and earned on the sale.
+    assert store.balance(EMAIL) == 1000
+    assert store.balance("sam@example.com") == 535
+
+
 def test_unpaid_ticket_deducts_when_paid(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)

@@ -199,3 +199,30 @@ def test_report_counts_points_spent_and_restored(tmp_path: Path) -> None:
         assert sum(int(row["restored_points"]) for row in rows) == 250
         table = store.cli("report", "--since", since).stdout
         assert "points spent" in table
+
+
+def test_sale_moved_after_partial_return_moves_what_is_still_paid(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        pat, sale = _sale(store)
+        _return(store, pat, sale, 1)
+        store.catch_up()
+        store.member("sam@example.com", 1000)
+        sam = store.customer("sam@example.com", name="Sam")
+        response = store.heartland("PUT", f"/sales/tickets/{sale}", {"customer_id": sam})
+        assert response.status_code == 200, response.text
+        store.catch_up()
+        _return(store, sam, sale, 1)
+        store.catch_up()
+        store.catch_up()
+
+        moved = [
+            (a["customer_email"], a["point_adjustment_amount"])
+            for a in store.adjustments("hl-redeem")
+        ]
+        # Pat paid 500 and got 250 back on the first return: the other 250 moves to Sam.
+        assert moved == [(EMAIL, -500), (EMAIL, 250), ("sam@example.com", -250)]
+        # The second return gives Sam back the rest, as it would have given Pat.
+        assert [
+            (a["customer_email"], a["point_adjustment_amount"])
+            for a in store.adjustments("Points given back, ticket")
+        ][-1] == ("sam@example.com", 250)

@@ -287,7 +287,7 @@ class OfferLedger:
         rows = list(
             self.db.query(
                 "SELECT ticket_id, coupon_id, coupon_kind, code, state, reason, push_id, points, "
-                "email FROM redemptions WHERE ticket_id = ?",
+                "email, customer_id FROM redemptions WHERE ticket_id = ?",
                 [ticket_id],
             )
         )
@@ -321,6 +321,31 @@ class OfferLedger:
             },
             pk="ticket_id",
         )
+
+    def move_redemption(
+        self,
+        ticket_id: int,
+        *,
+        customer_id: int | None,
+        email: str,
+        push_id: str,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """Record that a sale's deduction now falls on another customer, by push `push_id`."""
+        self.db.execute(
+            "UPDATE redemptions SET customer_id = ?, email = ?, push_id = ?, reason = ?, "
+            "decided_at = ? WHERE ticket_id = ?",
+            [customer_id, email, push_id, reason, _iso(now), ticket_id],
+        )
+
+    def redeem_push_count(self, ticket_id: int) -> int:
+        """Return how many deductions and give-backs were queued for one sale's coupon."""
+        row = self.db.execute(
+            "SELECT count(*) FROM pushes WHERE ticket_id = ? AND role = ?",
+            [ticket_id, REDEEM_ROLE],
+        ).fetchone()
+        return int(row[0])
 
     def add_points_push(
         self,

@@ -118,6 +118,8 @@ class TicketOffers:
             # Deducted once already: a ticket seen again never deducts twice.
             if ticket.is_voided:
                 self._restore_voided_sale(ticket, existing, now)
+            elif existing["coupon_kind"] == OFFER:
+                self._follow_moved_sale(ticket, customer, coupon, existing, now)
             return None
 
         decision = decide_deduction(ticket, customer, coupon, self.go_live)
@@ -176,6 +178,75 @@ class TicketOffers:
         points = restore_points(spent, self.policy, sale_voided=True)
         self._queue_restore(
             ticket.id, ticket.id, existing["email"], points, "sale voided after its deduction", now
+        )
+
+    def _follow_moved_sale(
+        self,
+        ticket: Ticket,
+        customer: Customer | None,
+        coupon: LoyaltyCoupon,
+        existing: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Move a register deduction to the customer a sale was moved to after it.
+
+        The discount went to the sale, so its points follow the sale as its order does: the
+        first customer gets back what they still paid (the deduction less what returns gave
+        back), and the new customer pays the same. A deduction Yotpo rejected took nothing,
+        so the new customer pays the whole cost and the first gets nothing back. A sale left
+        with no customer, or one without an e-mail address, keeps its deduction where it is.
+        """
+        new_email = customer.email if customer is not None else None
+        if new_email is None or ticket.customer_id is None:
+            return
+        if ticket.customer_id == existing["customer_id"]:
+            return  # the same customer, whose e-mail may have changed
+        spent = self.offers.spent_points(ticket.id)
+        owed = spent.points - spent.restored_points if spent is not None else existing["points"]
+        number = self.offers.redeem_push_count(ticket.id) // 2 + 2
+        old_email = existing["email"]
+        if spent is not None and owed > 0 and old_email:
+            back_id = f"{self.id_prefix}-redeem-back-{ticket.id}-{number}"
+            email = customer_book.current_email(self.ledger, old_email)
+            title = history_title(f"Points given back, ticket {ticket.public_id} moved", back_id)
+            self.offers.add_points_push(
+                push_id=back_id,
+                role=REDEEM_ROLE,
+                ticket_id=ticket.id,
+                customer_id=existing["customer_id"],
+                email=email,
+                points=owed,
+                payload=_adjust_payload(email, title),
+                now=now,
+            )
+        push_id = f"{self.id_prefix}-redeem-{ticket.id}-{number}"
+        if owed > 0:
+            title = history_title(f"{coupon.name} at the store, ticket {ticket.public_id}", push_id)
+            self.offers.add_points_push(
+                push_id=push_id,
+                role=REDEEM_ROLE,
+                ticket_id=ticket.id,
+                customer_id=ticket.customer_id,
+                email=new_email,
+                points=-owed,
+                payload=_adjust_payload(new_email, title),
+                now=now,
+            )
+        reason = f"{coupon.name}: moved with the sale to customer {ticket.customer_id}"
+        self.offers.move_redemption(
+            ticket.id,
+            customer_id=ticket.customer_id,
+            email=new_email,
+            push_id=push_id if owed > 0 else existing["push_id"],
+            reason=reason,
+            now=now,
+        )
+        log.info(
+            "deduction_moved",
+            ticket_id=ticket.id,
+            from_customer=existing["customer_id"],
+            to_customer=ticket.customer_id,
+            points=owed,
         )
 
     # Restores on returns.
