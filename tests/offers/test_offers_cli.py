@@ -109,6 +109,9 @@ def test_deduction_follows_sale_moved_to_another_customer(store: LoyaltyStore) -
     # Pat is back where the sale found them; Sam paid for the discount and earned on the sale.
     assert store.balance(EMAIL) == 1000
     assert store.balance("sam@example.com") == 535
+    explained = store.cli("explain", str(sale), "--no-balance").stdout
+    assert f"hl-redeem-back-{sale}-2" in explained
+    assert f"hl-redeem-{sale}-2" in explained
 
 
 def test_unpaid_ticket_deducts_when_paid(store: LoyaltyStore) -> None:
