@@ -481,6 +481,8 @@ class OffersSettings(_Section):
     restore_policy: Literal["proportional", "full", "never"] = "proportional"
     history_days: int = Field(default=30, ge=0, le=3650)
     history_max_customers: int = Field(default=200, ge=0, le=100000)
+    # The largest fixed amount, in cents, that an offer may take off; larger ones get no coupon.
+    max_discount_cents: int = Field(default=50000, ge=1, le=10_000_000)
     webhook_listen: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_secret_file: Path | None = None

@@ -44,7 +44,13 @@ def sync_offers(ctx: click.Context, allow_empty: bool) -> None:
         heartland = heartland_client(settings)
         yotpo = yotpo_client(settings)
         try:
-            job = OffersJob(ledger, yotpo, HeartlandCoupons(heartland), clock=utc_now)
+            job = OffersJob(
+                ledger,
+                yotpo,
+                HeartlandCoupons(heartland),
+                clock=utc_now,
+                max_discount_cents=settings.offers.max_discount_cents,
+            )
             summary = job.run(allow_empty=allow_empty)
         finally:
             ledger.close()

@@ -44,7 +44,13 @@ def run_offers(
     heartland = heartland_client(settings)
     yotpo = yotpo_client(settings)
     try:
-        job = OffersJob(ledger, yotpo, HeartlandCoupons(heartland), clock=clock)
+        job = OffersJob(
+            ledger,
+            yotpo,
+            HeartlandCoupons(heartland),
+            clock=clock,
+            max_discount_cents=settings.offers.max_discount_cents,
+        )
         return job.run(should_stop=should_stop).as_dict()
     finally:
         heartland.close()

@@ -7,9 +7,11 @@ import io
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from tests.offers.conftest import make_store
 from tests.offers.helpers import FIVE_OFF, POINTS_FOR_CASH, TEN_PERCENT, LoyaltyStore
 from yotposync.sandbox.faults import FaultKind, FaultPlan, FaultRule
 
@@ -231,6 +233,47 @@ def test_dropped_skipped_offer_inactive(store: LoyaltyStore) -> None:
     assert "option 3102 'Points for cash': inactive" in listing
     assert "no longer offered by Yotpo (removed or disabled)" in listing
     assert "switched off" not in listing
+
+
+def test_amount_above_ceiling_gets_no_coupon(store: LoyaltyStore) -> None:
+    store.set_options({**FIVE_OFF, "discount_amount_cents": 10000000000000}, TEN_PERCENT)
+    result = store.cli("offers", "sync")
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    warnings = [e for e in events if e["event"] == "offer_skipped"]
+    listing = store.cli("offers", "list").stdout
+    status = store.cli("status").stdout
+    assert [c["code"] for c in store.coupons()] == ["LOYALTY3103"]
+    assert [(w["option_id"], w["name"], w["level"]) for w in warnings] == [
+        (3101, "$5 Off", "warning")
+    ]
+    assert "discount_amount_cents 10000000000000" in warnings[0]["reason"]
+    assert "offers.max_discount_cents 50000" in warnings[0]["reason"]
+    assert "option 3101 '$5 Off': skipped, no coupon: discount_amount_cents" in listing
+    assert "offer 3101 '$5 Off' skipped: discount_amount_cents 10000000000000" in status
+
+
+def test_amount_raised_above_ceiling_deactivates(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.cli("offers", "sync")
+    store.set_options({**FIVE_OFF, "discount_amount_cents": 5000000})
+    result = store.cli("offers", "sync")
+    coupon = store.coupons()[0]
+    listing = store.cli("offers", "list").stdout
+    assert "1 switched off" in result.stdout
+    assert coupon["active"] is False
+    assert coupon["amount"] == 5
+    assert "option 3101 '$5 Off': skipped, coupon" in listing
+    assert "discount_amount_cents 5000000 (50000.00 off) is above" in listing
+
+
+def test_raised_ceiling_allows_amount(tmp_path: Path) -> None:
+    for store in make_store(tmp_path, "[offers]\nmax_discount_cents = 5000000\n"):
+        store.set_options({**FIVE_OFF, "discount_amount_cents": 5000000})
+        store.cli("offers", "sync")
+        coupons = store.coupons()
+        assert [(c["code"], c["amount"], c["active"]) for c in coupons] == [
+            ("LOYALTY3101", 50000, True)
+        ]
 
 
 def test_explain_deduction_points(store: LoyaltyStore) -> None:

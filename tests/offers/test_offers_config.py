@@ -69,3 +69,17 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "yotposync.toml"
     path.write_text(text)
     return path
+
+
+def test_max_discount_default(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, BASE), environ={})
+    assert settings.offers.max_discount_cents == 50000
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "10000001"])
+def test_max_discount_out_of_range_rejected(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        _load(tmp_path, f"max_discount_cents = {value}\n")
+    assert f"offers.max_discount_cents = {value}: must be between 1 and 10000000" in str(
+        error.value
+    )

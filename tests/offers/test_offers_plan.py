@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from tests.offers.helpers import FIVE_OFF, POINTS_FOR_CASH, TEN_PERCENT
-from yotposync.sync.offers import Offer, OfferMapping, SkippedOption, plan_offers, read_option
+from yotposync.sync.offers import (
+    Offer,
+    OfferMapping,
+    SkippedOption,
+    plan_offers,
+    read_option,
+    read_options,
+)
 
 
 def test_read_fixed_amount_offer() -> None:
@@ -94,3 +101,34 @@ def test_plan_inactive_removed_offer_stays() -> None:
     offer = Offer(1, "A", 100, 500, None)
     plan = plan_offers([], [_mapping(offer, 61, "inactive")])
     assert plan.deactivate == []
+
+
+# --- the ceiling on fixed amounts --------------------------------------------------------
+
+
+def test_amount_above_ceiling_skipped() -> None:
+    result = read_option({**FIVE_OFF, "discount_amount_cents": 50001}, max_discount_cents=50000)
+    assert isinstance(result, SkippedOption)
+    assert result.option_id == 3101
+    assert "discount_amount_cents 50001 (500.01 off)" in result.reason
+    assert "offers.max_discount_cents 50000 (500.00)" in result.reason
+
+
+def test_amount_at_ceiling_read() -> None:
+    result = read_option({**FIVE_OFF, "discount_amount_cents": 50000}, max_discount_cents=50000)
+    assert result == Offer(3101, "$5 Off", 500, 50000, None)
+
+
+def test_huge_amount_skipped_by_read_options() -> None:
+    huge = {**FIVE_OFF, "discount_amount_cents": 10000000000000}
+    offers, skipped = read_options([huge, TEN_PERCENT], max_discount_cents=50000)
+    assert [offer.option_id for offer in offers] == [3103]
+    assert [option.option_id for option in skipped] == [3101]
+    assert "offers.max_discount_cents" in skipped[0].reason
+
+
+def test_ceiling_leaves_percentages_alone() -> None:
+    full = {**TEN_PERCENT, "discount_percentage": 100}
+    offers, skipped = read_options([full], max_discount_cents=1)
+    assert [offer.percent for offer in offers] == [Decimal(100)]
+    assert skipped == []

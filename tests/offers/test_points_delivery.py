@@ -36,7 +36,13 @@ def test_locked_customer_deduction_retried(store: LoyaltyStore) -> None:
     yotpo = yotpo_client(settings)
     heartland = heartland_client(settings)
     try:
-        OffersJob(ledger, yotpo, HeartlandCoupons(heartland), clock=clock).run()
+        OffersJob(
+            ledger,
+            yotpo,
+            HeartlandCoupons(heartland),
+            clock=clock,
+            max_discount_cents=settings.offers.max_discount_cents,
+        ).run()
         customer = store.customer(EMAIL)
         ticket = store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(1, 30.0)])
         store.admin("POST", "/locks", {"customer_email": EMAIL, "locked": True})
@@ -118,7 +124,13 @@ def test_offers_run_stops_between_coupons(store: LoyaltyStore) -> None:
     yotpo = yotpo_client(settings)
     heartland = heartland_client(settings)
     try:
-        job = OffersJob(ledger, yotpo, HeartlandCoupons(heartland), clock=Clock())
+        job = OffersJob(
+            ledger,
+            yotpo,
+            HeartlandCoupons(heartland),
+            clock=Clock(),
+            max_discount_cents=settings.offers.max_discount_cents,
+        )
         first = job.run(should_stop=lambda: len(store.coupons()) >= 1)
         written_first = [coupon["code"] for coupon in store.coupons()]
         second = job.run()

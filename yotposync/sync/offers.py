@@ -7,7 +7,8 @@ options are skipped with a reason a manager can read:
   cannot express;
 - custom coupons, free shipping, free products and unknown discount types: Heartland gets no
   amount to take off;
-- options without a usable id, name, points cost or discount value.
+- options without a usable id, name, points cost or discount value;
+- fixed-amount options above the `offers.max_discount_cents` ceiling (see `read_option`).
 """
 
 from __future__ import annotations
@@ -77,14 +78,14 @@ class OfferPlan:
 
 
 def read_options(
-    raw_options: Iterable[Mapping[str, Any]],
+    raw_options: Iterable[Mapping[str, Any]], *, max_discount_cents: int
 ) -> tuple[list[Offer], list[SkippedOption]]:
     """Split raw redemption options into offers and skipped options."""
     offers: list[Offer] = []
     skipped: list[SkippedOption] = []
     seen: set[int] = set()
     for raw in raw_options:
-        result = read_option(raw)
+        result = read_option(raw, max_discount_cents=max_discount_cents)
         if isinstance(result, SkippedOption):
             skipped.append(result)
         elif result.option_id in seen:
@@ -97,8 +98,17 @@ def read_options(
     return offers, skipped
 
 
-def read_option(raw: Mapping[str, Any]) -> Offer | SkippedOption:
-    """Read one raw redemption option as an offer, or as a skipped option with the reason."""
+def read_option(
+    raw: Mapping[str, Any], *, max_discount_cents: int | None = None
+) -> Offer | SkippedOption:
+    """Read one raw redemption option as an offer, or as a skipped option with the reason.
+
+    A fixed amount above `max_discount_cents` is skipped, because Yotpo accepts any amount,
+    and a typo there (cents typed as dollars, extra zeros) would otherwise become a coupon
+    that gives a fortune away at the register. None sets no ceiling.
+    """
+    # NOTE: the online codes job calls this with no ceiling, so a code that Yotpo already
+    # issued online gets its single-use coupon whatever the option's amount.
     option_id = _whole_number(raw.get("id"))
     name = raw.get("name")
     shown_name = name.strip() if isinstance(name, str) else ""
@@ -138,6 +148,15 @@ def read_option(raw: Mapping[str, Any]) -> Offer | SkippedOption:
                 shown_name,
                 f"invalid discount_amount_cents {raw.get('discount_amount_cents')!r}: "
                 "must be a whole number above 0",
+            )
+        if max_discount_cents is not None and cents > max_discount_cents:
+            return SkippedOption(
+                option_id,
+                shown_name,
+                f"discount_amount_cents {cents} ({format_cents(cents)} off) is above "
+                f"offers.max_discount_cents {max_discount_cents} "
+                f"({format_cents(max_discount_cents)}): raise that setting if the amount "
+                "is meant, or correct the option in Yotpo",
             )
         return Offer(option_id, shown_name, points, cents, None)
     shown_type = discount_type or "none"

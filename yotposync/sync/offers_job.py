@@ -85,12 +85,14 @@ class OffersJob:
         coupons: CouponWriter,
         *,
         clock: Callable[[], datetime],
+        max_discount_cents: int,
     ) -> None:
         self.offers = OfferLedger(ledger)
         self.ledger = ledger
         self.yotpo = yotpo
         self.coupons = coupons
         self.clock = clock
+        self.max_discount_cents = max_discount_cents
 
     def run(
         self, *, allow_empty: bool = False, should_stop: Callable[[], bool] = lambda: False
@@ -105,7 +107,7 @@ class OffersJob:
         """
         started = time.monotonic()
         raw = self.yotpo.redemption_options()
-        offers, skipped = read_options(raw)
+        offers, skipped = read_options(raw, max_discount_cents=self.max_discount_cents)
         summary = OffersSummary(options=len(raw), skipped=len(skipped))
         mappings = self.offers.offer_mappings()
         plan = plan_offers(offers, mappings)
