@@ -266,6 +266,31 @@ def test_amount_raised_above_ceiling_deactivates(store: LoyaltyStore) -> None:
     assert "discount_amount_cents 5000000 (50000.00 off) is above" in listing
 
 
+def test_failed_switch_off_retried(store: LoyaltyStore) -> None:
+    # The first run fails to switch the coupon off, so the next run must switch it off and
+    # only then record the option as skipped.
+    store.set_options(FIVE_OFF)
+    store.cli("offers", "sync")
+    store.set_options({**FIVE_OFF, "discount_amount_cents": 5000000})
+    down = FaultRule(
+        name="coupon-put-503",
+        service="heartland",
+        kind=FaultKind.SERVER_ERROR,
+        method="PUT",
+        path="/api/coupons/*",
+        times=1,
+    )
+    store.sandbox.faults.set_plan(FaultPlan(rules=(down,)))
+    failed = store.cli("offers", "sync", check=False)
+    still_active = store.coupons()[0]["active"]
+    store.cli("offers", "sync")
+    listing = store.cli("offers", "list").stdout
+    assert failed.returncode != 0
+    assert still_active is True
+    assert store.coupons()[0]["active"] is False
+    assert "option 3101 '$5 Off': skipped, coupon" in listing
+
+
 def test_raised_ceiling_allows_amount(tmp_path: Path) -> None:
     for store in make_store(tmp_path, "[offers]\nmax_discount_cents = 5000000\n"):
         store.set_options({**FIVE_OFF, "discount_amount_cents": 5000000})

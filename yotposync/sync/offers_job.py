@@ -113,6 +113,10 @@ class OffersJob:
         plan = plan_offers(offers, mappings)
         summary.unchanged = len(plan.unchanged)
 
+        # An option whose coupon is still active is marked skipped only once the coupon is
+        # switched off below. Marked earlier, a failed switch-off would leave the coupon
+        # active, and no later run would plan to switch it off.
+        switching_off = {mapping.option_id for mapping in plan.deactivate}
         for option in skipped:
             if option.option_id is None:
                 log.warning("offer_skipped", name=option.name, reason=option.reason)
@@ -120,10 +124,11 @@ class OffersJob:
             # Read outside the transaction, so the transaction only writes.
             changed = self.offers.offer_state(option.option_id) != ("skipped", option.reason)
             if changed:
-                with self.ledger.transaction():
-                    self.offers.mark_offer(
-                        option.option_id, option.name, "skipped", option.reason, self.clock()
-                    )
+                if option.option_id not in switching_off:
+                    with self.ledger.transaction():
+                        self.offers.mark_offer(
+                            option.option_id, option.name, "skipped", option.reason, self.clock()
+                        )
                 log.warning(
                     "offer_skipped",
                     option_id=option.option_id,
