@@ -45,6 +45,23 @@ def test_offers_rerun_changes_and_removals(store: LoyaltyStore) -> None:
     assert coupons["LOYALTY3103"]["active"] is False
 
 
+def test_type_change_renames_coupon(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.cli("offers", "sync")
+    percent = {**FIVE_OFF, "discount_type": "percentage", "discount_percentage": 50}
+    store.set_options(percent)
+    result = store.cli("offers", "sync")
+    coupons = store.coupons()
+    listing = store.cli("offers", "list").stdout
+    assert "1 updated" in result.stdout
+    assert len(coupons) == 1
+    assert coupons[0]["name"] == "Loyalty: 50% off, 500 points"
+    assert coupons[0]["percent"] == 50
+    assert coupons[0]["active"] is True
+    assert "option 3101 '$5 Off': active" in listing
+    assert "50% off for 500 points" in listing
+
+
 def coupon_sale(store: LoyaltyStore) -> int:
     """Give EMAIL 1000 points, sync FIVE_OFF, and ring up a $40 sale with its coupon."""
     store.set_options(FIVE_OFF)

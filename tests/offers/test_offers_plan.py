@@ -61,6 +61,70 @@ def test_coupon_spec_shows_name_and_cost() -> None:
     assert spec.single_use is False
 
 
+Discount = tuple[int | None, Decimal | None]
+
+
+@pytest.mark.parametrize(
+    ("name", "matching", "other", "built"),
+    [
+        ("$5 Off", (500, None), (600, None), "Loyalty: 6.00 off, 500 points"),
+        ("$5.00 off your order", (500, None), (None, Decimal(5)), "Loyalty: 5% off, 500 points"),
+        ("$7.50 Off", (750, None), (700, None), "Loyalty: 7.00 off, 500 points"),
+        # "1,000" is one figure, not 1 followed by 000.
+        ("$1,000 Off", (100000, None), (100, None), "Loyalty: 1.00 off, 500 points"),
+        ("10% Off", (None, Decimal(10)), (1000, None), "Loyalty: 10.00 off, 500 points"),
+        (
+            "12.5 percent off",
+            (None, Decimal("12.5")),
+            (None, Decimal(12)),
+            "Loyalty: 12% off, 500 points",
+        ),
+        # The points figure is not read as an amount.
+        ("500 points for $5", (500, None), (50000, None), "Loyalty: 500.00 off, 500 points"),
+    ],
+)
+def test_coupon_name_kept_while_matching(
+    name: str, matching: Discount, other: Discount, built: str
+) -> None:
+    kept = Offer(1, name, 500, *matching).coupon_spec().name
+    changed = Offer(1, name, 500, *other).coupon_spec().name
+    assert kept == f"{name} (500 points)"
+    assert changed == built
+
+
+@pytest.mark.parametrize(
+    ("offer", "expected"),
+    [
+        # The type changed from a fixed amount to a percentage, the name stayed.
+        (Offer(1, "$5 Off", 500, None, Decimal(50)), "Loyalty: 50% off, 500 points"),
+        (Offer(1, "$5 Off", 500, 600, None), "Loyalty: 6.00 off, 500 points"),
+        (Offer(1, "$50 Off", 500, 500, None), "Loyalty: 5.00 off, 500 points"),
+        (Offer(1, "10% Off", 800, 1000, None), "Loyalty: 10.00 off, 800 points"),
+        (Offer(1, "10% Off", 800, None, Decimal(15)), "Loyalty: 15% off, 800 points"),
+        (Offer(1, "Save 5 points", 500, 500, None), "Loyalty: 5.00 off, 500 points"),
+        (Offer(1, "Birthday reward", 500, None, Decimal(10)), "Loyalty: 10% off, 500 points"),
+    ],
+)
+def test_coupon_name_built_from_discount(offer: Offer, expected: str) -> None:
+    assert offer.coupon_spec().name == expected
+
+
+def test_percent_described_without_exponent() -> None:
+    result = read_option(TEN_PERCENT)
+    assert isinstance(result, Offer)
+    assert result.describe() == "10% off for 800 points"
+
+
+def test_plan_type_change_renames_coupon() -> None:
+    old = read_option(FIVE_OFF)
+    new = read_option({**FIVE_OFF, "discount_type": "percentage", "discount_percentage": 50})
+    assert isinstance(old, Offer)
+    assert isinstance(new, Offer)
+    plan = plan_offers([new], [_mapping(old, 61)])
+    assert plan.update == [(new, 61)]
+    assert new.coupon_spec().name == "Loyalty: 50% off, 500 points"
+
+
 def _mapping(offer: Offer, coupon_id: int, state: str = "active") -> OfferMapping:
     return OfferMapping(offer.option_id, coupon_id, offer.coupon_spec().as_json(), state)
 

@@ -9,10 +9,14 @@ options are skipped with a reason a manager can read:
   amount to take off;
 - options without a usable id, name, points cost or discount value;
 - fixed-amount options above the `offers.max_discount_cents` ceiling (see `read_option`).
+
+A coupon's name comes from the option's name only when that name states the actual discount,
+because Yotpo keeps the name and the discount in separate fields (see `coupon_name`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -33,19 +37,58 @@ class Offer:
     percent: Decimal | None
 
     def coupon_spec(self) -> CouponSpec:
-        """Return the coupon the cashier applies: its name shows the offer and its point cost."""
+        """Return the coupon the cashier applies, named by `coupon_name`."""
         return CouponSpec(
             code=offer_code(self.option_id),
-            name=f"{self.name} ({self.points_cost} points)",
+            name=coupon_name(self),
             amount_cents=self.amount_cents,
             percent=self.percent,
             single_use=False,
         )
 
-    def describe(self) -> str:
+    def discount_text(self) -> str:
+        """Return the discount as the cashier reads it, such as `5.00` or `50%`."""
         if self.amount_cents is not None:
-            return f"{format_cents(self.amount_cents)} off for {self.points_cost} points"
-        return f"{self.percent}% off for {self.points_cost} points"
+            return format_cents(self.amount_cents)
+        # Format "f", because a normalized Decimal such as 10 would print as "1E+1".
+        return f"{self.percent:f}%"
+
+    def describe(self) -> str:
+        return f"{self.discount_text()} off for {self.points_cost} points"
+
+
+# A number in an option's name, and what follows it: "%" or "percent" makes it a percentage,
+# "points" or "pts" a points cost, and anything else an amount in the store's currency.
+_NAME_FIGURE = re.compile(
+    r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(%|percent\b|points?\b|pts\b)?", re.IGNORECASE
+)
+
+
+def coupon_name(offer: Offer) -> str:
+    """Name an offer's coupon after the option when its name states the actual discount.
+
+    Yotpo sends an option's name and its discount in separate fields, so a retailer who
+    changes "$5 Off" to 50% off keeps the old name. The option's name is used, as
+    `$5 Off (500 points)`, when it contains an amount figure equal to the fixed amount or a
+    percentage figure equal to the percentage. Otherwise the name is built from the
+    discount, as `Loyalty: 50% off, 500 points`, so the cashier reads the real discount.
+    """
+    if _name_states_discount(offer):
+        return f"{offer.name} ({offer.points_cost} points)"
+    return f"Loyalty: {offer.discount_text()} off, {offer.points_cost} points"
+
+
+def _name_states_discount(offer: Offer) -> bool:
+    for match in _NAME_FIGURE.finditer(offer.name):
+        whole, fraction, unit = match.groups()
+        figure = Decimal(whole.replace(",", "") + (fraction or ""))
+        unit = (unit or "").lower()
+        if unit in ("%", "percent"):
+            if offer.percent is not None and figure == offer.percent:
+                return True
+        elif not unit and offer.amount_cents is not None and figure * 100 == offer.amount_cents:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
