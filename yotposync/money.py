@@ -111,6 +111,15 @@ def format_cents(cents: int) -> str:
     return f"{sign}{dollars}.{rest:02d}"
 
 
+def format_percent(percent: Decimal) -> str:
+    """Format a percentage for people without exponent or trailing zeros: `50%`, `12.5%`.
+
+    `Decimal.normalize()`, which the offer parser applies, turns 100 into `1E+2`, and `str()`
+    then prints the exponent, so the number is written in fixed-point notation here.
+    """
+    return f"{percent.normalize():f}%"
+
+
 def format_stored_cents(value: object) -> str:
     """Format cents read back from the ledger, showing a value edited into another type as is.
 

@@ -8,10 +8,12 @@ from typing import Any
 import click
 
 from yotposync.app import heartland_client, utc_now, yotpo_client
-from yotposync.clients.heartland_coupons import HeartlandCoupons
+from yotposync.clients.heartland_coupons import HeartlandCoupons, offer_text
 from yotposync.config import Settings
+from yotposync.errors import InvalidRecordError
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.offers import OfferLedger
+from yotposync.money import to_cents, to_decimal
 from yotposync.offers_runtime import run_online_codes
 from yotposync.sync.offers_job import OffersJob
 
@@ -109,7 +111,12 @@ def list_offers(ctx: click.Context, as_json: bool) -> None:
     ledger = Ledger.open_for_reading(settings.ledger.path)
     try:
         offers = OfferLedger(ledger)
-        report: dict[str, Any] = {"offers": offers.offer_rows(), "status": offers.status(20)}
+        rows = offers.offer_rows()
+        for row in rows:
+            if row["state"] == "active":
+                spec = offers.offer_spec(row["option_id"])
+                row["reason"] = _active_offer_text(spec, row["points_cost"]) or row["reason"]
+        report: dict[str, Any] = {"offers": rows, "status": offers.status(20)}
     finally:
         ledger.close()
     if as_json:
@@ -123,6 +130,29 @@ def list_offers(ctx: click.Context, as_json: bool) -> None:
     if not report["offers"]:
         click.echo("No offers yet: run `yotposync offers sync`.")
     click.echo("\n".join(format_offer_status(report["status"])))
+
+
+def _active_offer_text(spec: dict[str, Any] | None, points_cost: object) -> str | None:
+    """Describe an active offer from the coupon body stored for it, or return None if unreadable.
+
+    The stored reason of an active offer is not shown, because the offers job rewrites it only
+    when the coupon changes, so ledgers keep the text of the version that wrote it.
+    NOTE: `Offer.describe()` still writes percentages with `str()`, which stores 100% as
+    `1E+2%`. It should call `offer_text()` as the offers job's log line does.
+    """
+    if spec is None or not isinstance(points_cost, int):
+        return None
+    record = f"coupon {spec.get('code')}"
+    try:
+        if spec.get("amount") is not None:
+            cents = to_cents(spec["amount"], record=record, field="amount")
+            return offer_text(cents, None, points_cost)
+        if spec.get("percent") is not None:
+            percent = to_decimal(spec["percent"], record=record, field="percent")
+            return offer_text(None, percent, points_cost)
+    except InvalidRecordError:
+        return None
+    return None
 
 
 def format_offer_status(status: dict[str, Any]) -> list[str]:

@@ -338,3 +338,23 @@ def test_rejected_coupon_writes_exit_1(store: LoyaltyStore) -> None:
     result = store.cli("offers", "sync", check=False)
     assert result.returncode == 1
     assert result.stdout.count("Failed: option") == 2
+
+
+def test_offers_list_prints_plain_percent(store: LoyaltyStore) -> None:
+    whole = {**TEN_PERCENT, "id": 3104, "name": "Free order", "discount_percentage": 100}
+    eighth = {**TEN_PERCENT, "id": 3105, "name": "Eighth off", "discount_percentage": "12.50"}
+    store.set_options(TEN_PERCENT, whole, eighth)
+    result = store.cli("offers", "sync")
+    listing = store.cli("offers", "list").stdout
+    rows = json.loads(store.cli("offers", "list", "--json").stdout)["offers"]
+    assert "10% off for 800 points" in listing
+    assert "100% off for 800 points" in listing
+    assert "12.5% off for 800 points" in listing
+    assert "E+" not in listing
+    assert [row["reason"] for row in rows] == [
+        "10% off for 800 points",
+        "100% off for 800 points",
+        "12.5% off for 800 points",
+    ]
+    assert "100% off for 800 points" in result.stderr
+    assert "E+" not in result.stderr

@@ -5,7 +5,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from yotposync.errors import InvalidRecordError
-from yotposync.money import MAX_DOLLARS, format_cents, optional_cents, to_cents, to_decimal
+from yotposync.money import (
+    MAX_DOLLARS,
+    format_cents,
+    format_percent,
+    optional_cents,
+    to_cents,
+    to_decimal,
+)
 
 
 def cents(value: object) -> int:
@@ -124,6 +131,22 @@ def test_optional_cents_rejects_bad_value() -> None:
 )
 def test_format_cents(value: int, expected: str) -> None:
     assert format_cents(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("1E+2"), "100%"),
+        (Decimal("5E+1"), "50%"),
+        (Decimal("1E+1"), "10%"),
+        (Decimal("12.5"), "12.5%"),
+        (Decimal("12.50"), "12.5%"),
+        (Decimal("100.0"), "100%"),
+        (Decimal("0.5"), "0.5%"),
+    ],
+)
+def test_format_percent_without_exponent(value: Decimal, expected: str) -> None:
+    assert format_percent(value) == expected
 
 
 _numbers = st.one_of(

@@ -23,6 +23,7 @@ from typing import Any
 
 from yotposync.clients.heartland import HeartlandClient
 from yotposync.errors import NotFoundError, RetriableError
+from yotposync.money import format_cents, format_percent
 
 COUPONS_PATH = "/coupons"
 
@@ -57,6 +58,15 @@ class CouponSpec:
 def offer_code(option_id: int) -> str:
     """Return the coupon code of a Yotpo redemption option, e.g. `LOYALTY3101`."""
     return f"{OFFER_CODE_PREFIX}{option_id}"
+
+
+def offer_text(amount_cents: int | None, percent: Decimal | None, points_cost: int) -> str:
+    """Describe an offer for people: `5.00 off for 500 points`, `12.5% off for 800 points`."""
+    if amount_cents is not None:
+        return f"{format_cents(amount_cents)} off for {points_cost} points"
+    if percent is not None:
+        return f"{format_percent(percent)} off for {points_cost} points"
+    raise ValueError("offer_text: set one of amount_cents and percent")
 
 
 def coupon_body(spec: CouponSpec) -> dict[str, Any]:

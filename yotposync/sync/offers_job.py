@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from yotposync.clients.heartland_coupons import CouponSpec
+from yotposync.clients.heartland_coupons import CouponSpec, offer_text
 from yotposync.errors import RejectedError
 from yotposync.ledger import Ledger
 from yotposync.ledger.offers import OfferLedger
@@ -225,7 +225,7 @@ class OffersJob:
             "offer_coupon_written",
             option_id=offer.option_id,
             coupon_id=new_id,
-            offer=offer.describe(),
+            offer=offer_text(offer.amount_cents, offer.percent, offer.points_cost),
             created=coupon_id is None,
         )
 
