@@ -821,6 +821,35 @@ def test_capped_return_tops_up_after_earlier_void(shop: Shop) -> None:
     assert f", customer {pat}: sale" in text
 
 
+def test_over_return_explains_nothing_taken(shop: Shop) -> None:
+    pat = shop.customer("pat@example.com")
+    mugs = item(17.5, qty=2, name="Mug")
+    sale = shop.ring_up(mugs, customer=pat)
+    shop.sync()
+    returned = {**mugs, "qty": -2}
+    shop.advance_clock()
+    first = shop.ring_up(returned, customer=pat, type="Return", parent_transaction_id=sale)
+    shop.sync()
+    shop.advance_clock()
+    second = shop.ring_up(returned, customer=pat, type="Return", parent_transaction_id=sale)
+    shop.sync()
+
+    text = format_explanation(explained(shop, second))
+    assert "eligible amount: 35.00 taken back\n" in text
+    assert (
+        "  took back nothing: the return was decided at 35.00, but sale "
+        f"{sale} had nothing left to take back."
+    ) in text
+    assert "Pushes: none" in text
+    assert "refunds so far" not in text
+
+    # After the first return is voided, the second takes back all of its 35.00.
+    void(shop, first)
+    topped_up = format_explanation(explained(shop, second))
+    assert "took back nothing" not in topped_up
+    assert "refunds so far" not in topped_up
+
+
 def explained(shop: Shop, ticket_id: int) -> Explanation:
     """Explain a ticket from the shop's ledger, with the balances Yotpo reports."""
     ledger = Ledger.open_read_only(shop.ledger)

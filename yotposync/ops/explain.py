@@ -457,7 +457,9 @@ def format_explanation(explanation: Explanation) -> str:
         f"  eligible amount: {_eligible(t)}",
     ]
     capped = _capped_refunds(t, explanation.pushes)
-    if capped is not None:
+    if capped == 0:
+        lines.append(_nothing_taken_back(t))
+    elif capped is not None:
         lines.append(
             f"  refunds so far: {format_stored_cents(capped)}, capped at what the sale had "
             "left to take back; a later void of another return of it can top them up"
@@ -510,18 +512,30 @@ def _capped_refunds(ticket: dict[str, Any], pushes: list[PushLine]) -> int | Non
     """Return the total of a return's refunds when it is below the amount the return takes back.
 
     Refunds stop at what the sale still has, so a return of a sale that earlier returns
-    already took back sends less than its own amount. Rejected refunds do not count.
+    already took back sends less than its own amount, or no refund at all (a total of 0).
+    Rejected refunds do not count, and a return whose refunds were all rejected gets None.
     """
     taken_back = ticket["return_cents"]
     if ticket["parent_id"] is None or not isinstance(taken_back, int):
         return None
-    amounts = [
-        push.amount_cents for push in pushes if push.kind == "refund" and push.state != "rejected"
-    ]
+    refunds = [push for push in pushes if push.kind == "refund"]
+    if not refunds:
+        return 0 if taken_back > 0 else None
+    amounts = [push.amount_cents for push in refunds if push.state != "rejected"]
     if not amounts or not all(isinstance(amount, int) for amount in amounts):
         return None
     total = sum(amounts)
     return total if total < taken_back else None
+
+
+def _nothing_taken_back(ticket: dict[str, Any]) -> str:
+    """Explain why a return with an amount to take back sent no refund."""
+    decided = format_stored_cents(ticket["return_cents"])
+    return (
+        f"  took back nothing: the return was decided at {decided}, but sale "
+        f"{ticket['parent_id']} had nothing left to take back. A later void of another "
+        "return of the sale lets it take back then"
+    )
 
 
 def _business_day(ticket: dict[str, Any]) -> str:
