@@ -19,7 +19,7 @@ from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.offers import POINTS_ADJUST
-from yotposync.ledger.store import INTERRUPTED_ERROR, RUN_INTERRUPTED
+from yotposync.ledger.store import INTERRUPTED_ERROR, RUN_INTERRUPTED, Push
 from yotposync.sync.delivery import DeliveryJob, DeliverySummary
 from yotposync.sync.transactions import CURSOR_NAME, TransactionsJob, TransactionsSummary
 
@@ -115,6 +115,61 @@ def catch_up_outcome(delivery: DeliverySummary) -> str:
     return RUN_OK
 
 
+def _dry_run_catch_up(
+    settings: Settings,
+    *,
+    since: datetime,
+    until: datetime | None,
+    on_page: Callable[[TransactionsSummary, int], None] | None,
+    clock: Callable[[], datetime],
+    force: bool,
+    should_stop: Callable[[], bool],
+    on_points_adjustments: Callable[[list[Push]], None] | None,
+    started: datetime,
+) -> CatchUpResult:
+    """Run the transactions job of a catch-up on an in-memory copy of the ledger."""
+    scratch = Ledger.scratch_copy(settings.ledger.path)
+    try:
+        first_run = scratch.get_cursor(CURSOR_NAME) is None
+        before = scratch.last_push_seq()
+        # The transactions job reports orders and refunds page by page. Points adjustments
+        # are queued beside them, so they are read back from the copy after each page.
+        reported = before
+
+        def report_adjustments() -> None:
+            nonlocal reported
+            if on_points_adjustments is None:
+                return
+            queued = scratch.pushes_after(reported, POINTS_ADJUST)
+            if queued:
+                reported = queued[-1].seq
+                on_points_adjustments(queued)
+
+        def after_page(summary: TransactionsSummary, count: int) -> None:
+            if on_page is not None:
+                on_page(summary, count)
+            report_adjustments()
+
+        job = TransactionsJob(settings, scratch, heartland_client(settings), clock=clock)
+        transactions = job.run(
+            since=since, until=until, on_page=after_page, force=force, should_stop=should_stop
+        )
+        report_adjustments()
+        adjustments = scratch.count_pushes_after(before, POINTS_ADJUST)
+    finally:
+        scratch.close()
+    seconds = (clock() - started).total_seconds()
+    return CatchUpResult(
+        transactions,
+        None,
+        True,
+        seconds,
+        first_run,
+        interrupted=should_stop(),
+        points_adjustments=adjustments,
+    )
+
+
 def run_catch_up(
     settings: Settings,
     *,
@@ -125,6 +180,7 @@ def run_catch_up(
     clock: Callable[[], datetime] = utc_now,
     force: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
+    on_points_adjustments: Callable[[list[Push]], None] | None = None,
 ) -> CatchUpResult:
     """Walk tickets updated in [since, until], queue their pushes, then deliver them.
 
@@ -132,30 +188,21 @@ def run_catch_up(
     planned pushes are in the result. `force` accepts a window in which Heartland lists no
     ticket although the ledger saw some (see `TransactionsJob.check_empty_window`).
     Once `should_stop` returns True, the run ends after the page or delivery batch under way,
-    and is recorded as interrupted.
+    and is recorded as interrupted. A dry run passes the points adjustments of each page to
+    `on_points_adjustments`, after `on_page`.
     """
     started = clock()
     if dry_run:
-        scratch = Ledger.scratch_copy(settings.ledger.path)
-        try:
-            first_run = scratch.get_cursor(CURSOR_NAME) is None
-            before = scratch.last_push_seq()
-            job = TransactionsJob(settings, scratch, heartland_client(settings), clock=clock)
-            transactions = job.run(
-                since=since, until=until, on_page=on_page, force=force, should_stop=should_stop
-            )
-            adjustments = scratch.count_pushes_after(before, POINTS_ADJUST)
-        finally:
-            scratch.close()
-        seconds = (clock() - started).total_seconds()
-        return CatchUpResult(
-            transactions,
-            None,
-            True,
-            seconds,
-            first_run,
-            interrupted=should_stop(),
-            points_adjustments=adjustments,
+        return _dry_run_catch_up(
+            settings,
+            since=since,
+            until=until,
+            on_page=on_page,
+            clock=clock,
+            force=force,
+            should_stop=should_stop,
+            on_points_adjustments=on_points_adjustments,
+            started=started,
         )
     with LedgerLock(settings.ledger.path):
         ledger = Ledger.open_for_writing(settings.ledger.path)

@@ -30,7 +30,8 @@ from yotposync.config import Settings, load_settings
 from yotposync.errors import ConfigError, YotposyncError
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.integrity import damaged_ledger_error
-from yotposync.logs import configure_logging, register_secret
+from yotposync.ledger.store import Push
+from yotposync.logs import configure_logging, mask_email, register_secret
 from yotposync.sync.plan import PlannedPush
 from yotposync.sync.transactions import TransactionsSummary
 
@@ -272,6 +273,10 @@ def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool, f
             bar.__enter__()
         bar.update(count)
 
+    def on_points_adjustments(pushes: list[Push]) -> None:
+        for push in pushes:
+            click.echo(format_points_adjustment(push))
+
     try:
         with StopOnSignal() as stop:
             result = run_catch_up(
@@ -282,6 +287,7 @@ def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool, f
                 on_page=on_page,
                 force=force,
                 should_stop=stop.requested,
+                on_points_adjustments=on_points_adjustments,
             )
     except StoppedAtOnce as stopped:
         click.echo(
@@ -389,6 +395,17 @@ def format_planned_push(push: PlannedPush) -> str:
     )
 
 
+def format_points_adjustment(push: Push) -> str:
+    """Format one points adjustment a dry run would send, as one indented line."""
+    customer = mask_email(push.email) if push.email else "no customer"
+    points = push.payload.get("point_adjustment_amount")
+    moved = f"{points:+d}" if isinstance(points, int) else repr(points)
+    return (
+        f"  {push.kind} {push.push_id} ({push.role}) to {customer}: {moved} points "
+        f"(ticket {push.ticket_id})"
+    )
+
+
 def _count(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
 
@@ -411,7 +428,7 @@ def format_catch_up(result: CatchUpResult) -> str:
     if result.points_adjustments:
         adjustments = f" and {_count(result.points_adjustments, 'points adjustment')}"
     if result.dry_run:
-        listed = " The orders and refunds are listed above." if t.planned else ""
+        listed = " They are listed above." if t.planned or result.points_adjustments else ""
         lines.append(f"Would send {planned}{adjustments}.{listed}")
     else:
         d = result.delivery

@@ -358,3 +358,23 @@ def test_offers_list_prints_plain_percent(store: LoyaltyStore) -> None:
     ]
     assert "100% off for 800 points" in result.stderr
     assert "E+" not in result.stderr
+
+
+def test_dry_run_lists_points_adjustments(store: LoyaltyStore) -> None:
+    sale = coupon_sale(store)
+    customer = store.customer(EMAIL)
+    returned = store.ticket(
+        customer_id=customer, coupon_code=None, items=[(-2, 20.0)], paid=False, parent_id=sale
+    )
+    since = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    result = store.cli("catch-up", "--since", since, "--dry-run")
+    lines = result.stdout.splitlines()
+    deduction = f"  points_adjust hl-redeem-{sale} (redeem) to p***@example.com: -500 points"
+    restore = (
+        f"  points_adjust hl-restore-{returned}-1 (restore_points) to p***@example.com: +500 points"
+    )
+    assert f"{deduction} (ticket {sale})" in lines
+    assert f"{restore} (ticket {returned})" in lines
+    assert "and 2 points adjustments. They are listed above." in result.stdout
+    assert EMAIL not in result.stdout
+    assert store.balance(EMAIL) == 1000

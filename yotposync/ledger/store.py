@@ -831,6 +831,15 @@ class Ledger:
         ).fetchone()
         return int(row[0])
 
+    def pushes_after(self, seq: int, kind: str) -> list[Push]:
+        """Return the pushes of `kind` queued after the push with sequence number `seq`."""
+        rows = self.db.execute(
+            "SELECT seq, push_id, kind, role, ticket_id, email, target_order_id, amount_cents, "
+            "payload, state, attempts FROM pushes WHERE seq > ? AND kind = ? ORDER BY seq",
+            [seq, kind],
+        )
+        return [Push(*row) for row in rows]
+
     def due_pushes(self, now: datetime, limit: int) -> list[Push]:
         """Pushes to try now, in delivery order: pending ones that are due, and sent ones.
 
