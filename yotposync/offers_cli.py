@@ -136,9 +136,7 @@ def _active_offer_text(spec: dict[str, Any] | None, points_cost: object) -> str 
     """Describe an active offer from the coupon body stored for it, or return None if unreadable.
 
     The stored reason of an active offer is not shown, because the offers job rewrites it only
-    when the coupon changes, so ledgers keep the text of the version that wrote it.
-    NOTE: `Offer.describe()` still writes percentages with `str()`, which stores 100% as
-    `1E+2%`. It should call `offer_text()` as the offers job's log line does.
+    when the coupon changes, so ledgers written by earlier versions keep `1E+2%` for 100%.
     """
     if spec is None or not isinstance(points_cost, int):
         return None

@@ -60,13 +60,18 @@ def offer_code(option_id: int) -> str:
     return f"{OFFER_CODE_PREFIX}{option_id}"
 
 
+def discount_text(amount_cents: int | None, percent: Decimal | None) -> str:
+    """Write a discount as the cashier reads it: `5.00` or `12.5%`."""
+    if amount_cents is not None:
+        return format_cents(amount_cents)
+    if percent is not None:
+        return format_percent(percent)
+    raise ValueError("discount_text: set one of amount_cents and percent")
+
+
 def offer_text(amount_cents: int | None, percent: Decimal | None, points_cost: int) -> str:
     """Describe an offer for people: `5.00 off for 500 points`, `12.5% off for 800 points`."""
-    if amount_cents is not None:
-        return f"{format_cents(amount_cents)} off for {points_cost} points"
-    if percent is not None:
-        return f"{format_percent(percent)} off for {points_cost} points"
-    raise ValueError("offer_text: set one of amount_cents and percent")
+    return f"{discount_text(amount_cents, percent)} off for {points_cost} points"
 
 
 def coupon_body(spec: CouponSpec) -> dict[str, Any]:

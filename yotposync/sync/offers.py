@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from yotposync.clients.heartland_coupons import CouponSpec, offer_code
+from yotposync.clients.heartland_coupons import CouponSpec, discount_text, offer_code, offer_text
 from yotposync.money import format_cents
 
 
@@ -48,13 +48,10 @@ class Offer:
 
     def discount_text(self) -> str:
         """Return the discount as the cashier reads it, such as `5.00` or `50%`."""
-        if self.amount_cents is not None:
-            return format_cents(self.amount_cents)
-        # Format "f", because a normalized Decimal such as 10 would print as "1E+1".
-        return f"{self.percent:f}%"
+        return discount_text(self.amount_cents, self.percent)
 
     def describe(self) -> str:
-        return f"{self.discount_text()} off for {self.points_cost} points"
+        return offer_text(self.amount_cents, self.percent, self.points_cost)
 
 
 # A number in an option's name, and what follows it: "%" or "percent" makes it a percentage,
