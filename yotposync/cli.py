@@ -29,7 +29,7 @@ from yotposync.app import CatchUpResult, run_catch_up, utc_now
 from yotposync.config import Settings, load_settings
 from yotposync.errors import ConfigError, YotposyncError
 from yotposync.ledger import Ledger, LedgerLock
-from yotposync.ledger.integrity import damaged_ledger_error
+from yotposync.ledger.integrity import known_ledger_error
 from yotposync.ledger.store import Push
 from yotposync.logs import configure_logging, mask_email, register_secret
 from yotposync.sync.plan import PlannedPush
@@ -109,7 +109,7 @@ def ledger_only_settings(ctx: click.Context) -> Settings:
     )
     for warning in settings.warnings:
         click.echo(f"warning: {warning}", err=True)
-    # Kept for the message about a damaged ledger, which names its path.
+    # Kept for the message about a damaged or full ledger, which names its path.
     ctx.ensure_object(dict)["ledger_path"] = settings.ledger.path
     return settings
 
@@ -199,10 +199,10 @@ class YotposyncGroup(click.Group):
             obj = ctx.obj or {}
             settings = obj.get("settings")
             path = settings.ledger.path if settings else obj.get("ledger_path")
-            damaged = damaged_ledger_error(exc, path)
-            if damaged is None:
+            known = known_ledger_error(exc, path)
+            if known is None:
                 raise
-            click.echo(f"error: {damaged}", err=True)
+            click.echo(f"error: {known}", err=True)
             ctx.exit(EXIT_FAILED)
 
 

@@ -33,6 +33,14 @@ class LedgerError(FatalError):
     """The ledger file is unusable (corrupt, newer schema, wrong permissions)."""
 
 
+class LedgerFullError(LedgerError):
+    """The ledger's file system is full, so SQLite rolled back the write that failed.
+
+    The daemon treats it as a failed run, not a fatal error: once space is freed, the next run
+    goes on from the last commit without a restart.
+    """
+
+
 class LockedError(FatalError):
     """Another yotposync process holds the ledger lock."""
 

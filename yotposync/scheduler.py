@@ -27,9 +27,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from yotposync.app import heartland_client, utc_now, yotpo_client
 from yotposync.config import Settings
 from yotposync.customer_service import customers_job
-from yotposync.errors import FatalError, YotposyncError
+from yotposync.errors import FatalError, LedgerFullError, YotposyncError
 from yotposync.ledger import Ledger, LedgerLock
-from yotposync.ledger.integrity import damaged_ledger_error
+from yotposync.ledger.integrity import damaged_ledger_error, full_ledger_error
 from yotposync.ledger.store import RUN_INTERRUPTED
 from yotposync.offers_runtime import JOB_NAMES as OFFER_JOB_NAMES
 from yotposync.offers_runtime import OffersRuntime
@@ -282,8 +282,13 @@ class Daemon:
         try:
             summary = self._run_in_ledger(name, body)
         except Exception as exc:
-            self.ops.job_finished(name, {}, str(exc))
-            raise
+            # SQLite's "database or disk is full" becomes an error that names the ledger and
+            # the fix, which `_on_event` logs.
+            error = full_ledger_error(exc, self.settings.ledger.path) or exc
+            self.ops.job_finished(name, {}, str(error))
+            if error is exc:
+                raise
+            raise error from exc
         self.ops.job_finished(name, summary, None)
 
     def _run_in_ledger(self, name: str, body: Callable[[Ledger], dict[str, Any]]) -> dict[str, Any]:
@@ -318,8 +323,13 @@ class Daemon:
             log.error("job_failed", job=event.job_id, error=str(exc), error_type=type(exc).__name__)
 
     def _fatal_error(self, exc: BaseException) -> FatalError | None:
-        """Return the error as a FatalError if it stops the daemon, such as a damaged ledger."""
+        """Return the error as a FatalError if it stops the daemon, such as a damaged ledger.
+
+        A full ledger does not stop it: the next run succeeds once space is freed.
+        """
         exc = damaged_ledger_error(exc, self.settings.ledger.path) or exc
+        if isinstance(exc, LedgerFullError):
+            return None
         return exc if isinstance(exc, FatalError) else None
 
     def _filter_executor_record(self, record: logging.LogRecord) -> bool:

@@ -1,4 +1,4 @@
-"""Recognise a damaged ledger file behind an SQLite error, and give the steps that fix it.
+"""Recognise a damaged or full ledger file behind an SQLite error, and give the steps that fix it.
 
 `Ledger.open` catches a file that is not a database at all, and a schema that lacks a table or
 column of its version (dropped or renamed by hand). Damage inside a table (a torn write by
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from yotposync.errors import LedgerError
+from yotposync.errors import LedgerError, LedgerFullError
 from yotposync.ledger.schema import SCHEMA_VERSION, migrate
 
 # SQLite result codes for a file whose content is damaged; extended codes such as
@@ -56,6 +56,34 @@ def damaged_ledger_error(exc: BaseException, path: Path | None) -> LedgerError |
         return None
     where = f"the ledger {path}" if path is not None else "the ledger"
     return LedgerError(f"{where} is damaged ({exc}): {MOVED_ASIDE_ADVICE}")
+
+
+def full_ledger_error(exc: BaseException, path: Path | None) -> LedgerFullError | None:
+    """Return a LedgerFullError with the fix when `exc` is SQLite's SQLITE_FULL, or else None.
+
+    SQLite reports SQLITE_FULL ("database or disk is full") when the file system has no room
+    for the ledger or its -wal file to grow. It rolls back the statement or transaction that
+    failed, so what was committed before stays, and a later run repeats the rest.
+    """
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    if getattr(exc, "sqlite_errorname", "") != "SQLITE_FULL":
+        return None
+    where = f"the ledger {path}" if path is not None else "the ledger"
+    folder = (
+        f"the file system of {path.absolute().parent}" if path is not None else "its file system"
+    )
+    return LedgerFullError(
+        f"{where} cannot grow because its file system is full ({exc}): free space on {folder}, "
+        "or stop yotposync, move the ledger with its -wal file to a file system with room and "
+        "set ledger.path to the new place. Nothing committed was lost: SQLite rolled back the "
+        "write that failed, and the next run goes on from the last commit"
+    )
+
+
+def known_ledger_error(exc: BaseException, path: Path | None) -> LedgerError | None:
+    """Return the LedgerError for a damaged or full ledger behind `exc`, or else None."""
+    return damaged_ledger_error(exc, path) or full_ledger_error(exc, path)
 
 
 def missing_schema_error(

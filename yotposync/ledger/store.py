@@ -29,6 +29,7 @@ from yotposync.ledger.integrity import (
     edited_value_error,
     file_in_folder_error,
     file_in_folder_path,
+    full_ledger_error,
     missing_schema_error,
     not_regular_file_error,
     stored_int,
@@ -295,7 +296,7 @@ class Ledger:
             version = schema_version(db)
             missing = missing_schema_error(conn, version, path)
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(
+            raise full_ledger_error(exc, path) or LedgerError(
                 f"the ledger {path} is not a readable SQLite database ({exc}): {MOVED_ASIDE_ADVICE}"
             ) from exc
         if version > SCHEMA_VERSION:

@@ -28,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from yotposync.errors import LedgerError
 from yotposync.ledger import Ledger
-from yotposync.ledger.integrity import damaged_ledger_error
+from yotposync.ledger.integrity import known_ledger_error
 from yotposync.ledger.offers import OfferLedger
 from yotposync.logs import mask_email
 
@@ -129,8 +129,8 @@ class RedemptionWebhook:
         try:
             new = self._record(fields)
         except LedgerError as exc:
-            # A damaged or hand-edited ledger: the code is not recorded, Yotpo retries on an
-            # error, and the daemon's jobs stop on the same problem until the ledger is fixed.
+            # A damaged, hand-edited or full ledger: the code is not recorded, and Yotpo
+            # retries on an error. The daemon's jobs fail on the same problem until it is fixed.
             log.error("webhook_ledger_unusable", code=fields["code"], error=str(exc))
             return _reply(503, "the ledger cannot be used, retry later")
         except sqlite3.OperationalError as exc:
@@ -162,9 +162,9 @@ class RedemptionWebhook:
                     source="webhook", now=self.clock(), **fields
                 )
         except sqlite3.DatabaseError as exc:
-            damage = damaged_ledger_error(exc, self.ledger_path)
-            if damage is None:
+            known = known_ledger_error(exc, self.ledger_path)
+            if known is None:
                 raise
-            raise damage from exc
+            raise known from exc
         finally:
             ledger.close()
