@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,6 +24,7 @@ from yotposync.config import Settings, sandbox_settings
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.integrity import MOVED_ASIDE_ADVICE
 from yotposync.ops.check import (
+    LOW_FREE_SPACE_BYTES,
     OK,
     PROBLEM,
     WARNING,
@@ -403,6 +405,37 @@ def test_private_ledger_file_not_warned(tmp_path: Path) -> None:
     findings = check_ledger(ledger)
 
     assert [f.status for f in findings] == [OK]
+
+
+def test_low_free_space_warned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    Ledger.open(ledger).close()
+    free = LOW_FREE_SPACE_BYTES - 1
+    monkeypatch.setattr(
+        "yotposync.ops.check.shutil.disk_usage",
+        lambda folder: SimpleNamespace(free=free),
+    )
+
+    findings = check_ledger(ledger)
+
+    assert [f.status for f in findings] == [OK, WARNING]
+    assert findings[1].message.startswith(f"the file system of {tmp_path} has 100.0 MiB free")
+    assert findings[1].fix is not None
+    assert "set ledger.path" in findings[1].fix
+
+
+def test_full_file_system_warned_before_first_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "yotposync.ops.check.shutil.disk_usage",
+        lambda folder: SimpleNamespace(free=0),
+    )
+
+    findings = check_ledger(tmp_path / "state" / "ledger.sqlite3")
+
+    assert [f.status for f in findings] == [OK, WARNING]
+    assert f"the file system of {tmp_path} has 0.0 MiB free" in findings[1].message
 
 
 def test_ledger_damaged_inside_is_problem(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import stat
@@ -135,8 +136,41 @@ def check_go_live(settings: Settings, now: datetime) -> list[Finding]:
 # The ledger
 
 
+# `check` warns when the ledger's file system has less free space than this. A ledger of
+# 30,000 tickets takes about 30 MB (see the quick_check note below), and SQLite checkpoints
+# the -wal file beside it at about 4 MB (1000 pages of 4 KiB) unless a reader holds it back.
+# So 100 MiB leaves room for a catch-up of twice that many tickets. The figure is an estimate.
+LOW_FREE_SPACE_BYTES = 100 * 1024 * 1024
+
+
 def check_ledger(path: Path) -> list[Finding]:
-    """Check that the ledger's folder can be written and an existing ledger can be read."""
+    """Check the ledger's folder, an existing ledger, and the free space of their file system."""
+    return [*_ledger_file_findings(path), *_free_space_findings(path)]
+
+
+def _free_space_findings(path: Path) -> list[Finding]:
+    """Warn when the ledger's file system is nearly full, because SQLite then fails every write."""
+    folder = _existing_ancestor(path.parent)
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return []
+    if free >= LOW_FREE_SPACE_BYTES:
+        return []
+    return [
+        Finding(
+            WARNING,
+            "ledger",
+            f"the file system of {folder} has {free / 1024 / 1024:.1f} MiB free, less than "
+            f"{LOW_FREE_SPACE_BYTES // 1024 // 1024} MiB: when it is full, every job fails "
+            "until space is freed",
+            "free space on that file system, or stop yotposync, move the ledger with its -wal "
+            "file to a file system with room and set ledger.path to the new place",
+        )
+    ]
+
+
+def _ledger_file_findings(path: Path) -> list[Finding]:
     subject = "ledger"
     as_root = " (checked as root, not as the service user)" if os.geteuid() == 0 else ""
     if path.exists() and not path.is_file():
