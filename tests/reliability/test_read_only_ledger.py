@@ -19,6 +19,7 @@ import pytest
 from tests.reliability.support import invoke
 from tests.reliability.test_config_warnings import write_config
 from yotposync.ledger import Cursor, Ledger
+from yotposync.ledger.store import unwritable_folder_advice
 
 READING_COMMANDS = [
     ("status",),
@@ -145,3 +146,54 @@ def test_status_warns_of_unusable_lock_path(tmp_path: Path, make: str) -> None:
         f"warning: the lock file {lock_path} is {kind}: remove it (yotposync creates its lock "
         "file there), or set ledger.path; until then `run` and `catch-up` refuse to start"
     ) in result.stderr
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """A ledger in a folder this user cannot write in: mode 0555, or immutable as root."""
+    config = write_config(tmp_path)
+    folder = tmp_path / "state"
+    folder.mkdir()
+    config.write_text(
+        config.read_text().replace(str(tmp_path / "ledger.sqlite3"), str(folder / "ledger.sqlite3"))
+    )
+    # Closing the only connection removes the -wal and -shm files, so a reader must create one.
+    Ledger.open(folder / "ledger.sqlite3").close()
+    if os.geteuid() == 0:
+        _make_unwritable(folder)
+    else:
+        folder.chmod(0o555)
+    try:
+        yield config
+    finally:
+        if os.geteuid() == 0:
+            _make_writable(folder)
+        else:
+            folder.chmod(0o700)
+
+
+def test_status_names_read_only_folder(read_only_folder: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+
+    result = invoke("--config", str(read_only_folder), "status")
+
+    assert result.exit_code == 1
+    assert f"this user cannot write in {folder}: " in result.stderr
+    assert "as the user that owns" not in result.stderr
+    if os.geteuid() == 0:
+        assert f"so it may be immutable (see lsattr -d {folder})" in result.stderr
+    else:
+        assert f"{folder} is read-only (mode 0555): run chmod u+w {folder}" in result.stderr
+
+
+def test_unwritable_folder_advice_by_mode(tmp_path: Path) -> None:
+    tmp_path.chmod(0o555)
+    try:
+        advice = unwritable_folder_advice(tmp_path)
+    finally:
+        tmp_path.chmod(0o700)
+
+    assert advice.startswith(f"{tmp_path} is read-only (mode 0555): run chmod u+w {tmp_path}")
+    assert advice.endswith(
+        "or copy the ledger (with its -wal file, if any) to a folder you can write in"
+    )

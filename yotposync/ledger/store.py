@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pwd
 import sqlite3
 import stat
 from collections.abc import Iterator, Sequence
@@ -209,13 +210,47 @@ def read_only_open_error(exc: sqlite3.DatabaseError, path: Path) -> LedgerError:
     """
     text = str(exc).lower()
     if "readonly" in text or "unable to open" in text:
+        folder = path.absolute().parent
         return LedgerError(
             f"the ledger {path} is readable, but SQLite must also create {path.name}-shm "
-            f"beside it, and this user cannot write in {path.absolute().parent}: run the "
-            "command as the user that owns the ledger, or copy the ledger (with its -wal "
-            "file, if any) to a folder you can write in"
+            f"beside it, and this user cannot write in {folder}: {unwritable_folder_advice(folder)}"
         )
     return LedgerError(f"the ledger {path} cannot be read ({exc})")
+
+
+def unwritable_folder_advice(folder: Path) -> str:
+    """Say why this user cannot write in `folder`, and how to fix that or work around it.
+
+    The cause is guessed from the mount flags, the owner and the mode, in that order. A folder
+    whose mode allows writing may be immutable (`chattr +i`) or blocked by a security policy.
+    """
+    copy = "or copy the ledger (with its -wal file, if any) to a folder you can write in"
+    try:
+        info = folder.stat()
+        read_only_mount = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return f"give this user write access to {folder}, {copy}"
+    if read_only_mount:
+        return f"{folder} is on a file system mounted read-only: mount it read-write, {copy}"
+    user = os.geteuid()
+    if info.st_uid != user and user != 0:
+        owner = _user_name(info.st_uid)
+        return f"{folder} belongs to {owner}: run the command as {owner}, {copy}"
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & stat.S_IWUSR:
+        return f"{folder} is read-only (mode {mode:04o}): run chmod u+w {folder}, {copy}"
+    return (
+        f"the mode of {folder} ({mode:04o}) allows writing, so it may be immutable (see "
+        f"lsattr -d {folder}) or blocked by a security policy: lift that, {copy}"
+    )
+
+
+def _user_name(uid: int) -> str:
+    """Return the name of the user `uid`, or "user <uid>" when it has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"user {uid}"
 
 
 def _check_readable_ledger(path: Path) -> None:
