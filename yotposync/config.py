@@ -18,7 +18,9 @@ import difflib
 import ipaddress
 import json
 import os
+import pwd
 import re
+import stat
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -684,6 +686,15 @@ class Settings(BaseSettings):
             include_gift_cards=self.sync.include_gift_cards,
         )
 
+    def secret_files(self) -> list[tuple[str, Path]]:
+        """List each secret file that is set, as (its key such as "heartland.token_file", path)."""
+        files = []
+        for secret in _SECRET_KEYS:
+            path = getattr(getattr(self, secret.section), secret.file_key)
+            if path is not None:
+                files.append((f"{secret.label}_file", path))
+        return files
+
     def describe(self) -> dict[str, Any]:
         """Return the effective settings as JSON-ready data, secrets shown as set or missing.
 
@@ -768,30 +779,86 @@ def _read_webhook_secret(
 def _read_secret_file(secret: _SecretKey, path: Path) -> str:
     """Read a secret file, stripped of surrounding whitespace such as the final newline.
 
-    A UTF-8 byte order mark, which some Windows editors write, is dropped too.
+    A UTF-8 byte order mark, which some Windows editors write, is dropped too. Raises
+    ConfigError naming the file, what is wrong and the fix.
     """
+    contains = f"write the value of {secret.label} in it, on one line"
     reason: str
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = _read_regular_file(path)
+    except _NotRegularFileError as exc:
+        reason = str(exc)
     except FileNotFoundError:
         reason = "file not found"
-    except IsADirectoryError:
-        reason = "is a directory, not a file"
     except PermissionError:
-        reason = "permission denied"
-    except UnicodeDecodeError:
-        reason = "is not UTF-8 text"
+        user = _current_user_name()
+        reason = (
+            f"permission denied: the user that runs yotposync ({user}) needs read access to "
+            f"the file and to the folders above it, such as with chown {user} {path} and "
+            f"chmod 600 {path}"
+        )
     except OSError as exc:
         reason = f"cannot be read: {exc.strerror or type(exc).__name__}"
     else:
-        problem = _header_problem(text.strip())
-        if problem is not None:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = None
+            reason = f"is not UTF-8 text: save it as UTF-8 or plain ASCII text, and {contains}"
+        if text is None:
+            pass
+        elif not text.strip():
+            spaces = " (it contains only spaces)" if text.strip("\r\n") else ""
+            reason = f"file is empty{spaces}: {contains}"
+        elif (problem := _header_problem(text.strip())) is not None:
             reason = problem
-        elif text.strip():
-            return text.strip()
         else:
-            reason = "file is empty"
+            return text.strip()
     raise ConfigError([f"{secret.label}_file = {json.dumps(str(path))}: {reason}"])
+
+
+class _NotRegularFileError(OSError):
+    """A secret file path that names a folder, a FIFO, a device or a socket."""
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """Read the regular file at `path`, following symbolic links, or raise OSError.
+
+    Anything else is rejected before it is opened, because reading a FIFO waits for a writer
+    and reading a device may never end. The file is opened with O_NONBLOCK and checked again,
+    in case the path was replaced between the two steps.
+    """
+    _reject_not_regular(path.stat().st_mode, path)
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as file:
+        _reject_not_regular(os.fstat(file.fileno()).st_mode, path)
+        return file.read()
+
+
+def _reject_not_regular(mode: int, path: Path) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise _NotRegularFileError("is a directory, not a file")
+    if stat.S_ISFIFO(mode):
+        kind = "a named pipe (FIFO)"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    else:
+        kind = "a special file"
+    raise _NotRegularFileError(
+        f"is {kind}, not a regular file: point it at a regular file that contains the secret"
+    )
+
+
+def _current_user_name() -> str:
+    """Return the name of the user this process runs as, or its uid when it has no name."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
 
 
 def load_settings(

@@ -1,5 +1,8 @@
+import errno
 import json
 import os
+import pwd
+import threading
 import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -662,7 +665,33 @@ def test_unreadable_secret_file(tmp_path: Path) -> None:
     token_file.chmod(0)
     path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
     env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
-    assert problems_of(path, env) == [f'heartland.token_file = "{token_file}": permission denied']
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    assert problems_of(path, env) == [
+        f'heartland.token_file = "{token_file}": permission denied: the user that runs '
+        f"yotposync ({user}) needs read access to the file and to the folders above it, such as "
+        f"with chown {user} {token_file} and chmod 600 {token_file}"
+    ]
+
+
+def test_denied_secret_file_names_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Root reads any file, so the denial comes from a stand-in for the system call.
+    token_file = tmp_path / "heartland-token"
+    token_file.write_text(TOKEN, encoding="utf-8")
+    path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
+    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
+
+    def deny(*args: object) -> int:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr("yotposync.config.os.open", deny)
+    problems = problems_of(path, env)
+
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    assert problems == [
+        f'heartland.token_file = "{token_file}": permission denied: the user that runs '
+        f"yotposync ({user}) needs read access to the file and to the folders above it, such as "
+        f"with chown {user} {token_file} and chmod 600 {token_file}"
+    ]
 
 
 def test_secret_file_under_a_file(tmp_path: Path) -> None:
@@ -681,7 +710,71 @@ def test_empty_secret_file(tmp_path: Path) -> None:
     token_file.write_text("\n", encoding="utf-8")
     path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
     env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
-    assert problems_of(path, env) == [f'heartland.token_file = "{token_file}": file is empty']
+    assert problems_of(path, env) == [
+        f'heartland.token_file = "{token_file}": file is empty: write the value of '
+        "heartland.token in it, on one line"
+    ]
+
+
+def test_spaces_only_secret_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "heartland-token"
+    token_file.write_text("   \n", encoding="utf-8")
+    path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
+    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
+    assert problems_of(path, env) == [
+        f'heartland.token_file = "{token_file}": file is empty (it contains only spaces): '
+        "write the value of heartland.token in it, on one line"
+    ]
+
+
+def test_secret_file_not_utf8(tmp_path: Path) -> None:
+    token_file = tmp_path / "heartland-token"
+    token_file.write_text(TOKEN, encoding="utf-16")
+    path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
+    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
+    assert problems_of(path, env) == [
+        f'heartland.token_file = "{token_file}": is not UTF-8 text: save it as UTF-8 or plain '
+        "ASCII text, and write the value of heartland.token in it, on one line"
+    ]
+
+
+@pytest.mark.parametrize("through_link", [False, True], ids=["fifo", "link to fifo"])
+def test_fifo_secret_file_rejected(tmp_path: Path, through_link: bool) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    token_file = fifo
+    if through_link:
+        token_file = tmp_path / "heartland-token"
+        token_file.symlink_to(fifo)
+    path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
+    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
+
+    # Without the check, opening the FIFO would wait for a writer: a thread times the load out.
+    outcome: list[list[str]] = []
+    loader = threading.Thread(target=lambda: outcome.append(problems_of(path, env)), daemon=True)
+    loader.start()
+    loader.join(timeout=10)
+    if loader.is_alive():
+        with open(fifo, "w"):  # a writer lets the blocked open return, and the thread end
+            pass
+        loader.join(timeout=10)
+        pytest.fail("loading the settings waited on the FIFO")
+
+    assert outcome == [
+        [
+            f'heartland.token_file = "{token_file}": is a named pipe (FIFO), not a regular '
+            "file: point it at a regular file that contains the secret"
+        ]
+    ]
+
+
+def test_device_secret_file_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + 'token_file = "/dev/null"\n')
+    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
+    assert problems_of(path, env) == [
+        'heartland.token_file = "/dev/null": is a device, not a regular file: point it at a '
+        "regular file that contains the secret"
+    ]
 
 
 def test_missing_secrets_name_both_ways(tmp_path: Path) -> None:
