@@ -34,6 +34,7 @@ from yotposync.ops.check import (
     check_installation,
     check_ledger,
     check_listen_addresses,
+    check_secret_files,
     check_webhook,
     check_yotpo,
 )
@@ -109,6 +110,46 @@ def test_secret_in_file_is_warning_finding(scenario: Scenario, tmp_path: Path) -
     )
     assert "config_warning" not in result.stderr
     assert "file-token-7d02c4" not in result.stdout + result.stderr
+
+
+def test_shared_secret_file_is_warning_finding(scenario: Scenario, tmp_path: Path) -> None:
+    config = tmp_path / "y.toml"
+    token_file = tmp_path / "heartland-token"
+    token_file.write_text(SECRETS[0] + "\n", encoding="utf-8")
+    token_file.chmod(0o644)
+    write_config(config, scenario.sandbox, tmp_path / "ledger.sqlite3")
+    config.write_text(
+        config.read_text().replace(f'token = "{SECRETS[0]}"', f'token_file = "{token_file}"')
+    )
+
+    result = run_cli(config, "check", check=False)
+
+    assert (
+        f"WARNING  configuration: heartland.token_file: {token_file} has mode 0644, so other "
+        "users may read the secret it contains"
+    ) in result.stdout
+    assert f"run chmod 600 {token_file}" in result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_secret_file_mode_checked(scenario: Scenario, tmp_path: Path) -> None:
+    token_file = tmp_path / "heartland-token"
+    token_file.write_text(SECRETS[0], encoding="utf-8")
+    settings = sandbox_settings(
+        scenario.sandbox.heartland_url,
+        scenario.sandbox.yotpo_url,
+        tmp_path / "ledger.sqlite3",
+        heartland={"token": None, "token_file": str(token_file)},
+    )
+
+    token_file.chmod(0o600)
+    private = check_secret_files(settings)
+    token_file.chmod(0o640)
+    shared = check_secret_files(settings)
+
+    assert private == []
+    assert [f.status for f in shared] == [WARNING]
+    assert shared[0].message.startswith(f"heartland.token_file: {token_file} has mode 0640")
 
 
 def test_invalid_config_exits_2(tmp_path: Path) -> None:

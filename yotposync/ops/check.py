@@ -96,6 +96,7 @@ def check_installation(
     findings = [Finding(OK, "configuration", "valid")]
     # Each warning names the setting and gives the fix.
     findings += [Finding(WARNING, "configuration", warning) for warning in settings.warnings]
+    findings += check_secret_files(settings)
     findings += check_ledger(settings.ledger.path)
     findings += check_go_live(settings, datetime.now(UTC))
 
@@ -131,6 +132,27 @@ def check_go_live(settings: Settings, now: datetime) -> list[Finding]:
             "set sync.go_live to the day the loyalty program starts in the store, or leave it out",
         )
     ]
+
+
+def check_secret_files(settings: Settings) -> list[Finding]:
+    """Warn about each secret file that users other than its owner may read or write."""
+    findings = []
+    for key, path in settings.secret_files():
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            continue  # loading the settings reports a file that cannot be read
+        if mode & 0o077:
+            findings.append(
+                Finding(
+                    WARNING,
+                    "configuration",
+                    f"{key}: {path} has mode {mode:04o}, so other users may read the secret "
+                    "it contains",
+                    f"run chmod 600 {path}",
+                )
+            )
+    return findings
 
 
 # The ledger
