@@ -208,6 +208,17 @@ class LedgerSettings(_Section):
 
     path: Path = Path("/var/lib/yotposync/ledger.sqlite3")
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _reject_empty(cls, value: object) -> object:
+        # An empty path would become ".", the current folder.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(
+                "is empty: set it to the path of the ledger file, such as "
+                "/var/lib/yotposync/ledger.sqlite3, or remove the key to use that default"
+            )
+        return value
+
     @field_validator("path")
     @classmethod
     def _expand_user(cls, value: Path) -> Path:

@@ -1147,6 +1147,15 @@ def test_ledger_path_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert settings.ledger.path == tmp_path / "ledger.sqlite3"
 
 
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_ledger_path_named(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, MINIMAL + f'[ledger]\npath = "{value}"\n')
+    assert problems_of(path, SECRETS_ENV) == [
+        f'ledger.path = "{value}": is empty: set it to the path of the ledger file, such as '
+        "/var/lib/yotposync/ledger.sqlite3, or remove the key to use that default"
+    ]
+
+
 # --- sandbox ---------------------------------------------------------------------------
 
 
