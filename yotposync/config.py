@@ -36,6 +36,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -152,6 +153,16 @@ class _Section(BaseModel):
                         f"item [{index}] is {str(item).lower()}, but every item must be {expected}"
                     )
         return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _require_boolean(cls, value: object, info: ValidationInfo) -> object:
+        # pydantic would read "yes", "false" and 1 as booleans, so a quoted "false" would mean
+        # false but look like text. `load_settings` converts environment text beforehand.
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or field.annotation is not bool or isinstance(value, bool):
+            return value
+        raise ValueError("must be true or false, written without quotes")
 
 
 class HeartlandSettings(_Section):
@@ -897,6 +908,7 @@ def load_settings(
 
     clean_environment, problems = _check_environment(environment)
     environment_data = _EnvironmentSource(Settings, clean_environment)()
+    problems += _parse_environment_booleans(environment_data)
 
     data = _merge(file_data, environment_data)
     credentials_directory = environment.get(CREDENTIALS_DIRECTORY_VARIABLE) or None
@@ -1046,6 +1058,37 @@ def _environment_json_problem(
     if is_array and not isinstance(_json_or_none(value), list):
         return f"{name.upper()} = {format_value(value)}: must be a JSON array, e.g. [1, 2]"
     return None
+
+
+# Environment variables are text, so a true/false setting read from one accepts the words
+# that pydantic's lax mode accepts: true/false, 1/0, yes/no, on/off, t/f and y/n.
+_LAX_BOOLEAN = TypeAdapter(bool)
+
+
+def _parse_environment_booleans(data: dict[str, Any]) -> list[str]:
+    """Convert the text of true/false settings from the environment to booleans, in place.
+
+    A value that is none of the accepted words is removed and reported, naming its variable.
+    """
+    problems = []
+    for section, model in section_models(Settings).items():
+        values = data.get(section)
+        if not isinstance(values, dict):
+            continue
+        for key, value in list(values.items()):
+            field = model.model_fields.get(key)
+            if field is None or field.annotation is not bool or not isinstance(value, str):
+                continue
+            try:
+                values[key] = _LAX_BOOLEAN.validate_python(value)
+            except ValidationError:
+                del values[key]
+                variable = f"{ENV_PREFIX}{section}__{key}".upper()
+                problems.append(
+                    f"{variable} = {format_value(value)}: must be true or false "
+                    "(1 or 0, yes or no, on or off are accepted too)"
+                )
+    return problems
 
 
 def _single_underscore_problem(

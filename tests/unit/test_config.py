@@ -346,7 +346,10 @@ def _config_error(path: Path, env: Mapping[str, str] | None = None) -> ConfigErr
         ),
         ('[sync]\noverlap_seconds = "ten"', 'sync.overlap_seconds = "ten": must be a whole number'),
         ("[sync]\noverlap_seconds = 1.5", "sync.overlap_seconds = 1.5: must be a whole number"),
-        ('[sync]\ninclude_tax = "maybe"', 'sync.include_tax = "maybe": must be true or false'),
+        (
+            '[sync]\ninclude_tax = "maybe"',
+            'sync.include_tax = "maybe": must be true or false, written without quotes',
+        ),
         (
             "[rules]\nexclude_location_ids = 201",
             "rules.exclude_location_ids = 201: must be an array, e.g. [1, 2]",
@@ -1145,6 +1148,48 @@ def test_ledger_path_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HOME", str(tmp_path))
     settings = load(write(tmp_path, MINIMAL + '[ledger]\npath = "~/ledger.sqlite3"\n'))
     assert settings.ledger.path == tmp_path / "ledger.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ('[sync]\ninclude_tax = "yes"', 'sync.include_tax = "yes"'),
+        ("[sync]\ninclude_tax = 1", "sync.include_tax = 1"),
+        ('[offers]\nenabled = "false"', 'offers.enabled = "false"'),
+        ('[customers]\nenrol = "true"', 'customers.enrol = "true"'),
+        ("[customers]\nwrite_fields = 0.0", "customers.write_fields = 0.0"),
+    ],
+)
+def test_boolean_setting_must_be_boolean(tmp_path: Path, line: str, shown: str) -> None:
+    path = write(tmp_path, MINIMAL + line + "\n")
+    assert problems_of(path, SECRETS_ENV) == [
+        f"{shown}: must be true or false, written without quotes"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("true", True), ("0", False), ("YES", True), ("off", False)]
+)
+def test_boolean_text_only_from_environment(tmp_path: Path, text: str, expected: bool) -> None:
+    # The same text that the file must not quote is what an environment variable holds.
+    in_file = write(tmp_path, MINIMAL + f'[sync]\ninclude_tax = "{text}"\n', name="file.toml")
+    env = {**SECRETS_ENV, "YOTPOSYNC_SYNC__INCLUDE_TAX": text, "YOTPOSYNC_OFFERS__ENABLED": text}
+
+    settings = load(write(tmp_path, MINIMAL), env)
+
+    assert settings.sync.include_tax is expected
+    assert settings.offers.enabled is expected
+    assert problems_of(in_file, SECRETS_ENV) == [
+        f'sync.include_tax = "{text}": must be true or false, written without quotes'
+    ]
+
+
+def test_invalid_boolean_from_environment(tmp_path: Path) -> None:
+    env = {**SECRETS_ENV, "YOTPOSYNC_SYNC__INCLUDE_TAX": "maybe"}
+    assert problems_of(write(tmp_path, MINIMAL), env) == [
+        'YOTPOSYNC_SYNC__INCLUDE_TAX = "maybe": must be true or false (1 or 0, yes or no, on '
+        "or off are accepted too)"
+    ]
 
 
 @pytest.mark.parametrize("value", ["", "  "])
