@@ -607,7 +607,12 @@ class TransactionsJob:
             # The parent is in this batch: decide it first so the return sees its outcome.
             self._decide_and_plan(batch.known[parent_id], batch, summary, now)
         parent = self.ledger.parent_info(parent_id) if parent_id is not None else None
-        if parent is not None and parent_id is not None:
+        if (
+            parent is not None
+            and parent_id is not None
+            and parent.item_net_cents != parent.item_cents
+        ):
+            # Only a sale with a ticket-level discount has cents to round (see refund_cents).
             before = self.ledger.items_returned_before(parent_id, ticket.id, ticket.completed_at)
             if before:
                 parent = dataclasses.replace(parent, returned_before_cents=before)
