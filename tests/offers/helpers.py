@@ -213,6 +213,14 @@ class LoyaltyStore:
             self.complete(ticket_id)
         return ticket_id
 
+    def move_to_new_member(self, ticket_id: int, email: str, points: int) -> int:
+        """Make `email` a member with `points`, and move the ticket to them as a cashier does."""
+        self.member(email, points)
+        customer = self.customer(email, name="Sam")
+        response = self.heartland("PUT", f"/sales/tickets/{ticket_id}", {"customer_id": customer})
+        assert response.status_code == 200, response.text
+        return customer
+
     def pay(self, ticket_id: int) -> None:
         ticket = self.heartland("GET", f"/sales/tickets/{ticket_id}").json()
         response = self.heartland(

@@ -113,11 +113,7 @@ def test_sale_deducts_cost_offer_had_when_completed(store: LoyaltyStore) -> None
 def test_deduction_follows_sale_moved_to_another_customer(store: LoyaltyStore) -> None:
     sale = coupon_sale(store)
     store.catch_up()
-    store.member("sam@example.com", 1000)
-    sam = store.customer("sam@example.com", name="Sam")
-
-    response = store.heartland("PUT", f"/sales/tickets/{sale}", {"customer_id": sam})
-    assert response.status_code == 200, response.text
+    store.move_to_new_member(sale, "sam@example.com", 1000)
     store.catch_up()
     store.catch_up()
 

@@ -127,21 +127,7 @@ class TicketOffers:
         push_id = None
         if decision.state is DeductionState.DEDUCT and email is not None:
             push_id = f"{self.id_prefix}-redeem-{ticket.id}"
-            self.offers.add_points_push(
-                push_id=push_id,
-                role=REDEEM_ROLE,
-                ticket_id=ticket.id,
-                customer_id=ticket.customer_id,
-                email=email,
-                points=-decision.points,
-                payload=_adjust_payload(
-                    email,
-                    history_title(
-                        f"{coupon.name} at the store, ticket {ticket.public_id}", push_id
-                    ),
-                ),
-                now=now,
-            )
+            self._queue_deduction(ticket, coupon, email, decision.points, push_id, now)
             log.info(
                 "deduction_planned", ticket_id=ticket.id, push_id=push_id, points=decision.points
             )
@@ -178,6 +164,28 @@ class TicketOffers:
         points = restore_points(spent, self.policy, sale_voided=True)
         self._queue_restore(
             ticket.id, ticket.id, existing["email"], points, "sale voided after its deduction", now
+        )
+
+    def _queue_deduction(
+        self,
+        ticket: Ticket,
+        coupon: LoyaltyCoupon,
+        email: str,
+        points: int,
+        push_id: str,
+        now: datetime,
+    ) -> None:
+        """Queue the adjustment that takes `points` from the ticket's customer for its coupon."""
+        title = history_title(f"{coupon.name} at the store, ticket {ticket.public_id}", push_id)
+        self.offers.add_points_push(
+            push_id=push_id,
+            role=REDEEM_ROLE,
+            ticket_id=ticket.id,
+            customer_id=ticket.customer_id,
+            email=email,
+            points=-points,
+            payload=_adjust_payload(email, title),
+            now=now,
         )
 
     def _follow_moved_sale(
@@ -221,17 +229,7 @@ class TicketOffers:
             )
         push_id = f"{self.id_prefix}-redeem-{ticket.id}-{number}"
         if owed > 0:
-            title = history_title(f"{coupon.name} at the store, ticket {ticket.public_id}", push_id)
-            self.offers.add_points_push(
-                push_id=push_id,
-                role=REDEEM_ROLE,
-                ticket_id=ticket.id,
-                customer_id=ticket.customer_id,
-                email=new_email,
-                points=-owed,
-                payload=_adjust_payload(new_email, title),
-                now=now,
-            )
+            self._queue_deduction(ticket, coupon, new_email, owed, push_id, now)
         reason = f"{coupon.name}: moved with the sale to customer {ticket.customer_id}"
         self.offers.move_redemption(
             ticket.id,
