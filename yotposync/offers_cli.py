@@ -8,14 +8,13 @@ from typing import Any
 import click
 
 from yotposync.app import heartland_client, utc_now, yotpo_client
-from yotposync.clients.heartland_coupons import HeartlandCoupons, offer_text
+from yotposync.clients.heartland_coupons import offer_text
 from yotposync.config import Settings
 from yotposync.errors import InvalidRecordError
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.offers import OfferLedger
 from yotposync.money import to_cents, to_decimal
-from yotposync.offers_runtime import run_online_codes
-from yotposync.sync.offers_job import OffersJob
+from yotposync.offers_runtime import offers_job, run_online_codes
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -46,14 +45,9 @@ def sync_offers(ctx: click.Context, allow_empty: bool) -> None:
         heartland = heartland_client(settings)
         yotpo = yotpo_client(settings)
         try:
-            job = OffersJob(
-                ledger,
-                yotpo,
-                HeartlandCoupons(heartland),
-                clock=utc_now,
-                max_discount_cents=settings.offers.max_discount_cents,
+            summary = offers_job(settings, ledger, heartland, yotpo, utc_now).run(
+                allow_empty=allow_empty
             )
-            summary = job.run(allow_empty=allow_empty)
         finally:
             ledger.close()
             heartland.close()

@@ -15,7 +15,9 @@ import structlog
 from apscheduler.schedulers.base import BaseScheduler
 
 from yotposync.app import heartland_client, yotpo_client
+from yotposync.clients.heartland import HeartlandClient
 from yotposync.clients.heartland_coupons import HeartlandCoupons
+from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
 from yotposync.ledger import Ledger
 from yotposync.ops.address import parse_listen_address
@@ -44,17 +46,28 @@ def run_offers(
     heartland = heartland_client(settings)
     yotpo = yotpo_client(settings)
     try:
-        job = OffersJob(
-            ledger,
-            yotpo,
-            HeartlandCoupons(heartland),
-            clock=clock,
-            max_discount_cents=settings.offers.max_discount_cents,
-        )
+        job = offers_job(settings, ledger, heartland, yotpo, clock)
         return job.run(should_stop=should_stop).as_dict()
     finally:
         heartland.close()
         yotpo.close()
+
+
+def offers_job(
+    settings: Settings,
+    ledger: Ledger,
+    heartland: HeartlandClient,
+    yotpo: YotpoClient,
+    clock: Callable[[], datetime],
+) -> OffersJob:
+    """Build the offers job from the settings, over clients the caller closes."""
+    return OffersJob(
+        ledger,
+        yotpo,
+        HeartlandCoupons(heartland),
+        clock=clock,
+        max_discount_cents=settings.offers.max_discount_cents,
+    )
 
 
 def run_online_codes(

@@ -708,37 +708,32 @@ def test_secret_file_under_a_file(tmp_path: Path) -> None:
     ]
 
 
-def test_empty_secret_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (
+            b"\n",
+            "file is empty: write the value of heartland.token in it, on one line",
+        ),
+        (
+            b"   \n",
+            "file is empty (it contains only spaces): write the value of heartland.token in "
+            "it, on one line",
+        ),
+        (
+            TOKEN.encode("utf-16"),
+            "is not UTF-8 text: save it as UTF-8 or plain ASCII text, and write the value of "
+            "heartland.token in it, on one line",
+        ),
+    ],
+    ids=["empty", "spaces only", "utf-16"],
+)
+def test_unusable_secret_file_content(tmp_path: Path, content: bytes, problem: str) -> None:
     token_file = tmp_path / "heartland-token"
-    token_file.write_text("\n", encoding="utf-8")
+    token_file.write_bytes(content)
     path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
     env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
-    assert problems_of(path, env) == [
-        f'heartland.token_file = "{token_file}": file is empty: write the value of '
-        "heartland.token in it, on one line"
-    ]
-
-
-def test_spaces_only_secret_file(tmp_path: Path) -> None:
-    token_file = tmp_path / "heartland-token"
-    token_file.write_text("   \n", encoding="utf-8")
-    path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
-    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
-    assert problems_of(path, env) == [
-        f'heartland.token_file = "{token_file}": file is empty (it contains only spaces): '
-        "write the value of heartland.token in it, on one line"
-    ]
-
-
-def test_secret_file_not_utf8(tmp_path: Path) -> None:
-    token_file = tmp_path / "heartland-token"
-    token_file.write_text(TOKEN, encoding="utf-16")
-    path = write(tmp_path, MINIMAL + f'token_file = "{token_file}"\n')
-    env = {key: value for key, value in SECRETS_ENV.items() if "HEARTLAND" not in key}
-    assert problems_of(path, env) == [
-        f'heartland.token_file = "{token_file}": is not UTF-8 text: save it as UTF-8 or plain '
-        "ASCII text, and write the value of heartland.token in it, on one line"
-    ]
+    assert problems_of(path, env) == [f'heartland.token_file = "{token_file}": {problem}']
 
 
 @pytest.mark.parametrize("through_link", [False, True], ids=["fifo", "link to fifo"])
