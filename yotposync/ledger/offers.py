@@ -145,8 +145,8 @@ class OfferLedger:
     def points_cost_at(self, option_id: int, when: datetime) -> int | None:
         """Return the points cost an option had at `when`, as the offers job copied it.
 
-        A time before the first cost recorded gets that first cost, the earliest the ledger
-        knows. None when no cost was ever recorded for the option.
+        A time before the first recorded cost gets that first cost, the earliest one the
+        ledger stores. None when no cost was ever recorded for the option.
         """
         rows = self.db.execute(
             "SELECT points_cost, since FROM offer_costs WHERE option_id = ? ORDER BY rowid",

@@ -588,10 +588,10 @@ class Ledger:
     ) -> int:
         """Return the item amount that a sale's returns completed before this one returned.
 
-        Returns count in the order of their completion, then of their ids; only those decided as
-        returns or exchanges count, so a voided return returned nothing. The amount is 0 when
-        one of them was decided before the ledger kept its returned item amount (schema
-        version 5): the return is then rounded on its own, as before.
+        Returns are ordered by completion time, then by id. Only those decided as returns or
+        exchanges count, so a voided return returned nothing. The amount is 0 when one of them
+        was decided before schema version 5 stored the returned item amount, and the return is
+        then rounded on its own.
         """
         if completed_at is None:
             return 0

@@ -122,9 +122,9 @@ def refund_cents(amounts: TicketAmounts, parent: ParentInfo) -> int:
     amount times the parent's net-to-gross item ratio. The rounding runs over the parent's
     returns in order: a return takes the value of everything returned so far, including
     its own items, minus the value of what the returns before it returned, each rounded
-    down to the cent. So every return is within a cent of its exact share, and returns that
-    together return every item take back exactly the parent's net item amount, where
-    rounding each return down on its own would leave a cent per return with the customer.
+    down to the cent. So every return is within a cent of its exact share. Returns that
+    together return every item take back exactly the parent's net item amount. Rounding each
+    return down on its own would leave a cent per return with the customer.
     Included extras are added in full. The result is capped at what the parent earned.
     Capping the sum of several returns is the caller's job.
     """
