@@ -129,6 +129,34 @@ def test_deduction_follows_sale_moved_to_another_customer(store: LoyaltyStore) -
     assert f"hl-redeem-{sale}-2" in explained
 
 
+def test_deduction_of_sale_left_without_customer(store: LoyaltyStore) -> None:
+    sale = coupon_sale(store)
+    store.catch_up()
+
+    response = store.heartland("PUT", f"/sales/tickets/{sale}", {"customer_id": None})
+    assert response.status_code == 200, response.text
+    store.catch_up()
+    store.catch_up()
+
+    # Pat gets the points back, and staff see a discount nobody paid for.
+    assert store.balance(EMAIL) == 1000
+    status = store.cli("status").stdout
+    assert "Deductions needing attention" in status
+    assert "nobody paid for it" in status
+
+    # Given a customer again, the sale's new customer pays.
+    store.move_to_new_member(sale, "sam@example.com", 1000)
+    store.catch_up()
+    store.catch_up()
+
+    adjustments = [
+        (a["customer_email"], a["point_adjustment_amount"]) for a in store.adjustments("hl-redeem")
+    ]
+    assert adjustments == [(EMAIL, -500), (EMAIL, 500), ("sam@example.com", -500)]
+    assert store.balance("sam@example.com") == 535
+    assert "nobody paid for it" not in store.cli("status").stdout
+
+
 def test_unpaid_ticket_deducts_when_paid(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)

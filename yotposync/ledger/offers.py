@@ -327,16 +327,17 @@ class OfferLedger:
         ticket_id: int,
         *,
         customer_id: int | None,
-        email: str,
+        email: str | None,
         push_id: str,
+        state: str,
         reason: str,
         now: datetime,
     ) -> None:
-        """Record that a sale's deduction now falls on another customer, by push `push_id`."""
+        """Record who pays a sale's deduction now, and by which push (no one without `email`)."""
         self.db.execute(
-            "UPDATE redemptions SET customer_id = ?, email = ?, push_id = ?, reason = ?, "
-            "decided_at = ? WHERE ticket_id = ?",
-            [customer_id, email, push_id, reason, _iso(now), ticket_id],
+            "UPDATE redemptions SET customer_id = ?, email = ?, push_id = ?, state = ?, "
+            "reason = ?, decided_at = ? WHERE ticket_id = ?",
+            [customer_id, email, push_id, state, reason, _iso(now), ticket_id],
         )
 
     def redeem_push_count(self, ticket_id: int) -> int:

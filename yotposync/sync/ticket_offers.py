@@ -202,13 +202,15 @@ class TicketOffers:
         first customer gets back what they still paid (the deduction less what returns gave
         back), and the new customer pays the same. A deduction Yotpo rejected took nothing,
         so the new customer pays the whole cost and the first gets nothing back. A sale left
-        with no customer, or one without an e-mail address, keeps its deduction where it is.
+        with no customer, or with one without an e-mail address, gives the points back too,
+        and its deduction is listed for staff, as for a sale rung up that way.
         """
-        new_email = customer.email if customer is not None else None
-        if new_email is None or ticket.customer_id is None:
-            return
-        if ticket.customer_id == existing["customer_id"]:
-            return  # the same customer, whose e-mail may have changed
+        payer = ticket.customer_id if customer is not None and customer.email else None
+        new_email = customer.email if payer is not None and customer is not None else None
+        if ticket.customer_id == existing["customer_id"] and (new_email is None) == (
+            existing["email"] is None
+        ):
+            return  # the same payer, whose e-mail may have changed, or still nobody
         spent = self.offers.spent_points(ticket.id)
         owed = spent.points - spent.restored_points if spent is not None else existing["points"]
         number = self.offers.redeem_push_count(ticket.id) // 2 + 2
@@ -227,15 +229,28 @@ class TicketOffers:
                 payload=_adjust_payload(email, title),
                 now=now,
             )
-        push_id = f"{self.id_prefix}-redeem-{ticket.id}-{number}"
-        if owed > 0:
-            self._queue_deduction(ticket, coupon, new_email, owed, push_id, now)
-        reason = f"{coupon.name}: moved with the sale to customer {ticket.customer_id}"
+        push_id = existing["push_id"]
+        if new_email is not None:
+            state = DeductionState.DEDUCT
+            reason = f"{coupon.name}: moved with the sale to customer {ticket.customer_id}"
+            if owed > 0:
+                push_id = f"{self.id_prefix}-redeem-{ticket.id}-{number}"
+                self._queue_deduction(ticket, coupon, new_email, owed, push_id, now)
+        elif ticket.customer_id is None:
+            state = DeductionState.NO_CUSTOMER
+            reason = "loyalty discount on a sale whose customer was removed: nobody paid for it"
+        else:
+            state = DeductionState.NO_EMAIL
+            reason = (
+                f"loyalty discount on a sale moved to customer {ticket.customer_id}, who has "
+                "no usable e-mail address: nobody paid for it"
+            )
         self.offers.move_redemption(
             ticket.id,
             customer_id=ticket.customer_id,
             email=new_email,
-            push_id=push_id if owed > 0 else existing["push_id"],
+            push_id=push_id,
+            state=state.value,
             reason=reason,
             now=now,
         )
@@ -246,6 +261,10 @@ class TicketOffers:
             to_customer=ticket.customer_id,
             points=owed,
         )
+        if state in PROBLEM_STATES:
+            log.warning(
+                "deduction_not_possible", ticket_id=ticket.id, state=state.value, reason=reason
+            )
 
     # Restores on returns.
 
