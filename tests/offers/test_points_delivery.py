@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.offers.helpers import FIVE_OFF, TEN_PERCENT, LoyaltyStore
 from yotposync.app import heartland_client, yotpo_client
 from yotposync.clients.heartland_coupons import HeartlandCoupons
@@ -65,21 +67,23 @@ def test_locked_customer_deduction_retried(store: LoyaltyStore) -> None:
     assert len(store.adjustments(f"hl-redeem-{ticket}")) == 1
 
 
-def _push(attempts: int, state: str) -> Push:
+def _push(
+    attempts: int, state: str, push_id: str = "hl-redeem-42", points: int = -500, ticket: int = 42
+) -> Push:
     return Push(
         seq=1,
-        push_id="hl-redeem-42",
+        push_id=push_id,
         kind="points_adjust",
         role=REDEEM_ROLE,
-        ticket_id=42,
+        ticket_id=ticket,
         email=EMAIL,
         target_order_id=None,
         amount_cents=0,
         body=json.dumps(
             {
                 "customer_email": EMAIL,
-                "point_adjustment_amount": -500,
-                "history_title": "$5 Off at the store, ticket 42 [hl-redeem-42]",
+                "point_adjustment_amount": points,
+                "history_title": f"$5 Off at the store, ticket {ticket} [{push_id}]",
             }
         ),
         state=state,
@@ -113,6 +117,46 @@ def test_unapplied_adjustment_sent_on_retry(store: LoyaltyStore) -> None:
         ledger.close()
         yotpo.close()
     assert len(store.adjustments("[hl-redeem-42]")) == 1
+
+
+@pytest.mark.parametrize(
+    ("history", "ticket", "sent"),
+    [
+        # The customer paid for ticket 42 under the id of a later move: not charged again.
+        ([("hl-redeem-42-2", -500)], 42, False),
+        # Paid, then given back when the sale moved away: this deduction is owed.
+        ([("hl-redeem-42-2", -500), ("hl-redeem-back-42-3", 500)], 42, True),
+        # A deduction for another ticket, whose id starts the same, says nothing about 4.
+        ([("hl-redeem-42-2", -500)], 4, True),
+    ],
+    ids=["paid under a moved id", "paid and given back", "other ticket"],
+)
+def test_deduction_checks_history_of_its_sale(
+    store: LoyaltyStore, history: list[tuple[str, int]], ticket: int, sent: bool
+) -> None:
+    settings = load_settings(store.config)
+    store.member(EMAIL, 5000)
+    for push_id, points in history:
+        store.yotpo(
+            "POST",
+            "/points/adjust",
+            {
+                "customer_email": EMAIL,
+                "point_adjustment_amount": points,
+                "history_title": f"earlier ledger [{push_id}]",
+            },
+        )
+    before = store.balance(EMAIL)
+    ledger = Ledger.open(store.ledger)
+    yotpo = yotpo_client(settings)
+    try:
+        # A rebuilt ledger plans the sale's first id, at the cost the offer has now.
+        push = _push(0, "pending", push_id=f"hl-redeem-{ticket}", points=-1200, ticket=ticket)
+        send_points_adjustment(yotpo, ledger, push)
+    finally:
+        ledger.close()
+        yotpo.close()
+    assert store.balance(EMAIL) == (before - 1200 if sent else before)
 
 
 def test_offers_run_stops_between_coupons(store: LoyaltyStore) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from yotposync.errors import RejectedError
 from yotposync.ledger import Ledger, Push
-from yotposync.ledger.offers import RESTORE_ROLE, OfferLedger
+from yotposync.ledger.offers import REDEEM_ROLE, RESTORE_ROLE, OfferLedger
 from yotposync.ledger.store import REJECTED
 
 ADJUST_PATH = "/points/adjust"
@@ -61,14 +61,49 @@ def send_points_adjustment(yotpo: PointsTarget, ledger: Ledger, push: Push) -> N
 
 
 def already_applied(yotpo: PointsTarget, push: Push) -> bool:
-    """Tell whether the customer's Yotpo history contains a row for this push."""
+    """Tell whether the customer's Yotpo history shows this push, or its deduction, applied.
+
+    A row whose title contains the push id settles any push. A register deduction is also
+    settled when the customer's history shows them paying for the same sale's discount under
+    another id of its family (`<prefix>-redeem-<ticket>`, `-redeem-<ticket>-<n>`, less any
+    `-redeem-back-<ticket>-<n>`). A ledger rebuilt after a sale moved between customers
+    would otherwise charge the customer who paid a second time, under the sale's first id.
+    """
     if push.email is None:
         return False
     customer = yotpo.get_customer(email=push.email, with_history=True)
     if customer is None:
         return False
-    marker = f"[{push.push_id}]"
     items = customer.get("history_items")
     if not isinstance(items, list):
         return False
-    return any(isinstance(item, dict) and marker in str(item.get("action", "")) for item in items)
+    rows = [item for item in items if isinstance(item, dict)]
+    marker = f"[{push.push_id}]"
+    if any(marker in str(row.get("action", "")) for row in rows):
+        return True
+    return _is_deduction(push) and _paid_for_sale(rows, push) < 0
+
+
+def _is_deduction(push: Push) -> bool:
+    if push.role != REDEEM_ROLE or "-redeem-back-" in push.push_id:
+        return False
+    points = push.payload.get("point_adjustment_amount")
+    return isinstance(points, int) and points < 0
+
+
+def _paid_for_sale(rows: list[dict[str, Any]], push: Push) -> int:
+    """Sum the points of the history rows of this push's sale's deductions and give-backs."""
+    prefix = push.push_id.split("-redeem-", 1)[0]
+    ticket = push.ticket_id
+    tags = (
+        f"[{prefix}-redeem-{ticket}]",
+        f"[{prefix}-redeem-{ticket}-",
+        f"[{prefix}-redeem-back-{ticket}-",
+    )
+    total = 0
+    for row in rows:
+        action = str(row.get("action", ""))
+        points = row.get("points")
+        if any(tag in action for tag in tags) and isinstance(points, int):
+            total += points
+    return total
