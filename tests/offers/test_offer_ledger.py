@@ -111,6 +111,15 @@ def test_points_cost_at_follows_the_cost_changes(tmp_path: Path) -> None:
         assert offers.points_cost_at(3101, NOW - timedelta(days=1)) == 500
         assert offers.points_cost_at(3101, NOW + timedelta(days=1, hours=23)) == 500
         assert offers.points_cost_at(3101, NOW + timedelta(days=2)) == 800
+        # A cost copied during the second a sale is stamped with applies to that sale.
+        with ledger.transaction():
+            offers.save_offer(
+                Offer(3101, "$5 Off", 1200, 500, None),
+                61,
+                NOW + timedelta(days=3, milliseconds=557),
+            )
+        assert offers.points_cost_at(3101, NOW + timedelta(days=3)) == 1200
+        assert offers.points_cost_at(3101, NOW + timedelta(days=3, seconds=-1)) == 800
         assert offers.points_cost_at(3102, NOW) is None
     finally:
         ledger.close()

@@ -145,15 +145,22 @@ class OfferLedger:
     def points_cost_at(self, option_id: int, when: datetime) -> int | None:
         """Return the points cost an option had at `when`, as the offers job copied it.
 
-        A time before the first recorded cost gets that first cost, the earliest one the
-        ledger stores. None when no cost was ever recorded for the option.
+        Costs are compared by whole seconds, the precision of Heartland's times: a sale
+        stamped with the second in which a cost was copied pays that cost. A time before the
+        first recorded cost gets that first cost, the earliest one the ledger stores. Returns
+        None when no cost was ever recorded for the option.
         """
         rows = self.db.execute(
             "SELECT points_cost, since FROM offer_costs WHERE option_id = ? ORDER BY rowid",
             [option_id],
         ).fetchall()
         costs = [
-            (stored_time(since, f"offer_costs.since of option {option_id}"), int(points))
+            (
+                stored_time(since, f"offer_costs.since of option {option_id}").replace(
+                    microsecond=0
+                ),
+                int(points),
+            )
             for points, since in rows
         ]
         if not costs:
