@@ -87,6 +87,7 @@ def run_online_codes(
             clock=clock,
             history_days=settings.offers.history_days,
             history_max_customers=settings.offers.history_max_customers,
+            max_discount_cents=settings.offers.max_discount_cents,
         )
         return job.run(should_stop=should_stop).as_dict()
     finally:

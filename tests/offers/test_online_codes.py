@@ -239,3 +239,24 @@ def test_return_restores_points_of_online_code(store: LoyaltyStore) -> None:
     restores = store.restores_after_return(customer, code, returned=1)
     # The code cost 500 points; half of the sale's items came back (proportional policy).
     assert [a["point_adjustment_amount"] for a in restores] == [250]
+
+
+def test_code_above_discount_ceiling_waits_for_setting(store: LoyaltyStore) -> None:
+    huge = {**FIVE_OFF, "name": "Big reward", "discount_amount_cents": 5_000_000}
+    store.set_options(huge)
+    store.member(EMAIL, 1000)
+    _recent_customer(store)
+    code = store.redeem(EMAIL, 3101)
+
+    store.cli("offers", "codes")
+    status = store.cli("status").stdout
+
+    assert code not in [coupon["code"] for coupon in store.coupons()]
+    assert "offers.max_discount_cents" in status
+
+    # Once the setting allows the amount, the code gets its coupon, named by its discount.
+    store.config.write_text(store.config.read_text() + "[offers]\nmax_discount_cents = 5000000\n")
+    store.cli("offers", "codes")
+
+    coupon = next(c for c in store.coupons() if c["code"] == code)
+    assert coupon["name"] == f"Loyalty: 50000.00 off, online reward {code}"

@@ -70,12 +70,13 @@ def coupon_name(offer: Offer) -> str:
     percentage figure equal to the percentage. Otherwise the name is built from the
     discount, as `Loyalty: 50% off, 500 points`, so the cashier reads the real discount.
     """
-    if _name_states_discount(offer):
+    if name_states_discount(offer):
         return f"{offer.name} ({offer.points_cost} points)"
     return f"Loyalty: {offer.discount_text()} off, {offer.points_cost} points"
 
 
-def _name_states_discount(offer: Offer) -> bool:
+def name_states_discount(offer: Offer) -> bool:
+    """Tell whether the option's name contains the offer's actual discount."""
     for match in _NAME_FIGURE.finditer(offer.name):
         whole, fraction, unit = match.groups()
         figure = Decimal(whole.replace(",", "") + (fraction or ""))
@@ -117,6 +118,10 @@ class OfferPlan:
     unchanged: list[Offer]
 
 
+# The setting that caps fixed-amount offers, as skip reasons name it.
+CEILING_SETTING = "offers.max_discount_cents"
+
+
 def read_options(
     raw_options: Iterable[Mapping[str, Any]], *, max_discount_cents: int
 ) -> tuple[list[Offer], list[SkippedOption]]:
@@ -147,8 +152,6 @@ def read_option(
     and a typo there (cents typed as dollars, extra zeros) would otherwise become a coupon
     that gives a fortune away at the register. None sets no ceiling.
     """
-    # NOTE: the online codes job calls this with no ceiling, so a code that Yotpo already
-    # issued online gets its single-use coupon whatever the option's amount.
     option_id = _whole_number(raw.get("id"))
     name = raw.get("name")
     shown_name = name.strip() if isinstance(name, str) else ""
@@ -194,7 +197,7 @@ def read_option(
                 option_id,
                 shown_name,
                 f"discount_amount_cents {cents} ({format_cents(cents)} off) is above "
-                f"offers.max_discount_cents {max_discount_cents} "
+                f"{CEILING_SETTING} {max_discount_cents} "
                 f"({format_cents(max_discount_cents)}): raise that setting if the amount "
                 "is meant, or correct the option in Yotpo",
             )

@@ -29,7 +29,13 @@ from yotposync.ledger.offers import (
     OfferLedger,
 )
 from yotposync.logs import mask_email
-from yotposync.sync.offers import Offer, SkippedOption, read_option
+from yotposync.sync.offers import (
+    CEILING_SETTING,
+    Offer,
+    SkippedOption,
+    name_states_discount,
+    read_option,
+)
 from yotposync.sync.offers_job import CouponWriter
 
 log = structlog.get_logger("yotposync.online_codes")
@@ -123,12 +129,14 @@ class OnlineCodesJob:
         clock: Callable[[], datetime],
         history_days: int,
         history_max_customers: int,
+        max_discount_cents: int | None = None,
     ) -> None:
         self.ledger = ledger
         self.offers = OfferLedger(ledger)
         self.yotpo = yotpo
         self.coupons = coupons
         self.clock = clock
+        self.max_discount_cents = max_discount_cents
         self.history_days = history_days
         self.history_max_customers = history_max_customers
 
@@ -140,10 +148,16 @@ class OnlineCodesJob:
             self._read_history(options, summary, should_stop)
         # A code skipped because its option was not listed gets its coupon once the option is
         # listed again: the customer paid for it, and the store could not accept it until then.
+        # The same holds for a code skipped for a discount above offers.max_discount_cents,
+        # once the setting or the option allows it.
         listed_again = [
             row
             for row in self.offers.codes_in_state(CODE_SKIPPED)
-            if str(row["reason"] or "").endswith(_NOT_LISTED) and self._is_listed(row, options)
+            if (str(row["reason"] or "").endswith(_NOT_LISTED) and self._is_listed(row, options))
+            or (
+                CEILING_SETTING in str(row["reason"] or "")
+                and isinstance(self._offer_for(row, options), Offer)
+            )
         ]
         for row in [*self.offers.codes_in_state(CODE_PENDING), *listed_again]:
             if should_stop():
@@ -221,7 +235,7 @@ class OnlineCodesJob:
             return
         spec = CouponSpec(
             code=code,
-            name=f"{offer.name}: online reward {code}",
+            name=_coupon_name(offer, code),
             amount_cents=offer.amount_cents,
             percent=offer.percent,
             single_use=True,
@@ -281,7 +295,7 @@ class OnlineCodesJob:
                 raw = option
                 break
         if raw is not None:
-            result = read_option(raw)
+            result = read_option(raw, max_discount_cents=self.max_discount_cents)
             if isinstance(result, SkippedOption):
                 return f"option {result.option_id} ({result.name}): {result.reason}"
             return result
@@ -328,3 +342,10 @@ class OnlineCodesJob:
             )
         summary.closed += 1
         log.info("online_code_closed", code=code, ticket_id=row["ticket_id"])
+
+
+def _coupon_name(offer: Offer, code: str) -> str:
+    """Name a code's single-use coupon after its option, unless that name misstates the discount."""
+    if name_states_discount(offer):
+        return f"{offer.name}: online reward {code}"
+    return f"Loyalty: {offer.discount_text()} off, online reward {code}"
