@@ -17,8 +17,9 @@ from yotposync.clients.heartland import HeartlandClient
 from yotposync.clients.http import RateLimiter, RetryPolicy
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
+from yotposync.errors import LedgerError, YotposyncError
 from yotposync.ledger import Ledger, LedgerLock
-from yotposync.ledger.offers import POINTS_ADJUST
+from yotposync.ledger.offers import POINTS_ADJUST, OfferLedger
 from yotposync.ledger.store import INTERRUPTED_ERROR, RUN_INTERRUPTED, Push
 from yotposync.sync.delivery import DeliveryJob, DeliverySummary
 from yotposync.sync.transactions import CURSOR_NAME, TransactionsJob, TransactionsSummary
@@ -130,6 +131,12 @@ def _dry_run_catch_up(
     """Run the transactions job of a catch-up on an in-memory copy of the ledger."""
     scratch = Ledger.scratch_copy(settings.ledger.path)
     try:
+        if _offers_missing(settings, scratch):
+            log.warning(
+                "offers_not_synced",
+                detail="this ledger has no loyalty offers yet, so this dry run recognises no "
+                "register discount; a catch-up without --dry-run runs the offers job first",
+            )
         first_run = scratch.get_cursor(CURSOR_NAME) is None
         before = scratch.last_push_seq()
         # The transactions job reports orders and refunds page by page. Points adjustments
@@ -168,6 +175,44 @@ def _dry_run_catch_up(
         interrupted=should_stop(),
         points_adjustments=adjustments,
     )
+
+
+def _offers_missing(settings: Settings, ledger: Ledger) -> bool:
+    """Tell whether register offers are on but this ledger has no offer recorded yet."""
+    return settings.offers.enabled and not OfferLedger(ledger).offer_mappings()
+
+
+def _sync_offers_first(
+    settings: Settings,
+    ledger: Ledger,
+    clock: Callable[[], datetime],
+    should_stop: Callable[[], bool],
+) -> None:
+    """Run the offers job before a catch-up on a ledger that has no offers yet.
+
+    A register discount is recognised by its coupon, which the ledger records when the offers
+    job writes it. A ledger moved aside and started again, or a first catch-up over a store
+    that already has the coupons, would otherwise earn on those sales and deduct nothing.
+    A failure is logged and the catch-up goes on, as it would without offers.
+    """
+    if not _offers_missing(settings, ledger):
+        return
+    # Imported here: the offers runtime builds its clients with this module's functions.
+    from yotposync.offers_runtime import run_offers
+
+    try:
+        summary = run_offers(settings, ledger, clock, should_stop)
+    except LedgerError:
+        raise
+    except YotposyncError as exc:
+        log.warning(
+            "offers_sync_failed",
+            error=str(exc),
+            detail="this ledger has no loyalty offers, so register discounts on these tickets "
+            "deduct no points; run `yotposync offers sync`, then this catch-up again",
+        )
+        return
+    log.info("offers_synced_before_catch_up", **summary)
 
 
 def run_catch_up(
@@ -211,6 +256,7 @@ def run_catch_up(
             first_run = ledger.get_cursor(CURSOR_NAME) is None
             before = ledger.last_push_seq()
             try:
+                _sync_offers_first(settings, ledger, clock, should_stop)
                 job = TransactionsJob(settings, ledger, heartland_client(settings), clock=clock)
                 transactions = job.run(
                     since=since, until=until, on_page=on_page, force=force, should_stop=should_stop

@@ -32,6 +32,18 @@ def test_offers_appear_as_coupons(store: LoyaltyStore) -> None:
     assert "offer_skipped" in result.stderr
 
 
+def test_new_ledger_reuses_coupons_as_updated(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF, TEN_PERCENT)
+    store.cli("offers", "sync")
+    for path in store.ledger.parent.glob(store.ledger.name + "*"):
+        path.unlink()
+
+    result = store.cli("offers", "sync")
+
+    assert "0 coupons created, 2 updated" in result.stdout
+    assert len(store.coupons()) == 2
+
+
 def test_offers_rerun_changes_and_removals(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF, TEN_PERCENT)
     store.cli("offers", "sync")
@@ -155,6 +167,18 @@ def test_deduction_of_sale_left_without_customer(store: LoyaltyStore) -> None:
     assert adjustments == [(EMAIL, -500), (EMAIL, 500), ("sam@example.com", -500)]
     assert store.balance("sam@example.com") == 535
     assert "nobody paid for it" not in store.cli("status").stdout
+
+
+def test_catch_up_on_new_ledger_syncs_offers_first(store: LoyaltyStore) -> None:
+    sale = coupon_sale(store)
+    # The ledger that wrote the coupons is gone; a new one starts with a catch-up.
+    for path in store.ledger.parent.glob(store.ledger.name + "*"):
+        path.unlink()
+
+    store.catch_up()
+
+    assert [d["point_adjustment_amount"] for d in store.adjustments(f"hl-redeem-{sale}")] == [-500]
+    assert store.balance(EMAIL) == 535
 
 
 def test_unpaid_ticket_deducts_when_paid(store: LoyaltyStore) -> None:

@@ -147,8 +147,8 @@ class HeartlandCoupons:
             return False
         return True
 
-    def upsert(self, spec: CouponSpec, coupon_id: int | None) -> int:
-        """Bring the coupon with `coupon_id`, or with the spec's code, to the spec; return its id.
+    def upsert(self, spec: CouponSpec, coupon_id: int | None) -> CouponWrite:
+        """Bring the coupon with `coupon_id`, or with the spec's code, to the spec.
 
         A coupon found by code is reused, so a ledger restored from an old backup never
         creates a second coupon with the same code.
@@ -159,13 +159,21 @@ class HeartlandCoupons:
             except NotFoundError:
                 coupon_id = None
             else:
-                return coupon_id
+                return CouponWrite(coupon_id, created=False)
         existing = self.find_by_code(spec.code)
         if existing is not None:
             found = _coupon_id(existing)
             self.update(found, spec)
-            return found
-        return self.create(spec)
+            return CouponWrite(found, created=False)
+        return CouponWrite(self.create(spec), created=True)
+
+
+@dataclass(frozen=True)
+class CouponWrite:
+    """The coupon an upsert wrote, and whether it had to be created."""
+
+    coupon_id: int
+    created: bool
 
 
 def _coupon_id(record: dict[str, Any]) -> int:

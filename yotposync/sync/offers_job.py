@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from yotposync.clients.heartland_coupons import CouponSpec, offer_text
+from yotposync.clients.heartland_coupons import CouponSpec, CouponWrite, offer_text
 from yotposync.errors import RejectedError
 from yotposync.ledger import Ledger
 from yotposync.ledger.offers import OfferLedger
@@ -42,7 +42,7 @@ class OptionSource(Protocol):
 class CouponWriter(Protocol):
     """The Heartland coupon calls this job uses."""
 
-    def upsert(self, spec: CouponSpec, coupon_id: int | None) -> int: ...
+    def upsert(self, spec: CouponSpec, coupon_id: int | None) -> CouponWrite: ...
 
     def deactivate(self, coupon_id: int) -> bool: ...
 
@@ -205,7 +205,7 @@ class OffersJob:
 
     def _write(self, offer: Offer, coupon_id: int | None, summary: OffersSummary) -> None:
         try:
-            new_id = self.coupons.upsert(offer.coupon_spec(), coupon_id)
+            written = self.coupons.upsert(offer.coupon_spec(), coupon_id)
         except RejectedError as exc:
             summary.failed.append(f"option {offer.option_id}: {exc.reason}")
             log.error(
@@ -216,17 +216,18 @@ class OffersJob:
             )
             return
         with self.ledger.transaction():
-            self.offers.save_offer(offer, new_id, self.clock())
-        if coupon_id is None:
+            self.offers.save_offer(offer, written.coupon_id, self.clock())
+        # A coupon found in Heartland by its code (one a lost ledger wrote) counts as updated.
+        if written.created:
             summary.created += 1
         else:
             summary.updated += 1
         log.info(
             "offer_coupon_written",
             option_id=offer.option_id,
-            coupon_id=new_id,
+            coupon_id=written.coupon_id,
             offer=offer_text(offer.amount_cents, offer.percent, offer.points_cost),
-            created=coupon_id is None,
+            created=written.created,
         )
 
     def _stored_name(self, option_id: int) -> str:

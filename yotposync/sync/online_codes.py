@@ -242,7 +242,7 @@ class OnlineCodesJob:
         )
         cost = self._option_cost(row, offer)
         try:
-            coupon_id = self.coupons.upsert(spec, row["coupon_id"])
+            coupon_id = self.coupons.upsert(spec, row["coupon_id"]).coupon_id
         except RejectedError as exc:
             reason = f"Heartland rejected the coupon: {exc.reason}"
             with self.ledger.transaction():
