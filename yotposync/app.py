@@ -162,7 +162,6 @@ def _dry_run_catch_up(
             since=since, until=until, on_page=after_page, force=force, should_stop=should_stop
         )
         report_adjustments()
-        adjustments = scratch.count_pushes_after(before, POINTS_ADJUST)
     finally:
         scratch.close()
     seconds = (clock() - started).total_seconds()
@@ -173,7 +172,7 @@ def _dry_run_catch_up(
         seconds,
         first_run,
         interrupted=should_stop(),
-        points_adjustments=adjustments,
+        points_adjustments=transactions.points_adjustments,
     )
 
 
@@ -254,14 +253,12 @@ def run_catch_up(
         try:
             run_id = ledger.start_run("catch-up", started)
             first_run = ledger.get_cursor(CURSOR_NAME) is None
-            before = ledger.last_push_seq()
             try:
                 _sync_offers_first(settings, ledger, clock, should_stop)
                 job = TransactionsJob(settings, ledger, heartland_client(settings), clock=clock)
                 transactions = job.run(
                     since=since, until=until, on_page=on_page, force=force, should_stop=should_stop
                 )
-                adjustments = ledger.count_pushes_after(before, POINTS_ADJUST)
                 deliver = DeliveryJob(settings, ledger, yotpo_client(settings), clock=clock)
                 delivered = deliver.run(should_stop=should_stop)
             except Exception as exc:
@@ -297,7 +294,7 @@ def run_catch_up(
                 seconds,
                 first_run,
                 interrupted=interrupted,
-                points_adjustments=adjustments,
+                points_adjustments=transactions.points_adjustments,
             )
         finally:
             ledger.close()

@@ -223,7 +223,7 @@ class Daemon:
         summary = job.run(
             should_stop=self.stopping.is_set, force=self.force, time_limit=self._run_time_limit()
         )
-        if len(summary.planned) and not self.stopping.is_set():
+        if (len(summary.planned) or summary.points_adjustments) and not self.stopping.is_set():
             self._deliver_soon()
         return summary.as_dict()
 

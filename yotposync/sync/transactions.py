@@ -23,6 +23,7 @@ from yotposync.errors import GuardError, InvalidRecordError
 from yotposync.immutable import immutable
 from yotposync.ledger import Cursor, Ledger, TicketAmountsRow
 from yotposync.ledger import customers as customer_book
+from yotposync.ledger.offers import POINTS_ADJUST
 from yotposync.logs import SeenOnce, debug_enabled
 from yotposync.sync.amounts import AmountBasis, TicketAmounts, ticket_amounts
 from yotposync.sync.classify import decide
@@ -116,6 +117,8 @@ class TransactionsSummary:
     decided_under: dict[str, Any] = field(default_factory=dict)
     settings_changed: list[str] = field(default_factory=list)
     time_limit_reached: bool = False  # a daemon run ended early; the next poll goes on
+    # Deductions and restores queued, which `planned` (orders and refunds) does not count.
+    points_adjustments: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +129,7 @@ class TransactionsSummary:
             "changed": self.changed,
             "decisions": dict(sorted(self.decisions.items())),
             "pushes_planned": len(self.planned),
+            "points_adjustments": self.points_adjustments,
             "invalid": self.invalid[:20],
             "cursor": self.cursor.updated_at.isoformat() if self.cursor else None,
             "listed": self.total,
@@ -263,6 +267,7 @@ class TransactionsJob:
                 self.ledger.save_cursor(CURSOR_NAME, stored, now)
         summary = TransactionsSummary(start=start, end=end, decided_under=self.decided_under)
         summary.settings_changed = self._note_changed_settings()
+        last_push = self.ledger.last_push_seq()
         started = time.monotonic()
         cpu_started = time.process_time()
 
@@ -318,11 +323,13 @@ class TransactionsJob:
                 "but a large shortfall means pages came back empty by mistake",
             )
 
+        summary.points_adjustments = self.ledger.count_pushes_after(last_push, POINTS_ADJUST)
         log.info(
             "transactions_run",
             tickets=summary.tickets,
             changed=summary.changed,
             pushes_planned=len(summary.planned),
+            points_adjustments=summary.points_adjustments,
             invalid=len(summary.invalid),
             decisions=dict(summary.decisions),
             time_limit_reached=summary.time_limit_reached,
