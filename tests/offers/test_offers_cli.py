@@ -169,6 +169,34 @@ def test_deduction_of_sale_left_without_customer(store: LoyaltyStore) -> None:
     assert "nobody paid for it" not in store.cli("status").stdout
 
 
+def test_sale_moved_twice_after_no_customer(store: LoyaltyStore) -> None:
+    sale = coupon_sale(store)
+    store.catch_up()
+    response = store.heartland("PUT", f"/sales/tickets/{sale}", {"customer_id": None})
+    assert response.status_code == 200, response.text
+    store.catch_up()
+    store.move_to_new_member(sale, "sam@example.com", 1000)
+    store.catch_up()
+
+    # The move from no customer to Sam queued one push, so the next move needs new ids.
+    store.move_to_new_member(sale, "kim@example.com", 1000)
+    store.catch_up()
+
+    adjustments = [
+        (a["customer_email"], a["point_adjustment_amount"]) for a in store.adjustments("hl-redeem")
+    ]
+    assert adjustments == [
+        (EMAIL, -500),
+        (EMAIL, 500),
+        ("sam@example.com", -500),
+        ("sam@example.com", 500),
+        ("kim@example.com", -500),
+    ]
+    assert store.balance(EMAIL) == 1000
+    assert store.balance("sam@example.com") == 1000
+    assert store.balance("kim@example.com") == 535
+
+
 def test_catch_up_on_new_ledger_syncs_offers_first(store: LoyaltyStore) -> None:
     sale = coupon_sale(store)
     # The ledger that wrote the coupons is gone; a new one starts with a catch-up.

@@ -213,7 +213,9 @@ class TicketOffers:
             return  # the same payer, whose e-mail may have changed, or still nobody
         spent = self.offers.spent_points(ticket.id)
         owed = spent.points - spent.restored_points if spent is not None else existing["points"]
-        number = self.offers.redeem_push_count(ticket.id) // 2 + 2
+        # One more than the pushes queued so far, so the number is new even when an earlier
+        # move queued a single push, as a move from or to no payer does.
+        number = self.offers.redeem_push_count(ticket.id) + 1
         old_email = existing["email"]
         if spent is not None and owed > 0 and old_email:
             back_id = f"{self.id_prefix}-redeem-back-{ticket.id}-{number}"
