@@ -159,6 +159,32 @@ def test_deduction_checks_history_of_its_sale(
     assert store.balance(EMAIL) == (before - 1200 if sent else before)
 
 
+def test_later_deduction_checks_own_id(store: LoyaltyStore) -> None:
+    settings = load_settings(store.config)
+    store.member(EMAIL, 5000)
+    # Pat paid 500, a return gave 250 back under its own id, and the sale then moved to Sam,
+    # giving Pat the other 250 back. The sale has moved back to Pat, who owes 250 again.
+    for push_id, points in [("hl-redeem-42", -500), ("hl-redeem-back-42-2", 250)]:
+        store.yotpo(
+            "POST",
+            "/points/adjust",
+            {
+                "customer_email": EMAIL,
+                "point_adjustment_amount": points,
+                "history_title": f"earlier push [{push_id}]",
+            },
+        )
+    before = store.balance(EMAIL)
+    ledger = Ledger.open(store.ledger)
+    yotpo = yotpo_client(settings)
+    try:
+        send_points_adjustment(yotpo, ledger, _push(0, "pending", "hl-redeem-42-4", points=-250))
+    finally:
+        ledger.close()
+        yotpo.close()
+    assert store.balance(EMAIL) == before - 250
+
+
 def test_offers_run_stops_between_coupons(store: LoyaltyStore) -> None:
     # A stop request ends the run after the coupon under way. The next run writes the rest,
     # and no second coupon for an offer already written.

@@ -223,3 +223,31 @@ def test_sale_moved_after_partial_return_moves_what_is_still_paid(tmp_path: Path
             (a["customer_email"], a["point_adjustment_amount"])
             for a in store.adjustments("Points given back, ticket")
         ][-1] == ("sam@example.com", 250)
+
+
+def test_sale_moved_back_after_partial_return(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        pat, sale = _sale(store)
+        _return(store, pat, sale, 1)
+        store.catch_up()
+        store.move_to_new_member(sale, "sam@example.com", 1000)
+        store.catch_up()
+        response = store.heartland("PUT", f"/sales/tickets/{sale}", {"customer_id": pat})
+        assert response.status_code == 200, response.text
+        store.catch_up()
+        store.catch_up()
+
+        moved = [
+            (a["customer_email"], a["point_adjustment_amount"])
+            for a in store.adjustments("hl-redeem")
+        ]
+        # Pat's history still shows -500 and +250 under the sale's deduction ids, because the
+        # first return's 250 came back under the return's id. Pat owes the 250 again.
+        assert moved == [
+            (EMAIL, -500),
+            (EMAIL, 250),
+            ("sam@example.com", -250),
+            ("sam@example.com", 250),
+            (EMAIL, -250),
+        ]
+        assert store.adjustments(f"hl-redeem-{sale}-4") != []

@@ -63,11 +63,14 @@ def send_points_adjustment(yotpo: PointsTarget, ledger: Ledger, push: Push) -> N
 def already_applied(yotpo: PointsTarget, push: Push) -> bool:
     """Tell whether the customer's Yotpo history shows this push, or its deduction, applied.
 
-    A row whose title contains the push id settles any push. A register deduction is also
-    settled when the customer's history shows them paying for the same sale's discount under
-    another id of its family (`<prefix>-redeem-<ticket>`, `-redeem-<ticket>-<n>`, less any
-    `-redeem-back-<ticket>-<n>`). A ledger rebuilt after a sale moved between customers
-    would otherwise charge the customer who paid a second time, under the sale's first id.
+    A row whose title contains the push id settles any push. A sale's first deduction
+    (`<prefix>-redeem-<ticket>`) is also settled when the customer's history shows them
+    paying for the same sale's discount under another id of its family
+    (`-redeem-<ticket>-<n>`, less any `-redeem-back-<ticket>-<n>`). A ledger rebuilt after a
+    sale moved between customers would otherwise charge the customer who paid a second time,
+    under the sale's first id. A later deduction (`-redeem-<ticket>-<n>`) is settled by its
+    own id only. It can charge a customer the sale moved back to, whose history still shows
+    an earlier payment because the restores of returns carry the return's id, not the sale's.
     """
     if push.email is None:
         return False
@@ -81,11 +84,13 @@ def already_applied(yotpo: PointsTarget, push: Push) -> bool:
     marker = f"[{push.push_id}]"
     if any(marker in str(row.get("action", "")) for row in rows):
         return True
-    return _is_deduction(push) and _paid_for_sale(rows, push) < 0
+    return _is_first_deduction(push) and _paid_for_sale(rows, push) < 0
 
 
-def _is_deduction(push: Push) -> bool:
+def _is_first_deduction(push: Push) -> bool:
     if push.role != REDEEM_ROLE or "-redeem-back-" in push.push_id:
+        return False
+    if not push.push_id.endswith(f"-redeem-{push.ticket_id}"):
         return False
     points = push.payload.get("point_adjustment_amount")
     return isinstance(points, int) and points < 0
