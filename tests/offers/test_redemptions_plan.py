@@ -148,3 +148,23 @@ def test_proportional_rounds_down() -> None:
 
 def test_voided_sale_restores_rest() -> None:
     assert restore_points(_spent(0, 125), RestorePolicy.NEVER, sale_voided=True) == 375
+
+
+@pytest.mark.parametrize(
+    ("returned", "restored", "untaken", "expected"),
+    [
+        # Given 500, take-back of 500 rejected: every item returned again gives nothing.
+        (4000, 0, 500, 0),
+        # Half returned again: the customer already holds more than that.
+        (2000, 0, 500, 0),
+        # Given 250 and a take-back of 250 rejected, then everything returned: 250 more.
+        (4000, 0, 250, 250),
+        # A take-back that is due is queued whatever was rejected before.
+        (0, 250, 250, -250),
+    ],
+)
+def test_restore_counts_rejected_take_backs(
+    returned: int, restored: int, untaken: int, expected: int
+) -> None:
+    spent = SpentPoints(5001, 500, 4000, returned, restored, untaken_points=untaken)
+    assert restore_points(spent, RestorePolicy.PROPORTIONAL, sale_voided=False) == expected

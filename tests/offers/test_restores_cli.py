@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -251,3 +252,74 @@ def test_sale_moved_back_after_partial_return(tmp_path: Path) -> None:
             (EMAIL, -250),
         ]
         assert store.adjustments(f"hl-redeem-{sale}-4") != []
+
+
+def _window_from_now() -> str:
+    """Return a catch-up start after everything so far, as a poll's window after a change."""
+    time.sleep(1.05)  # Heartland's times have whole seconds
+    start = datetime.now(UTC).replace(microsecond=0).isoformat()
+    time.sleep(1.05)
+    return start
+
+
+def _net_for(store: LoyaltyStore, email: str) -> int:
+    """Sum the confirmed points adjustments Yotpo applied to one customer."""
+    return sum(
+        entry["body"]["point_adjustment_amount"]
+        for entry in store.records()["adjustments"]
+        if entry["status"] == 200 and entry["body"].get("customer_email") == email
+    )
+
+
+def test_return_while_nobody_paid_counts_when_sale_moves(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        _pat, sale = _sale(store)
+        response = store.heartland("PUT", f"/sales/tickets/{sale}", {"customer_id": None})
+        assert response.status_code == 200, response.text
+        store.catch_up()
+        _return(store, None, sale, 1)  # half the sale comes back while nobody pays
+        store.catch_up()
+        start = _window_from_now()
+        store.move_to_new_member(sale, "sam@example.com", 1000)
+        store.cli("catch-up", "--since", start)  # reads the moved sale only, as a poll does
+
+        # Sam pays for the half that was kept: 500 less the 250 its return justifies.
+        assert _net_for(store, "sam@example.com") == 1000 - 250
+
+
+def test_return_after_rejected_deduction_counts_when_sale_moves(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        store.set_options(FIVE_OFF)
+        store.member(EMAIL, 100)  # too few points: Yotpo rejects the deduction
+        store.cli("offers", "sync")
+        pat = store.customer(EMAIL)
+        sale = store.ticket(customer_id=pat, coupon_code="LOYALTY3101", items=[(2, 20.0)])
+        store.catch_up_allowing_undelivered()
+        _return(store, pat, sale, 1)
+        store.catch_up_allowing_undelivered()
+        start = _window_from_now()
+        store.move_to_new_member(sale, "sam@example.com", 1000)
+        store.cli("catch-up", "--since", start)
+
+        assert _net_for(store, "sam@example.com") == 1000 - 250
+
+
+def test_rejected_take_back_is_not_given_again(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        pat, sale = _sale(store)
+        first = _return(store, pat, sale, 2)
+        store.catch_up()
+        assert _restored(store) == [500]
+        # The customer spends everything, so taking the restore back fails (422).
+        spend = {"customer_email": EMAIL, "point_adjustment_amount": -store.balance(EMAIL)}
+        assert store.yotpo("POST", "/points/adjust", spend).status_code == 200
+        start = _window_from_now()
+        response = store.heartland("PUT", f"/sales/tickets/{first}", {"voided?": True})
+        assert response.status_code < 300, response.text
+        store.cli("catch-up", "--since", start, check=False)
+        start = _window_from_now()
+        _return(store, pat, sale, 2)
+        store.cli("catch-up", "--since", start, check=False)
+
+        # The customer still holds the first 500, so the second return gives nothing more.
+        assert _restored(store) == [500]

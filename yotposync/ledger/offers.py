@@ -419,13 +419,36 @@ class OfferLedger:
             "WHERE sale_ticket_id = ?",
             [sale_ticket_id],
         ).fetchone()[0]
+        # Take-backs Yotpo rejected (the customer had spent the points) left those points with
+        # the customer, although the restores above count them as taken.
+        untaken = self.db.execute(
+            "SELECT COALESCE(sum(x.points), 0) FROM point_restores x "
+            "JOIN pushes p ON p.push_id = x.push_id "
+            "WHERE x.sale_ticket_id = ? AND x.points < 0 AND p.state = 'rejected'",
+            [sale_ticket_id],
+        ).fetchone()[0]
         return SpentPoints(
             sale_ticket_id=sale_ticket_id,
             points=int(row[0] or 0),
             sold_item_cents=int(row[1]),
             returned_item_cents=int(returned),
             restored_points=self.restored_points(sale_ticket_id),
+            untaken_points=-int(untaken),
         )
+
+    def has_spending(self, sale_ticket_id: int) -> bool:
+        """Tell whether a sale deducted points or used an online code, accepted by Yotpo or not.
+
+        A return of such a sale keeps its returned share even while nothing counts as spent,
+        because the sale may move to a customer who then pays for the discount.
+        """
+        row = self.db.execute(
+            "SELECT 1 FROM redemptions WHERE ticket_id = ? AND push_id IS NOT NULL "
+            "UNION ALL SELECT 1 FROM online_codes WHERE ticket_id = ? AND state IN (?, ?) "
+            "LIMIT 1",
+            [sale_ticket_id, sale_ticket_id, CODE_USED, CODE_CLOSED],
+        ).fetchone()
+        return row is not None
 
     def restored_points(self, sale_ticket_id: int) -> int:
         row = self.db.execute(

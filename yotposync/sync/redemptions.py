@@ -142,6 +142,8 @@ class SpentPoints:
     sold_item_cents: int
     returned_item_cents: int
     restored_points: int
+    # Points of take-backs that Yotpo rejected, which the customer therefore still holds.
+    untaken_points: int = 0
 
 
 def restore_points(spent: SpentPoints, policy: RestorePolicy, *, sale_voided: bool) -> int:
@@ -162,4 +164,10 @@ def restore_points(spent: SpentPoints, policy: RestorePolicy, *, sale_voided: bo
         target = 0
     else:
         target = spent.points * spent.returned_item_cents // spent.sold_item_cents
-    return min(target, spent.points) - spent.restored_points
+    due = min(target, spent.points) - spent.restored_points
+    if due > 0 and spent.untaken_points:
+        # The customer kept points a rejected take-back meant to remove: give back only what
+        # they do not hold already.
+        held = spent.restored_points + spent.untaken_points
+        due = min(due, max(0, min(target, spent.points) - held))
+    return due

@@ -256,6 +256,10 @@ class TicketOffers:
             reason=reason,
             now=now,
         )
+        if new_email is not None:
+            # Returns read while nobody paid, or while the deduction stood rejected, gave
+            # nothing back; the new payer gets now what they justify.
+            self._reconcile_restores(ticket.id, ticket.id, f"sale {ticket.id} moved", now)
         log.info(
             "deduction_moved",
             ticket_id=ticket.id,
@@ -282,23 +286,31 @@ class TicketOffers:
         its restore takes back only what the other returns no longer justify: once a later
         return has returned every item, voiding an earlier one changes nothing.
         """
-        if self.offers.spent_points(sale_id) is None:
+        if not self.offers.has_spending(sale_id):
             return
         counts = ticket.is_completed and not ticket.is_voided
         returned = amounts.returned_item_cents if counts else 0
         self.offers.save_return_share(ticket.id, sale_id, returned, now)
+        if ticket.is_voided:
+            changed = f"return {ticket.id} voided after its restore"
+        else:
+            changed = f"return {ticket.id} changed: the returns of sale {sale_id} return less"
+        self._reconcile_restores(ticket.id, sale_id, changed, now)
+
+    def _reconcile_restores(self, ticket_id: int, sale_id: int, less: str, now: datetime) -> None:
+        """Queue, under `ticket_id`, what the sale's returns justify beyond what was given back.
+
+        `less` is the reason recorded when less is justified than was given back.
+        """
         spent = self.offers.spent_points(sale_id)
         if spent is None:
             return
         points = restore_points(spent, self.policy, sale_voided=self._sale_voided(sale_id))
-        if points > 0:
-            reason = f"return of sale {sale_id}, {self.policy.value} restore policy"
-        elif ticket.is_voided:
-            reason = f"return {ticket.id} voided after its restore"
-        else:
-            reason = f"return {ticket.id} changed: the returns of sale {sale_id} return less"
+        reason = f"return of sale {sale_id}, {self.policy.value} restore policy"
+        if points < 0:
+            reason = less
         email = self.offers.spender_email(sale_id)
-        self._queue_restore(ticket.id, sale_id, email, points, reason, now)
+        self._queue_restore(ticket_id, sale_id, email, points, reason, now)
 
     def _sale_voided(self, sale_id: int) -> bool:
         sale = self.ledger.parent_info(sale_id)
