@@ -273,3 +273,20 @@ def test_previous_schema_upgrades(h: Harness, version: int) -> None:
     assert h.cursor() == cursor_before
     assert {kind: len(entries) for kind, entries in h.records().items()} == sent_before
     assert_settled(h)
+
+
+def test_status_says_when_it_upgrades_the_schema(h: Harness) -> None:
+    caught_up(h)
+    checkpointed(h)
+    source = h.ledger.with_name("current.sqlite3")
+    h.ledger.rename(source)
+    build_old_ledger(h.ledger, SCHEMA_VERSION - 1, source)
+
+    first = h.invoke("status")
+    second = h.invoke("status")
+
+    assert first.exit_code == 0, first.stderr
+    output = first.stdout + first.stderr
+    assert "ledger_schema_upgraded" in output
+    assert "earlier versions of yotposync can no longer open this ledger" in output
+    assert "ledger_schema_upgraded" not in second.stdout + second.stderr

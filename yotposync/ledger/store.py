@@ -355,7 +355,16 @@ class Ledger:
             conn.close()
             raise missing
         _warn_if_shared(path)
-        migrate(db)
+        reached = migrate(db)
+        if version > 0 and reached:
+            log.warning(
+                "ledger_schema_upgraded",
+                path=str(path),
+                from_version=version,
+                to_version=reached[-1],
+                detail="earlier versions of yotposync can no longer open this ledger; keep the "
+                "backup made before the upgrade to go back",
+            )
         return cls(db, path)
 
     @classmethod
