@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from yotposync.app import RUN_WAITING
+from yotposync.app import RUN_UNDELIVERED, RUN_WAITING
 from yotposync.ledger import Cursor, Ledger
 from yotposync.ledger.customers import list_reviews
 from yotposync.ledger.integrity import edited_value_error
@@ -103,6 +103,13 @@ def _outcome_text(run: dict[str, Any]) -> str:
         # Past tense: the outbox counts above give the pushes that wait now.
         noun = "push was" if waiting == 1 else "pushes were"
         return f"{outcome} ({waiting} {noun} left for a retry by the next run or the daemon)"
+    if outcome == RUN_UNDELIVERED:
+        rejected, failed = delivery.get("rejected"), delivery.get("failed")
+        if isinstance(rejected, int) and isinstance(failed, int) and rejected + failed > 0:
+            return (
+                f"{outcome} (Yotpo rejected {rejected} and {failed} ran out of attempts; "
+                "they are listed below)"
+            )
     return outcome
 
 

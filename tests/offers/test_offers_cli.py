@@ -261,8 +261,13 @@ def test_overdraw_is_reported(store: LoyaltyStore) -> None:
     customer = store.customer(EMAIL)
     ticket = store.ticket(customer_id=customer, coupon_code="LOYALTY3101", items=[(1, 30.0)])
     first = store.catch_up_allowing_undelivered()
+    first_status = store.cli("status").stdout
     second = store.catch_up_allowing_undelivered()
     assert first.returncode == 4
+    assert "Last catch-up run: undelivered (Yotpo rejected 1 and 0 ran out of attempts" in (
+        first_status
+    )
+    assert first_status.index("Last catch-up run") < first_status.index("HTTP 422")
     assert second.returncode == 0
     status = json.loads(store.cli("status", "--json").stdout)
     problems = status["offers"]["deduction_problems"]
