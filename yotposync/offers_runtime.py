@@ -7,6 +7,7 @@ is usually ready at the register within seconds.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from yotposync.clients.heartland_coupons import HeartlandCoupons
 from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings
 from yotposync.ledger import Ledger
+from yotposync.ledger.offers import OfferLedger
 from yotposync.ops.address import parse_listen_address
 from yotposync.ops.http_server import BackgroundServer
 from yotposync.sync.offers_job import OffersJob
@@ -30,6 +32,8 @@ log = structlog.get_logger("yotposync.offers")
 
 OFFERS_JOB = "offers"
 CODES_JOB = "online_codes"
+# The scheduler's id of the transactions job, which waits for a new ledger's first offers run.
+TRANSACTIONS_JOB = "transactions"
 JOB_NAMES = (OFFERS_JOB, CODES_JOB)
 
 Guard = Callable[[str, Callable[[], None]], Callable[[], None]]
@@ -110,6 +114,24 @@ class OffersRuntime:
         self.should_stop = should_stop
         self.server: BackgroundServer | None = None
         self._scheduler: BaseScheduler | None = None
+        # Set once the offers job has run in this process, whatever its outcome.
+        self.first_run_done = threading.Event()
+        self._tickets_held = False
+
+    def holds_back_tickets(self, ledger: Ledger) -> bool:
+        """Tell whether the transactions job should wait for this process's first offers run.
+
+        A ledger without offers would take the loyalty coupons already in Heartland (a ledger
+        moved aside and started again) for ordinary ones, and those sales would deduct
+        nothing. The offers job records them first. It runs once at start, so the wait lasts
+        one transactions interval at most.
+        """
+        if not self.settings.offers.enabled or self.first_run_done.is_set():
+            return False
+        if OfferLedger(ledger).offer_mappings():
+            return False
+        self._tickets_held = True
+        return True
 
     def install(self, scheduler: BaseScheduler, guarded: Guard, record: Recorder) -> None:
         """Add both jobs to the scheduler and start the webhook receiver when configured."""
@@ -121,10 +143,16 @@ class OffersRuntime:
         now = self.clock()
 
         def offers_once() -> None:
-            record(
-                OFFERS_JOB,
-                lambda ledger: run_offers(self.settings, ledger, self.clock, self.should_stop),
-            )
+            try:
+                record(
+                    OFFERS_JOB,
+                    lambda ledger: run_offers(self.settings, ledger, self.clock, self.should_stop),
+                )
+            finally:
+                self.first_run_done.set()
+                if self._tickets_held:
+                    self._tickets_held = False
+                    self._run_soon(TRANSACTIONS_JOB)
 
         def codes_once() -> None:
             record(
@@ -159,9 +187,13 @@ class OffersRuntime:
 
     def wake_codes(self) -> None:
         """Move the online codes job's next run to now."""
+        self._run_soon(CODES_JOB)
+
+    def _run_soon(self, job_id: str) -> None:
+        """Move a scheduled job's next run to now; nothing when it is not scheduled."""
         if self._scheduler is None:
             return
-        job = self._scheduler.get_job(CODES_JOB)
+        job = self._scheduler.get_job(job_id)
         if job is not None:
             job.modify(next_run_time=self.clock())
 

@@ -217,6 +217,13 @@ class Daemon:
         self._run_recorded("delivery", self._delivery_once)
 
     def _transactions_once(self, ledger: Ledger) -> dict[str, Any]:
+        if self.offers.holds_back_tickets(ledger):
+            log.info(
+                "transactions_waiting_for_offers",
+                detail="this ledger has no loyalty offers yet; tickets are read after the first "
+                "offers run, so that their loyalty coupons are recognised",
+            )
+            return {"waiting_for_offers": True}
         job = TransactionsJob(
             self.settings, ledger, heartland_client(self.settings), clock=self.clock
         )

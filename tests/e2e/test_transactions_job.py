@@ -476,6 +476,8 @@ def test_daemon_poll_stops_at_time_limit(store: Store, ledger: Ledger) -> None:
         heartland={"page_size": PAGE_SIZE, "requests_per_second": 1000},
         sync={"overlap_seconds": OVERLAP_SECONDS, "go_live": (ANCHOR - timedelta(days=1))},
         ops={"job_timeout_seconds": 60},
+        # Without offers, the poll does not wait for a first offers run (see OffersRuntime).
+        offers={"enabled": False},
     )
     daemon = Daemon(settings, clock=SteppingClock(after_anchor(3600)))
 

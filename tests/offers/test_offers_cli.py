@@ -8,12 +8,18 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.offers.conftest import make_store
 from tests.offers.helpers import FIVE_OFF, POINTS_FOR_CASH, TEN_PERCENT, LoyaltyStore
+from yotposync.config import load_settings
+from yotposync.ledger import Ledger
+from yotposync.ledger.offers import OfferLedger
+from yotposync.offers_runtime import run_offers
 from yotposync.sandbox.faults import FaultKind, FaultPlan, FaultRule
+from yotposync.scheduler import Daemon
 
 pytestmark = pytest.mark.e2e
 
@@ -459,3 +465,40 @@ def test_dry_run_lists_points_adjustments(store: LoyaltyStore) -> None:
     assert "and 2 points adjustments. They are listed above." in result.stdout
     assert EMAIL not in result.stdout
     assert store.balance(EMAIL) == 1000
+
+
+def test_daemon_on_new_ledger_reads_tickets_after_offers(store: LoyaltyStore) -> None:
+    sale = coupon_sale(store)
+    for path in store.ledger.parent.glob(store.ledger.name + "*"):
+        path.unlink()
+    Ledger.open(store.ledger).close()  # a new ledger, as the daemon creates at start
+    settings = load_settings(store.config)
+    daemon = Daemon(settings, clock=lambda: datetime.now(UTC))
+
+    daemon.run_transactions()  # before the first offers run: held back
+    held = _last_summary(store, "transactions")
+    ledger = Ledger.open_for_writing(store.ledger)
+    try:
+        run_offers(settings, ledger, lambda: datetime.now(UTC))
+    finally:
+        ledger.close()
+    daemon.offers.first_run_done.set()
+    daemon.run_transactions()
+
+    assert held == {"waiting_for_offers": True}
+    assert _last_summary(store, "transactions")["points_adjustments"] == 1
+    ledger = Ledger.open_for_reading(store.ledger)
+    try:
+        assert OfferLedger(ledger).redemption(sale) is not None
+    finally:
+        ledger.close()
+
+
+def _last_summary(store: LoyaltyStore, job: str) -> dict[str, Any]:
+    ledger = Ledger.open_for_reading(store.ledger)
+    try:
+        runs = {run["job"]: run for run in ledger.last_runs()}
+    finally:
+        ledger.close()
+    summary: dict[str, Any] = json.loads(runs[job]["summary"])
+    return summary
