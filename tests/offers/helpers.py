@@ -146,6 +146,13 @@ class LoyaltyStore:
             if entry["status"] == 200 and title_part in entry["body"].get("history_title", "")
         ]
 
+    def adjusted(self, title_part: str) -> list[tuple[str, int]]:
+        """The customer and points of each accepted adjustment whose title has `title_part`."""
+        return [
+            (body["customer_email"], body["point_adjustment_amount"])
+            for body in self.adjustments(title_part)
+        ]
+
     # Heartland.
 
     def heartland(

@@ -134,54 +134,42 @@ def test_unapplied_adjustment_sent_on_retry(store: LoyaltyStore) -> None:
 def test_deduction_checks_history_of_its_sale(
     store: LoyaltyStore, history: list[tuple[str, int]], ticket: int, sent: bool
 ) -> None:
-    settings = load_settings(store.config)
     store.member(EMAIL, 5000)
-    for push_id, points in history:
-        store.yotpo(
-            "POST",
-            "/points/adjust",
-            {
-                "customer_email": EMAIL,
-                "point_adjustment_amount": points,
-                "history_title": f"earlier ledger [{push_id}]",
-            },
-        )
+    _adjust_earlier(store, history)
     before = store.balance(EMAIL)
+    # A rebuilt ledger plans the sale's first id, at the cost the offer has now.
+    _send(store, _push(0, "pending", push_id=f"hl-redeem-{ticket}", points=-1200, ticket=ticket))
+    assert store.balance(EMAIL) == (before - 1200 if sent else before)
+
+
+def _adjust_earlier(store: LoyaltyStore, history: list[tuple[str, int]]) -> None:
+    """Write adjustments to the customer's Yotpo history as an earlier ledger sent them."""
+    for push_id, points in history:
+        body = {
+            "customer_email": EMAIL,
+            "point_adjustment_amount": points,
+            "history_title": f"earlier ledger [{push_id}]",
+        }
+        assert store.yotpo("POST", "/points/adjust", body).status_code == 200
+
+
+def _send(store: LoyaltyStore, push: Push) -> None:
     ledger = Ledger.open(store.ledger)
-    yotpo = yotpo_client(settings)
+    yotpo = yotpo_client(load_settings(store.config))
     try:
-        # A rebuilt ledger plans the sale's first id, at the cost the offer has now.
-        push = _push(0, "pending", push_id=f"hl-redeem-{ticket}", points=-1200, ticket=ticket)
         send_points_adjustment(yotpo, ledger, push)
     finally:
         ledger.close()
         yotpo.close()
-    assert store.balance(EMAIL) == (before - 1200 if sent else before)
 
 
 def test_later_deduction_checks_own_id(store: LoyaltyStore) -> None:
-    settings = load_settings(store.config)
     store.member(EMAIL, 5000)
     # Pat paid 500, a return gave 250 back under its own id, and the sale then moved to Sam,
     # giving Pat the other 250 back. The sale has moved back to Pat, who owes 250 again.
-    for push_id, points in [("hl-redeem-42", -500), ("hl-redeem-back-42-2", 250)]:
-        store.yotpo(
-            "POST",
-            "/points/adjust",
-            {
-                "customer_email": EMAIL,
-                "point_adjustment_amount": points,
-                "history_title": f"earlier push [{push_id}]",
-            },
-        )
+    _adjust_earlier(store, [("hl-redeem-42", -500), ("hl-redeem-back-42-2", 250)])
     before = store.balance(EMAIL)
-    ledger = Ledger.open(store.ledger)
-    yotpo = yotpo_client(settings)
-    try:
-        send_points_adjustment(yotpo, ledger, _push(0, "pending", "hl-redeem-42-4", points=-250))
-    finally:
-        ledger.close()
-        yotpo.close()
+    _send(store, _push(0, "pending", "hl-redeem-42-4", points=-250))
     assert store.balance(EMAIL) == before - 250
 
 

@@ -213,17 +213,11 @@ def test_sale_moved_after_partial_return_moves_what_is_still_paid(tmp_path: Path
         store.catch_up()
         store.catch_up()
 
-        moved = [
-            (a["customer_email"], a["point_adjustment_amount"])
-            for a in store.adjustments("hl-redeem")
-        ]
+        moved = store.adjusted("hl-redeem")
         # Pat paid 500 and got 250 back on the first return: the other 250 moves to Sam.
         assert moved == [(EMAIL, -500), (EMAIL, 250), ("sam@example.com", -250)]
         # The second return gives Sam back the rest, as it would have given Pat.
-        assert [
-            (a["customer_email"], a["point_adjustment_amount"])
-            for a in store.adjustments("Points given back, ticket")
-        ][-1] == ("sam@example.com", 250)
+        assert store.adjusted("Points given back, ticket")[-1] == ("sam@example.com", 250)
 
 
 def test_sale_moved_back_after_partial_return(tmp_path: Path) -> None:
@@ -238,10 +232,7 @@ def test_sale_moved_back_after_partial_return(tmp_path: Path) -> None:
         store.catch_up()
         store.catch_up()
 
-        moved = [
-            (a["customer_email"], a["point_adjustment_amount"])
-            for a in store.adjustments("hl-redeem")
-        ]
+        moved = store.adjusted("hl-redeem")
         # Pat's history still shows -500 and +250 under the sale's deduction ids, because the
         # first return's 250 came back under the return's id. Pat owes the 250 again.
         assert moved == [
