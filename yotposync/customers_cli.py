@@ -24,6 +24,7 @@ from yotposync.customer_service import (
 )
 from yotposync.ledger import Ledger
 from yotposync.ledger import customers as book
+from yotposync.ledger.offers import POINTS_ADJUST
 from yotposync.money import format_stored_cents
 from yotposync.sync.cashier_fields import format_offer
 from yotposync.sync.customers import PENDING
@@ -317,10 +318,14 @@ def format_report(report: CustomerReport) -> str:
     lines.append("Recent pushes:" if report.pushes else "Recent pushes: none")
     for push in report.pushes:
         target = f" against {push['target_order_id']}" if push["target_order_id"] else ""
-        lines.append(
-            f"  {push['push_id']}  {push['kind']}{target}  "
-            f"{format_stored_cents(push['amount_cents'])}  {push['state']}"
+        # A points adjustment moves points, not money: its amount_cents is 0.
+        points = push.get("points")
+        amount = (
+            f"{points:+d} points"
+            if isinstance(points, int) and push["kind"] == POINTS_ADJUST
+            else format_stored_cents(push["amount_cents"])
         )
+        lines.append(f"  {push['push_id']}  {push['kind']}{target}  {amount}  {push['state']}")
     return "\n".join(lines)
 
 

@@ -209,6 +209,27 @@ def test_catch_up_on_new_ledger_syncs_offers_first(store: LoyaltyStore) -> None:
     assert store.balance(EMAIL) == 535
 
 
+def test_voided_sale_leaves_deductions_needing_attention(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 100)
+    store.cli("offers", "sync")
+    ticket = store.ticket(
+        customer_id=store.customer(EMAIL), coupon_code="LOYALTY3101", items=[(1, 30.0)]
+    )
+    store.catch_up_allowing_undelivered()
+    assert f"ticket {ticket} deduction_rejected" in store.cli("status").stdout
+
+    response = store.heartland("PUT", f"/sales/tickets/{ticket}", {"voided?": True})
+    assert response.status_code == 200, response.text
+    store.catch_up_allowing_undelivered()
+
+    # The voided sale gave no discount, so nobody needs to pay for it by hand.
+    assert f"ticket {ticket} deduction_rejected" not in store.cli("status").stdout
+    # The rejected deduction reads as points, not as an amount of money.
+    shown = store.cli("customer", "show", EMAIL).stdout
+    assert f"hl-redeem-{ticket}  points_adjust  -500 points  rejected" in shown
+
+
 def test_unpaid_ticket_deducts_when_paid(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)

@@ -530,6 +530,8 @@ def customer_pushes(ledger: Ledger, customer_id: int, limit: int) -> list[dict[s
     return list(
         ledger.db.query(
             "SELECT push_id, kind, role, ticket_id, target_order_id, amount_cents, state, "
+            "CASE WHEN json_valid(payload) "
+            "THEN json_extract(payload, '$.point_adjustment_amount') END AS points, "
             "last_error, created_at, confirmed_at FROM pushes WHERE customer_id = ? "
             "ORDER BY seq DESC LIMIT ?",
             [customer_id, limit],

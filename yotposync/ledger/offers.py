@@ -529,17 +529,22 @@ class OfferLedger:
                 "GROUP BY 1"
             ).fetchall()
         )
-        # The states here are those in PROBLEM_STATES.
+        # The states here are those in PROBLEM_STATES. A sale voided since gave no discount, so
+        # it needs nothing, and a sale in one of those states is listed once, by its state.
         problems = list(
             self.db.query(
                 "SELECT r.ticket_id, r.code, r.state, r.reason, r.decided_at AS at "
-                "FROM redemptions r "
+                "FROM redemptions r LEFT JOIN tickets t ON t.id = r.ticket_id "
                 "WHERE r.state IN ('no_customer', 'no_email', 'code_already_used') "
+                "AND t.kind IS NOT 'void' "
                 "UNION ALL "
                 "SELECT r.ticket_id, r.code, 'deduction_' || p.state, "
                 "'HTTP ' || COALESCE(p.last_status, '-') || ': ' || COALESCE(p.last_error, ''), "
                 "p.updated_at FROM redemptions r JOIN pushes p ON p.push_id = r.push_id "
-                "WHERE p.state IN ('rejected', 'failed') ORDER BY at DESC LIMIT ?",
+                "LEFT JOIN tickets t ON t.id = r.ticket_id "
+                "WHERE p.state IN ('rejected', 'failed') AND t.kind IS NOT 'void' "
+                "AND r.state NOT IN ('no_customer', 'no_email', 'code_already_used') "
+                "ORDER BY at DESC LIMIT ?",
                 [limit],
             )
         )
