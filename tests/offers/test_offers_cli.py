@@ -143,6 +143,8 @@ def test_deduction_follows_sale_moved_to_another_customer(store: LoyaltyStore) -
     explained = store.cli("explain", str(sale), "--no-balance").stdout
     assert f"hl-redeem-back-{sale}-2" in explained
     assert f"hl-redeem-{sale}-2" in explained
+    # The report counts the discount once: Pat's 500 came back, and Sam paid 500.
+    assert _points_spent(store) == 500
 
 
 def test_deduction_of_sale_left_without_customer(store: LoyaltyStore) -> None:
@@ -156,6 +158,7 @@ def test_deduction_of_sale_left_without_customer(store: LoyaltyStore) -> None:
 
     # Pat gets the points back, and staff see a discount nobody paid for.
     assert store.balance(EMAIL) == 1000
+    assert _points_spent(store) == 0
     status = store.cli("status").stdout
     assert "Deductions needing attention" in status
     assert "nobody paid for it" in status
@@ -517,3 +520,11 @@ def _last_summary(store: LoyaltyStore, job: str) -> dict[str, Any]:
         ledger.close()
     summary: dict[str, Any] = json.loads(runs[job]["summary"])
     return summary
+
+
+def _points_spent(store: LoyaltyStore) -> int:
+    """Sum the report's points spent over the last two days."""
+    since = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    output = store.cli("report", "--since", since, "--format", "csv").stdout
+    rows = csv.DictReader(io.StringIO(output))
+    return sum(int(row["spent_points"]) for row in rows if row["spent_points"])

@@ -170,8 +170,9 @@ def report_command(ctx: click.Context, since: str, until: str | None, output_for
 
     Columns: tickets seen, amounts earned and taken back (confirmed by Yotpo), pushes still
     waiting, and the tickets that earned nothing by reason (no customer, no e-mail, excluded
-    by a rule, rejected by Yotpo). The spent and restored columns are 0 until yotposync
-    handles points redeemed at the register.
+    by a rule, rejected by Yotpo). Points spent are the points Yotpo took for loyalty coupons
+    used at the register, less what moving a sale gave back; points restored are those given
+    back on returns.
 
     Business days are the store's local dates, so a timestamp such as
     2026-03-01T21:00:00-05:00 selects 2026-03-01, its date in the offset it is written in.

@@ -5,7 +5,8 @@ of completion) and location of the ticket that caused them:
 - earned: orders for sold items, less the refunds that corrected them after an edit or void,
 - taken back: refunds for returned items, less the orders that gave them back after a return
   was voided or reduced,
-- points spent and restored: points deducted for loyalty coupons used at the register, and
+- points spent and restored: points deducted for loyalty coupons used at the register (less
+  what moving a sale gave back to its earlier customer), and
   points given back on returns of those sales. These two count points, not money. Codes
   redeemed online spent their points in Yotpo, so they are not counted here.
 
@@ -28,6 +29,7 @@ from datetime import date
 
 from yotposync.ledger import Ledger
 from yotposync.ledger.integrity import stored_int
+from yotposync.ledger.offers import POINTS_ADJUST, REDEEM_ROLE, RESTORE_ROLE
 from yotposync.money import format_cents
 
 NO_CUSTOMER = "no_customer"
@@ -130,20 +132,25 @@ def build_report(ledger: Ledger, since: date, until: date | None) -> Report:
             row.taken_back_cents -= amount
 
     # Points moved at the register, by the day of the ticket that moved them, once Yotpo
-    # confirmed the adjustment: deductions for loyalty coupons, and restores on returns.
-    # Table names and the fragments are literals of this module.
-    moved = " UNION ALL ".join(
-        f"SELECT '{table}', {_TICKET_DAY}, t.location_id, m.points FROM {table} m "  # noqa: S608
-        "JOIN tickets t ON t.id = m.ticket_id JOIN pushes p ON p.push_id = m.push_id "
-        f"WHERE p.state = 'confirmed' AND {_TICKET_IN_RANGE}"
-        for table in ("redemptions", "point_restores")
+    # confirmed the adjustment: deductions for loyalty coupons less what moves of the sale gave
+    # back (both role `redeem`), and restores on returns. The fragments are literals here.
+    moved = (
+        f"SELECT p.role, {_TICKET_DAY}, t.location_id, "  # noqa: S608
+        "json_extract(p.payload, '$.point_adjustment_amount') FROM pushes p "
+        "JOIN tickets t ON t.id = p.ticket_id "
+        f"WHERE p.kind = ?3 AND p.state = 'confirmed' AND json_valid(p.payload) "
+        f"AND {_TICKET_IN_RANGE}"
     )
-    for table, business_date, location_id, points in ledger.db.execute(moved, window):
+    for role, business_date, location_id, points in ledger.db.execute(
+        moved, [*window, POINTS_ADJUST]
+    ):
+        if not isinstance(points, int):
+            continue
         row = row_for(business_date, location_id)
-        if table == "redemptions":
-            row.spent_points += int(points or 0)
-        else:
-            row.restored_points += int(points or 0)
+        if role == REDEEM_ROLE:
+            row.spent_points -= points
+        elif role == RESTORE_ROLE:
+            row.restored_points += points
 
     for ticket_id, business_date, location_id, kind, rule in ledger.db.execute(
         f"SELECT t.id, {_TICKET_DAY}, t.location_id, t.kind, t.rule FROM tickets t "  # noqa: S608
