@@ -314,3 +314,22 @@ def test_rejected_take_back_is_not_given_again(tmp_path: Path) -> None:
 
         # The customer still holds the first 500, so the second return gives nothing more.
         assert _restored(store) == [500]
+
+
+def test_sale_moved_back_after_rejected_move(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        pat, sale = _sale(store)
+        _return(store, pat, sale, 1)
+        store.catch_up()  # Pat: -500 paid, +250 given back
+        start = _window_from_now()
+        store.move_to_new_member(sale, "sam@example.com", 100)  # too few points for 250
+        store.cli("catch-up", "--since", start, check=False)  # Pat +250, Sam's -250 rejected
+        start = _window_from_now()
+        response = store.heartland("PUT", f"/sales/tickets/{sale}", {"customer_id": pat})
+        assert response.status_code == 200, response.text
+        store.cli("catch-up", "--since", start, check=False)
+
+        # Pat has half the sale again and pays for that half only. The return's 250 remain
+        # given back although Sam's deduction was rejected.
+        assert _net_for(store, EMAIL) == 1000 - 250
+        assert _net_for(store, "sam@example.com") == 100

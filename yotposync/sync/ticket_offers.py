@@ -212,7 +212,11 @@ class TicketOffers:
         ):
             return  # the same payer, whose e-mail may have changed, or still nobody
         spent = self.offers.spent_points(ticket.id)
-        owed = spent.points - spent.restored_points if spent is not None else existing["points"]
+        # Points that returns gave back remain given back when the current deduction was
+        # rejected, so a customer the sale moves back to pays only for the part they kept.
+        owed = existing["points"] - self.offers.restored_points(ticket.id)
+        if spent is not None:
+            owed = spent.points - spent.restored_points
         # One more than the pushes queued so far, so the number is new even when an earlier
         # move queued a single push, as a move from or to no payer does.
         number = self.offers.redeem_push_count(ticket.id) + 1
