@@ -333,3 +333,28 @@ def test_sale_moved_back_after_rejected_move(tmp_path: Path) -> None:
         # given back although Sam's deduction was rejected.
         assert _net_for(store, EMAIL) == 1000 - 250
         assert _net_for(store, "sam@example.com") == 100
+
+
+def test_rejected_take_back_stays_with_first_payer(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        pat, sale = _sale(store)
+        first = _return(store, pat, sale, 2)
+        store.catch_up()  # Pat: -500 paid, +500 given back
+        spend = {"customer_email": EMAIL, "point_adjustment_amount": -store.balance(EMAIL)}
+        assert store.yotpo("POST", "/points/adjust", spend).status_code == 200
+        start = _window_from_now()
+        response = store.heartland("PUT", f"/sales/tickets/{first}", {"voided?": True})
+        assert response.status_code < 300, response.text
+        store.cli("catch-up", "--since", start, check=False)  # the take-back of 500 fails
+        start = _window_from_now()
+        sam = store.move_to_new_member(sale, "sam@example.com", 1000)
+        store.cli("catch-up", "--since", start, check=False)
+        start = _window_from_now()
+        _return(store, sam, sale, 2)
+        store.cli("catch-up", "--since", start, check=False)
+
+        # Pat already kept the 500 the failed take-back meant to remove, so the move gives
+        # Pat nothing more: 1000 given, 1000 spent elsewhere, and the sale nets to 0.
+        assert _net_for(store, EMAIL) == 0
+        # Sam paid 500 for the sale and returned all of it, so Sam gets the 500 back.
+        assert _net_for(store, "sam@example.com") == 1000

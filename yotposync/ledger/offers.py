@@ -420,12 +420,18 @@ class OfferLedger:
             [sale_ticket_id],
         ).fetchone()[0]
         # Take-backs Yotpo rejected (the customer had spent the points) left those points with
-        # the customer, although the restores above count them as taken.
+        # the customer, although the restores above count them as taken. Only those queued
+        # after the sale's latest deduction or give-back count, because a move settles the
+        # earlier ones with the customer who kept them.
+        # NOTE: a move that queues no push (nothing left owed) keeps the earlier ones counted,
+        # so they still limit what the next payer's returns give back.
         untaken = self.db.execute(
             "SELECT COALESCE(sum(x.points), 0) FROM point_restores x "
             "JOIN pushes p ON p.push_id = x.push_id "
-            "WHERE x.sale_ticket_id = ? AND x.points < 0 AND p.state = 'rejected'",
-            [sale_ticket_id],
+            "WHERE x.sale_ticket_id = ? AND x.points < 0 AND p.state = 'rejected' "
+            "AND p.seq > (SELECT COALESCE(max(d.seq), 0) FROM pushes d "
+            "WHERE d.ticket_id = ? AND d.role = ?)",
+            [sale_ticket_id, sale_ticket_id, REDEEM_ROLE],
         ).fetchone()[0]
         return SpentPoints(
             sale_ticket_id=sale_ticket_id,

@@ -221,7 +221,9 @@ class TicketOffers:
         # move queued a single push, as a move from or to no payer does.
         number = self.offers.redeem_push_count(ticket.id) + 1
         old_email = existing["email"]
-        if spent is not None and owed > 0 and old_email:
+        # The first customer already kept the points of take-backs that Yotpo rejected.
+        back = owed - spent.untaken_points if spent is not None else 0
+        if back > 0 and old_email:
             back_id = f"{self.id_prefix}-redeem-back-{ticket.id}-{number}"
             email = customer_book.current_email(self.ledger, old_email)
             title = history_title(f"Points given back, ticket {ticket.public_id} moved", back_id)
@@ -231,7 +233,7 @@ class TicketOffers:
                 ticket_id=ticket.id,
                 customer_id=existing["customer_id"],
                 email=email,
-                points=owed,
+                points=back,
                 payload=_adjust_payload(email, title),
                 now=now,
             )
