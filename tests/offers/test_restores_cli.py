@@ -358,3 +358,20 @@ def test_rejected_take_back_stays_with_first_payer(tmp_path: Path) -> None:
         assert _net_for(store, EMAIL) == 0
         # Sam paid 500 for the sale and returned all of it, so Sam gets the 500 back.
         assert _net_for(store, "sam@example.com") == 1000
+
+
+def test_return_before_first_deduction_counts(tmp_path: Path) -> None:
+    for store in _store(tmp_path, "proportional"):
+        store.set_options(FIVE_OFF)
+        store.cli("offers", "sync")
+        # Rung up without a customer: nobody can pay for the discount yet.
+        sale = store.ticket(customer_id=None, coupon_code="LOYALTY3101", items=[(2, 20.0)])
+        store.catch_up()
+        _return(store, None, sale, 1)
+        store.catch_up()
+        start = _window_from_now()
+        store.move_to_new_member(sale, "sam@example.com", 1000)
+        store.cli("catch-up", "--since", start)
+
+        # Sam pays for the half that was kept.
+        assert _net_for(store, "sam@example.com") == 1000 - 250

@@ -443,13 +443,13 @@ class OfferLedger:
         )
 
     def has_spending(self, sale_ticket_id: int) -> bool:
-        """Tell whether a sale deducted points or used an online code, accepted by Yotpo or not.
+        """Tell whether a sale used a loyalty coupon, whether or not it deducted anything yet.
 
         A return of such a sale keeps its returned share even while nothing counts as spent,
-        because the sale may move to a customer who then pays for the discount.
+        because the sale may later get a customer who then pays for the discount.
         """
         row = self.db.execute(
-            "SELECT 1 FROM redemptions WHERE ticket_id = ? AND push_id IS NOT NULL "
+            "SELECT 1 FROM redemptions WHERE ticket_id = ? "
             "UNION ALL SELECT 1 FROM online_codes WHERE ticket_id = ? AND state IN (?, ?) "
             "LIMIT 1",
             [sale_ticket_id, sale_ticket_id, CODE_USED, CODE_CLOSED],

@@ -155,6 +155,10 @@ class TicketOffers:
                     state=decision.state.value,
                     reason=decision.reason,
                 )
+        if push_id is not None and existing is not None:
+            # Returns read while the sale could not deduct (no customer, no e-mail address)
+            # kept their share; the customer who pays now gets back what they justify.
+            self._reconcile_restores(ticket.id, ticket.id, f"sale {ticket.id} deducted", now)
         return _order_coupon_code(coupon, ticket)
 
     def _restore_voided_sale(self, ticket: Ticket, existing: dict[str, Any], now: datetime) -> None:
