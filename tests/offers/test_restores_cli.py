@@ -85,6 +85,9 @@ def test_return_keeps_earned_refund_separate(tmp_path: Path) -> None:
         ]
         # 1000 - 500 spent + 35 earned - 35 refunded + 500 given back.
         assert store.balance(EMAIL) == 1000
+        # The cashier's view lists the restore beside the deduction.
+        shown = store.cli("customer", "show", EMAIL).stdout
+        assert f"hl-restore-{ret}-1  points_adjust  +500 points  confirmed" in shown
 
 
 def test_returns_never_restore_more_than_spent(tmp_path: Path) -> None:

@@ -526,14 +526,20 @@ def customer_tickets(ledger: Ledger, customer_id: int, limit: int) -> list[dict[
 
 
 def customer_pushes(ledger: Ledger, customer_id: int, limit: int) -> list[dict[str, Any]]:
-    """Return the customer's latest pushes to Yotpo, newest first."""
+    """Return the customer's latest pushes to Yotpo, newest first.
+
+    Restores of points carry no customer id, only the e-mail address of the customer who
+    spent the points, so they are found by the addresses of the customer's other pushes.
+    """
     return list(
         ledger.db.query(
             "SELECT push_id, kind, role, ticket_id, target_order_id, amount_cents, state, "
             "CASE WHEN json_valid(payload) "
             "THEN json_extract(payload, '$.point_adjustment_amount') END AS points, "
-            "last_error, created_at, confirmed_at FROM pushes WHERE customer_id = ? "
-            "ORDER BY seq DESC LIMIT ?",
+            "last_error, created_at, confirmed_at FROM pushes WHERE customer_id = ?1 "
+            "OR (customer_id IS NULL AND email IN (SELECT DISTINCT email FROM pushes "
+            "WHERE customer_id = ?1 AND email IS NOT NULL)) "
+            "ORDER BY seq DESC LIMIT ?2",
             [customer_id, limit],
         )
     )
