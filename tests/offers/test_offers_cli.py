@@ -220,14 +220,19 @@ def test_voided_sale_leaves_deductions_needing_attention(store: LoyaltyStore) ->
         customer_id=store.customer(EMAIL), coupon_code="LOYALTY3101", items=[(1, 30.0)]
     )
     store.catch_up_allowing_undelivered()
-    assert f"ticket {ticket} deduction_rejected" in store.cli("status").stdout
+    listed = f"hl-redeem-{ticket} (points_adjust, ticket {ticket}) rejected"
+    status = store.cli("status").stdout
+    assert f"ticket {ticket} deduction_rejected" in status
+    assert listed in status
 
     response = store.heartland("PUT", f"/sales/tickets/{ticket}", {"voided?": True})
     assert response.status_code == 200, response.text
     store.catch_up_allowing_undelivered()
 
     # The voided sale gave no discount, so nobody needs to pay for it by hand.
-    assert f"ticket {ticket} deduction_rejected" not in store.cli("status").stdout
+    status = store.cli("status").stdout
+    assert f"ticket {ticket} deduction_rejected" not in status
+    assert listed not in status
     # The rejected deduction reads as points, not as an amount of money.
     shown = store.cli("customer", "show", EMAIL).stdout
     assert f"hl-redeem-{ticket}  points_adjust  -500 points  rejected" in shown

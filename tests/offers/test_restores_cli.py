@@ -296,6 +296,8 @@ def test_return_after_rejected_deduction_counts_when_sale_moves(tmp_path: Path) 
         store.cli("catch-up", "--since", start)
 
         assert _net_for(store, "sam@example.com") == 1000 - 250
+        # Sam paid, so Pat's rejected deduction no longer needs anyone's attention.
+        assert f"hl-redeem-{sale} (points_adjust" not in store.cli("status").stdout
 
 
 def test_rejected_take_back_is_not_given_again(tmp_path: Path) -> None:

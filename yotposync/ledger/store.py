@@ -1051,15 +1051,21 @@ class Ledger:
         """Return the latest rejected or failed pushes, newest first.
 
         A push in a state yotposync never sets (an edited ledger) is listed too, since the
-        delivery job never sends it.
+        delivery job never sends it. A rejected register deduction is left out once nobody
+        has to collect it: its sale was voided, or it moved on to another deduction.
         """
         return list(
             self.db.query(
-                "SELECT push_id, kind, ticket_id, state, last_status, "
-                "CASE WHEN state IN ('rejected', 'failed') THEN last_error "
-                "ELSE ? END AS last_error, updated_at "
-                "FROM pushes WHERE state NOT IN ('pending', 'sent', 'confirmed') "
-                "ORDER BY updated_at DESC, seq DESC LIMIT ?",
+                "SELECT p.push_id, p.kind, p.ticket_id, p.state, p.last_status, "
+                "CASE WHEN p.state IN ('rejected', 'failed') THEN p.last_error "
+                "ELSE ? END AS last_error, p.updated_at "
+                "FROM pushes p WHERE p.state NOT IN ('pending', 'sent', 'confirmed') "
+                "AND NOT (p.role = 'redeem' AND p.state = 'rejected' "
+                "AND p.push_id NOT LIKE '%-redeem-back-%' AND ("
+                "EXISTS (SELECT 1 FROM tickets t WHERE t.id = p.ticket_id AND t.kind = 'void') "
+                "OR NOT EXISTS (SELECT 1 FROM redemptions r "
+                "WHERE r.ticket_id = p.ticket_id AND r.push_id = p.push_id))) "
+                "ORDER BY p.updated_at DESC, p.seq DESC LIMIT ?",
                 [UNKNOWN_STATE_ERROR, limit],
             )
         )
