@@ -160,6 +160,7 @@ def test_deduction_of_sale_left_without_customer(store: LoyaltyStore) -> None:
     assert store.balance(EMAIL) == 1000
     assert _points_spent(store) == 0
     status = store.cli("status").stdout
+    assert "Register deductions: no_customer 1" in status
     assert "Deductions needing attention" in status
     assert "nobody paid for it" in status
 
@@ -231,6 +232,7 @@ def test_voided_sale_leaves_deductions_needing_attention(store: LoyaltyStore) ->
 
     # The voided sale gave no discount, so nobody needs to pay for it by hand.
     status = store.cli("status").stdout
+    assert "Register deductions: sale_voided 1" in status
     assert f"ticket {ticket} deduction_rejected" not in status
     assert listed not in status
     # The rejected deduction reads as points, not as an amount of money.

@@ -528,11 +528,16 @@ class OfferLedger:
         offers = dict(
             self.db.execute("SELECT state, count(*) FROM offer_coupons GROUP BY state").fetchall()
         )
+        # A sale voided since, or left without a paying customer, counts by that state and
+        # not by the deduction it once made, which was given back.
         deductions = dict(
             self.db.execute(
-                "SELECT CASE WHEN r.push_id IS NULL THEN r.state ELSE 'deduction_' || p.state END, "
+                "SELECT CASE WHEN t.kind = 'void' AND r.push_id IS NOT NULL THEN 'sale_voided' "
+                "WHEN r.push_id IS NULL "
+                "OR r.state IN ('no_customer', 'no_email', 'code_already_used') THEN r.state "
+                "ELSE 'deduction_' || p.state END, "
                 "count(*) FROM redemptions r LEFT JOIN pushes p ON p.push_id = r.push_id "
-                "GROUP BY 1"
+                "LEFT JOIN tickets t ON t.id = r.ticket_id GROUP BY 1"
             ).fetchall()
         )
         # The states here are those in PROBLEM_STATES. A sale voided since gave no discount, so
