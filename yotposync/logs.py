@@ -137,6 +137,11 @@ class SeenOnce:
                 self._keys.popitem(last=False)
             return True
 
+    def warn(self, logger: Any, key: Hashable, event: str, **fields: Any) -> None:
+        """Log `event` as a warning the first time `key` is given, and at debug level after."""
+        report = logger.warning if self.first_time(key) else logger.debug
+        report(event, **fields)
+
 
 def mask_email(address: str) -> str:
     """Shorten an e-mail address for logs to its first letter and domain.

@@ -592,9 +592,9 @@ def _last_key(raws: Sequence[Mapping[str, Any]], end: datetime) -> Cursor | None
         except InvalidRecordError:
             continue
         if updated is not None and updated > end:
-            first = _FUTURE_CUSTOMERS.first_time((customer_id, updated))
-            report = log.warning if first else log.debug
-            report(
+            _FUTURE_CUSTOMERS.warn(
+                log,
+                (customer_id, updated),
                 "customer_updated_after_window",
                 customer_id=customer_id,
                 updated_at=updated.isoformat(),

@@ -826,9 +826,9 @@ def _last_key(raws: list[dict[str, Any]], end: datetime) -> Cursor | None:
             continue
         if updated > end:
             # Warned once per ticket version: it stays in every window until its time comes.
-            first = _FUTURE_TICKETS.first_time((ticket_id, updated))
-            report = log.warning if first else log.debug
-            report(
+            _FUTURE_TICKETS.warn(
+                log,
+                (ticket_id, updated),
                 "ticket_updated_after_window",
                 ticket_id=ticket_id,
                 updated_at=updated.isoformat(),
