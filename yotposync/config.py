@@ -1068,7 +1068,7 @@ _LAX_BOOLEAN = TypeAdapter(bool)
 def _parse_environment_booleans(data: dict[str, Any]) -> list[str]:
     """Convert the text of true/false settings from the environment to booleans, in place.
 
-    A value that is none of the accepted words is removed and reported, naming its variable.
+    A value that is not one of the accepted words is removed and reported, naming its variable.
     """
     problems = []
     for section, model in section_models(Settings).items():

@@ -562,7 +562,7 @@ def test_partial_returns_never_exceed_earned(shop: Shop) -> None:
     assert shop.rejected() == []
 
 
-def test_one_item_returns_of_discounted_sale_take_back_all(shop: Shop) -> None:
+def test_discounted_sale_returned_item_by_item(shop: Shop) -> None:
     pat = shop.customer("pat@example.com")
     # 3 x 10.00 less 5.00 off the ticket: 25.00 earned, 8.33 1/3 per item.
     sale = shop.ring_up(item(10, qty=3), customer=pat, discounts=[{"amount": 5}])

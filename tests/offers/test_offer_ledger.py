@@ -107,7 +107,7 @@ def test_points_cost_at_follows_the_cost_changes(tmp_path: Path) -> None:
             offers.save_offer(Offer(3101, "$5 Off", 800, 500, None), 61, NOW + timedelta(days=2))
         rows = ledger.db.execute("SELECT count(*) FROM offer_costs").fetchone()[0]
         assert rows == 2
-        # Before the first recorded cost, the first one: the earliest the ledger knows.
+        # Before the first recorded cost, the first one: the earliest the ledger stores.
         assert offers.points_cost_at(3101, NOW - timedelta(days=1)) == 500
         assert offers.points_cost_at(3101, NOW + timedelta(days=1, hours=23)) == 500
         assert offers.points_cost_at(3101, NOW + timedelta(days=2)) == 800

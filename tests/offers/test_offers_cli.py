@@ -156,7 +156,7 @@ def test_deduction_of_sale_left_without_customer(store: LoyaltyStore) -> None:
     store.catch_up()
     store.catch_up()
 
-    # Pat gets the points back, and staff see a discount nobody paid for.
+    # Pat gets the points back, and staff see a discount no customer paid for.
     assert store.balance(EMAIL) == 1000
     assert _points_spent(store) == 0
     status = store.cli("status").stdout
@@ -230,7 +230,7 @@ def test_voided_sale_leaves_deductions_needing_attention(store: LoyaltyStore) ->
     assert response.status_code == 200, response.text
     store.catch_up_allowing_undelivered()
 
-    # The voided sale gave no discount, so nobody needs to pay for it by hand.
+    # The voided sale gave no discount, so no one has to collect its points by hand.
     status = store.cli("status").stdout
     assert "Register deductions: sale_voided 1" in status
     assert f"ticket {ticket} deduction_rejected" not in status

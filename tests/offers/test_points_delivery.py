@@ -126,7 +126,7 @@ def test_unapplied_adjustment_sent_on_retry(store: LoyaltyStore) -> None:
         ([("hl-redeem-42-2", -500)], 42, False),
         # Paid, then given back when the sale moved away: this deduction is owed.
         ([("hl-redeem-42-2", -500), ("hl-redeem-back-42-3", 500)], 42, True),
-        # A deduction for another ticket, whose id starts the same, says nothing about 4.
+        # A deduction for ticket 42 does not settle one for ticket 4, whose id starts the same.
         ([("hl-redeem-42-2", -500)], 4, True),
     ],
     ids=["paid under a moved id", "paid and given back", "other ticket"],

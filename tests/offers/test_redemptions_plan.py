@@ -155,7 +155,7 @@ def test_voided_sale_restores_rest() -> None:
     [
         # Given 500, take-back of 500 rejected: every item returned again gives nothing.
         (4000, 0, 500, 0),
-        # Half returned again: the customer already holds more than that.
+        # Half returned again: the customer already has more than that.
         (2000, 0, 500, 0),
         # Given 250 and a take-back of 250 rejected, then everything returned: 250 more.
         (4000, 0, 250, 250),

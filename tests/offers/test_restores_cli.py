@@ -205,7 +205,7 @@ def test_report_counts_points_spent_and_restored(tmp_path: Path) -> None:
         assert "points spent" in table
 
 
-def test_sale_moved_after_partial_return_moves_what_is_still_paid(tmp_path: Path) -> None:
+def test_move_after_partial_return_moves_rest(tmp_path: Path) -> None:
     for store in _store(tmp_path, "proportional"):
         pat, sale = _sale(store)
         _return(store, pat, sale, 1)
@@ -271,7 +271,7 @@ def test_return_while_nobody_paid_counts_when_sale_moves(tmp_path: Path) -> None
         response = store.heartland("PUT", f"/sales/tickets/{sale}", {"customer_id": None})
         assert response.status_code == 200, response.text
         store.catch_up()
-        _return(store, None, sale, 1)  # half the sale comes back while nobody pays
+        _return(store, None, sale, 1)  # half the sale comes back while no customer pays
         store.catch_up()
         start = _window_from_now()
         store.move_to_new_member(sale, "sam@example.com", 1000)
@@ -317,7 +317,7 @@ def test_rejected_take_back_is_not_given_again(tmp_path: Path) -> None:
         _return(store, pat, sale, 2)
         store.cli("catch-up", "--since", start, check=False)
 
-        # The customer still holds the first 500, so the second return gives nothing more.
+        # The customer kept the first 500, so the second return gives nothing more.
         assert _restored(store) == [500]
 
 
@@ -369,7 +369,7 @@ def test_return_before_first_deduction_counts(tmp_path: Path) -> None:
     for store in _store(tmp_path, "proportional"):
         store.set_options(FIVE_OFF)
         store.cli("offers", "sync")
-        # Rung up without a customer: nobody can pay for the discount yet.
+        # Rung up without a customer: no one can pay for the discount yet.
         sale = store.ticket(customer_id=None, coupon_code="LOYALTY3101", items=[(2, 20.0)])
         store.catch_up()
         _return(store, None, sale, 1)

@@ -335,7 +335,7 @@ def test_partial_refunds_with_running_cap(
 
 
 @given(sale_and_returns())
-def test_returns_of_every_item_take_back_the_net_items(
+def test_full_returns_take_back_net_items(
     case: tuple[list[Line], int, list[list[int]], int, int],
 ) -> None:
     lines, subtotal, returns, _, _ = case

@@ -336,7 +336,7 @@ def test_debug_enabled_follows_the_configured_level(level: str, expected: bool) 
     assert debug_enabled("yotposync.transactions") is expected
 
 
-def test_seen_once_forgets_the_oldest_key_past_its_size() -> None:
+def test_seen_once_forgets_oldest_key() -> None:
     seen = SeenOnce(size=2)
     assert [seen.first_time(key) for key in ("a", "b", "a", "c")] == [True, True, False, True]
     # "b" was the least recently seen of three keys, so it is reported again; "a" is not.

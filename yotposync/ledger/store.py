@@ -1051,8 +1051,8 @@ class Ledger:
         """Return the latest rejected or failed pushes, newest first.
 
         A push in a state yotposync never sets (an edited ledger) is listed too, since the
-        delivery job never sends it. A rejected register deduction is left out once nobody
-        has to collect it: its sale was voided, or it moved on to another deduction.
+        delivery job never sends it. A rejected register deduction is left out once there is nothing
+        to collect: its sale was voided, or the sale moved on to another deduction.
         """
         return list(
             self.db.query(

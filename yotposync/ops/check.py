@@ -159,8 +159,8 @@ def check_secret_files(settings: Settings) -> list[Finding]:
 
 
 # `check` warns when the ledger's file system has less free space than this. A ledger of
-# 30,000 tickets takes about 30 MB (see the quick_check note below), and SQLite checkpoints
-# the -wal file beside it at about 4 MB (1000 pages of 4 KiB) unless a reader holds it back.
+# 30,000 tickets takes about 30 MB (see the quick_check note below). SQLite checkpoints the
+# -wal file beside it at about 4 MB (1000 pages of 4 KiB), later while a long read runs.
 # So 100 MiB leaves room for a catch-up of twice that many tickets. The figure is an estimate.
 LOW_FREE_SPACE_BYTES = 100 * 1024 * 1024
 

@@ -171,7 +171,7 @@ def report_command(ctx: click.Context, since: str, until: str | None, output_for
     Columns: tickets seen, amounts earned and taken back (confirmed by Yotpo), pushes still
     waiting, and the tickets that earned nothing by reason (no customer, no e-mail, excluded
     by a rule, rejected by Yotpo). Points spent are the points Yotpo took for loyalty coupons
-    used at the register, less what moving a sale gave back; points restored are those given
+    used at the register, less what moving a sale gave back. Points restored are those given
     back on returns.
 
     Business days are the store's local dates, so a timestamp such as

@@ -142,7 +142,7 @@ class SpentPoints:
     sold_item_cents: int
     returned_item_cents: int
     restored_points: int
-    # Points of take-backs that Yotpo rejected, which the customer therefore still holds.
+    # Points of take-backs that Yotpo rejected, which the customer therefore still has.
     untaken_points: int = 0
 
 
@@ -167,7 +167,7 @@ def restore_points(spent: SpentPoints, policy: RestorePolicy, *, sale_voided: bo
     due = min(target, spent.points) - spent.restored_points
     if due > 0 and spent.untaken_points:
         # The customer kept points a rejected take-back meant to remove: give back only what
-        # they do not hold already.
+        # they do not have already.
         held = spent.restored_points + spent.untaken_points
         due = min(due, max(0, min(target, spent.points) - held))
     return due

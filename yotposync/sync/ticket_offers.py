@@ -157,7 +157,7 @@ class TicketOffers:
                 )
         if push_id is not None and existing is not None:
             # Returns read while the sale could not deduct (no customer, no e-mail address)
-            # kept their share; the customer who pays now gets back what they justify.
+            # kept their share. The customer who pays now gets back what they justify.
             self._reconcile_restores(ticket.id, ticket.id, f"sale {ticket.id} deducted", now)
         return _order_coupon_code(coupon, ticket)
 
@@ -214,7 +214,7 @@ class TicketOffers:
         if ticket.customer_id == existing["customer_id"] and (new_email is None) == (
             existing["email"] is None
         ):
-            return  # the same payer, whose e-mail may have changed, or still nobody
+            return  # the same payer, whose e-mail may have changed, or still no payer
         spent = self.offers.spent_points(ticket.id)
         # Points that returns gave back remain given back when the current deduction was
         # rejected, so a customer the sale moves back to pays only for the part they kept.
@@ -267,8 +267,8 @@ class TicketOffers:
             now=now,
         )
         if new_email is not None:
-            # Returns read while nobody paid, or while the deduction stood rejected, gave
-            # nothing back; the new payer gets now what they justify.
+            # Returns read while no customer paid, or while the deduction was rejected, gave
+            # nothing back. The new payer gets back now what they justify.
             self._reconcile_restores(ticket.id, ticket.id, f"sale {ticket.id} moved", now)
         log.info(
             "deduction_moved",
