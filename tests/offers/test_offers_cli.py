@@ -106,6 +106,20 @@ def test_paid_ticket_deducts_once(store: LoyaltyStore) -> None:
     assert store.balance(EMAIL) == 535
 
 
+def test_sale_points_never_pay_for_its_own_discount(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.member(EMAIL, 480)
+    store.cli("offers", "sync")
+    # The $35 paid earns 35 points, which would lift 480 above the 500 the coupon costs.
+    store.ticket(customer_id=store.customer(EMAIL), coupon_code="LOYALTY3101", items=[(2, 20.0)])
+
+    store.catch_up_allowing_undelivered()
+
+    assert store.adjustments("hl-redeem-") == []
+    assert store.balance(EMAIL) == 515
+    assert "Deductions needing attention" in store.cli("status").stdout
+
+
 def test_sale_deducts_cost_offer_had_when_completed(store: LoyaltyStore) -> None:
     coupon_sale(store)
     # Heartland's times are whole seconds, so each step waits for the next second.
