@@ -121,3 +121,22 @@ def test_damaged_ledger_answered_503_and_logged(receiver: Receiver) -> None:
     assert receiver.woken == []
     [logged] = [entry for entry in logs if entry["event"] == "webhook_ledger_unusable"]
     assert "is missing the table online_codes" in logged["error"]
+
+
+@pytest.mark.parametrize("change", ["emptied", "removed"])
+def test_lost_ledger_not_recreated(receiver: Receiver, change: str) -> None:
+    # The daemon's jobs stop on a ledger lost while it runs. A receiver that made a new one
+    # would let them start over on it and send every order and refund again.
+    if change == "emptied":
+        receiver.ledger.write_bytes(b"")
+    else:
+        receiver.ledger.unlink()
+
+    with capture_logs() as logs:
+        response = receiver.post(EVENT, **{"X-Api-Secret": SECRET})
+
+    assert response.status_code == 503
+    assert receiver.woken == []
+    assert not receiver.ledger.exists() or receiver.ledger.stat().st_size == 0
+    [logged] = [entry for entry in logs if entry["event"] == "webhook_ledger_unusable"]
+    assert f"was {change} while yotposync was using it" in logged["error"]

@@ -155,7 +155,9 @@ class RedemptionWebhook:
 
     def _record(self, fields: dict[str, Any]) -> bool:
         # One connection per request: SQLite connections belong to the thread that opened them.
-        ledger = Ledger.open(self.ledger_path)
+        # A ledger removed or emptied while the daemon runs raises LedgerError, as it does for
+        # the jobs. Creating a new, empty ledger here would let the jobs carry on with it.
+        ledger = Ledger.open_existing(self.ledger_path)
         try:
             with ledger.transaction():
                 return OfferLedger(ledger).record_online_code(
