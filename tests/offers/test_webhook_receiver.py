@@ -140,3 +140,31 @@ def test_lost_ledger_not_recreated(receiver: Receiver, change: str) -> None:
     assert not receiver.ledger.exists() or receiver.ledger.stat().st_size == 0
     [logged] = [entry for entry in logs if entry["event"] == "webhook_ledger_unusable"]
     assert f"was {change} while yotposync was using it" in logged["error"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 50_000,
+        '{"redemption": {"id": ' + "1" * 5000 + "}}",
+        b'{"redemption": "\xff"}',
+    ],
+    ids=["nested-too-deep", "integer-too-long", "not-utf-8"],
+)
+def test_unreadable_json_rejected(receiver: Receiver, body: str | bytes) -> None:
+    response = requests.post(
+        receiver.url + PATH, data=body, headers={"X-Api-Secret": SECRET}, timeout=10
+    )
+    assert response.status_code == 400
+    assert response.json() == {"status": "body is not valid JSON"}
+
+
+@pytest.mark.parametrize("field", ["id", "amount"])
+def test_number_beyond_sqlite_integer_ignored(receiver: Receiver, field: str) -> None:
+    # SQLite stores integers of up to 64 bits, so a larger one is stored as no value.
+    body = {**EVENT, "redemption_option": {**EVENT["redemption_option"], field: 2**63}}
+    response = receiver.post(body, **{"X-Api-Secret": SECRET})
+    [code] = receiver.codes()
+    assert response.status_code == 200
+    assert code["option_id"] == (None if field == "id" else 3101)
+    assert code["points_cost"] == (None if field == "amount" else 500)

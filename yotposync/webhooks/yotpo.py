@@ -37,10 +37,19 @@ log = structlog.get_logger("yotposync.webhooks.yotpo")
 PATH = "/yotpo/redemption-created"
 SECRET_HEADER = "X-Api-Secret"  # noqa: S105 - a header name, not a secret
 MAX_BODY_BYTES = 64 * 1024
+# SQLite stores signed 64-bit integers. sqlite3 raises OverflowError for a larger one.
+_SQLITE_INTEGER = range(-(2**63), 2**63)
 
 
 def _reply(status: int, message: str) -> Response:
     return Response(json.dumps({"status": message}), status=status, mimetype="application/json")
+
+
+def _stored_int(value: Any) -> int | None:
+    """Return `value` if it is an integer that SQLite can store, else None."""
+    if isinstance(value, bool) or not isinstance(value, int) or value not in _SQLITE_INTEGER:
+        return None
+    return value
 
 
 def read_redemption(body: Mapping[str, Any]) -> dict[str, Any] | str:
@@ -56,8 +65,7 @@ def read_redemption(body: Mapping[str, Any]) -> dict[str, Any] | str:
     option_id = option.get("id")
     if isinstance(option_id, str) and option_id.strip().isdigit():
         option_id = int(option_id)
-    if isinstance(option_id, bool) or not isinstance(option_id, int):
-        option_id = None
+    option_id = _stored_int(option_id)
     customer = body.get("customer")
     email = customer.get("email") if isinstance(customer, dict) else None
     if not isinstance(email, str) or "@" not in email:
@@ -75,7 +83,7 @@ def read_redemption(body: Mapping[str, Any]) -> dict[str, Any] | str:
         "option_id": option_id,
         "option_name": option.get("name") if isinstance(option.get("name"), str) else None,
         "email": email,
-        "points_cost": cost if isinstance(cost, int) and not isinstance(cost, bool) else None,
+        "points_cost": _stored_int(cost),
     }
 
 
@@ -117,7 +125,10 @@ class RedemptionWebhook:
             return _reply(413, "body too large")
         try:
             body = json.loads(request.get_data(cache=False)[: MAX_BODY_BYTES + 1])
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):
+            # ValueError covers invalid JSON, text that is not UTF-8 and integers longer than
+            # sys.get_int_max_str_digits() (4300 digits by default since Python 3.11).
+            # RecursionError is raised for arrays or objects nested too deep.
             return _reply(400, "body is not valid JSON")
         if not isinstance(body, dict):
             return _reply(400, "body must be a JSON object")
