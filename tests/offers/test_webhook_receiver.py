@@ -168,3 +168,30 @@ def test_number_beyond_sqlite_integer_ignored(receiver: Receiver, field: str) ->
     assert response.status_code == 200
     assert code["option_id"] == (None if field == "id" else 3101)
     assert code["points_cost"] == (None if field == "amount" else 500)
+
+
+def test_unauthorized_calls_logged_once_per_minute(tmp_path: Path) -> None:
+    # A scanner that finds the public address would otherwise write a warning per request.
+    now = [0.0]
+    app = RedemptionWebhook(
+        tmp_path / "ledger.sqlite3",
+        SECRET,
+        clock=lambda: datetime.now(UTC),
+        monotonic=lambda: now[0],
+    )
+    server = BackgroundServer("test", "127.0.0.1", 0, app)
+    server.start()
+    url = f"http://127.0.0.1:{server.port}{PATH}/guess"
+    try:
+        with capture_logs() as logs:
+            for _ in range(3):
+                requests.post(url, json=EVENT, timeout=10)
+            now[0] = 61.0
+            requests.post(url, json=EVENT, timeout=10)
+    finally:
+        server.stop()
+
+    unauthorized = [entry for entry in logs if entry["event"] == "webhook_unauthorized"]
+    assert [entry["calls"] for entry in unauthorized] == [1, 3]
+    assert [entry["client"] for entry in unauthorized] == ["127.0.0.1", "127.0.0.1"]
+    assert SECRET not in repr(logs)

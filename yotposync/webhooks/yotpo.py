@@ -18,6 +18,8 @@ from __future__ import annotations
 import hmac
 import json
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +33,7 @@ from yotposync.ledger import Ledger
 from yotposync.ledger.integrity import known_ledger_error
 from yotposync.ledger.offers import OfferLedger
 from yotposync.logs import mask_email
+from yotposync.ops.webhook import REJECTED_LOG_SECONDS
 
 log = structlog.get_logger("yotposync.webhooks.yotpo")
 
@@ -97,6 +100,7 @@ class RedemptionWebhook:
         *,
         clock: Callable[[], datetime],
         on_recorded: Callable[[], None] = lambda: None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not secret:
             raise ValueError("the webhook secret must not be empty")
@@ -104,6 +108,10 @@ class RedemptionWebhook:
         self._secret = secret.encode()
         self.clock = clock
         self.on_recorded = on_recorded
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._unauthorized = 0
+        self._unauthorized_logged_at: float | None = None
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -119,7 +127,7 @@ class RedemptionWebhook:
             return _reply(405, "only POST is allowed")
 
         if not self._authorized(request, path):
-            log.warning("webhook_unauthorized", path=PATH)
+            self._note_unauthorized(request)
             return _reply(401, "missing or invalid secret")
         if (request.content_length or 0) > MAX_BODY_BYTES:
             return _reply(413, "body too large")
@@ -163,6 +171,27 @@ class RedemptionWebhook:
         if not supplied and path.startswith(PATH + "/"):
             supplied = path[len(PATH) + 1 :]
         return hmac.compare_digest(supplied.encode(), self._secret)
+
+    def _note_unauthorized(self, request: Request) -> None:
+        """Log calls without the secret at most once per REJECTED_LOG_SECONDS, with a count."""
+        now = self._monotonic()
+        with self._lock:
+            self._unauthorized += 1
+            due = (
+                self._unauthorized_logged_at is None
+                or now - self._unauthorized_logged_at >= REJECTED_LOG_SECONDS
+            )
+            if not due:
+                return
+            count, self._unauthorized = self._unauthorized, 0
+            self._unauthorized_logged_at = now
+        log.warning(
+            "webhook_unauthorized",
+            path=PATH,
+            calls=count,
+            client=request.remote_addr,
+            detail=f"logged at most once per {REJECTED_LOG_SECONDS:g} s",
+        )
 
     def _record(self, fields: dict[str, Any]) -> bool:
         # One connection per request: SQLite connections belong to the thread that opened them.
