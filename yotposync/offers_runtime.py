@@ -23,7 +23,7 @@ from yotposync.config import Settings
 from yotposync.ledger import Ledger
 from yotposync.ledger.offers import OfferLedger
 from yotposync.ops.address import parse_listen_address
-from yotposync.ops.http_server import BackgroundServer
+from yotposync.ops.http_server import BackgroundServer, listen_failure
 from yotposync.sync.offers_job import OffersJob
 from yotposync.sync.online_codes import OnlineCodesJob
 from yotposync.webhooks.yotpo import RedemptionWebhook
@@ -182,8 +182,12 @@ class OffersRuntime:
             app = RedemptionWebhook(
                 self.settings.ledger.path, secret, clock=self.clock, on_recorded=self.wake_codes
             )
-            self.server = BackgroundServer("offers-webhook", host, port, app)
-            self.server.start()
+            server = BackgroundServer("offers-webhook", host, port, app)
+            try:
+                server.start()
+            except OSError as exc:
+                raise listen_failure("offers.webhook_listen", offers.webhook_listen, exc) from exc
+            self.server = server
 
     def wake_codes(self) -> None:
         """Move the online codes job's next run to now."""

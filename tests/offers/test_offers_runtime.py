@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from yotposync.config import load_settings
+from yotposync.errors import FatalError
 from yotposync.ledger import Ledger
 from yotposync.offers_runtime import CODES_JOB, OFFERS_JOB, OffersRuntime
 
@@ -67,3 +70,22 @@ def test_webhook_receiver_listens_when_configured(tmp_path: Path) -> None:
     finally:
         runtime.close()
     assert response.status_code == 401
+
+
+def test_busy_webhook_port_is_fatal(tmp_path: Path) -> None:
+    # The command line prints a FatalError as one "error: ..." line, but an OSError as a traceback.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = int(listener.getsockname()[1])
+        offers = (
+            f'webhook_listen = "127.0.0.1:{port}"\n'
+            'webhook_secret = "runtime-secret-0123456789abcdef"\n'
+        )
+        with pytest.raises(FatalError) as caught:
+            _runtime(tmp_path, offers)
+
+    assert str(caught.value) == (
+        f"cannot listen on offers.webhook_listen = 127.0.0.1:{port}: Address already in use; "
+        "choose a free port, or stop the process that uses it"
+    )

@@ -7,6 +7,7 @@ cannot hold up the next scrape.
 
 from __future__ import annotations
 
+import errno
 import socket
 import socketserver
 import sys
@@ -17,6 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import structlog
 
+from yotposync.errors import FatalError
 from yotposync.ops.address import format_listen_address
 
 log = structlog.get_logger("yotposync.http_server")
@@ -48,6 +50,15 @@ class _Handler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http_server_message", message=format % args)
+
+
+def listen_failure(key: str, address: str, exc: OSError) -> FatalError:
+    """Return the error for a server that could not bind the address set at `key`, with the fix."""
+    if exc.errno == errno.EADDRNOTAVAIL:
+        advice = "use an address of this machine, such as 127.0.0.1"
+    else:
+        advice = "choose a free port, or stop the process that uses it"
+    return FatalError(f"cannot listen on {key} = {address}: {exc.strerror or exc}; {advice}")
 
 
 class BackgroundServer:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -24,11 +23,11 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from yotposync.config import Settings
-from yotposync.errors import FatalError, LedgerError
+from yotposync.errors import LedgerError
 from yotposync.ops.address import parse_listen_address
 from yotposync.ops.endpoint import OpsEndpoint
 from yotposync.ops.health import HealthLimits, HealthReport, assess_health
-from yotposync.ops.http_server import BackgroundServer
+from yotposync.ops.http_server import BackgroundServer, listen_failure
 from yotposync.ops.jobs import JobTracker
 from yotposync.ops.ledger_facts import LedgerFacts, read_ledger_facts
 from yotposync.ops.metrics import OpsMetrics, Snapshot
@@ -120,13 +119,7 @@ class OpsRuntime:
             server.start()
         except OSError as exc:
             self.close()
-            if exc.errno == errno.EADDRNOTAVAIL:
-                advice = "use an address of this machine, such as 127.0.0.1"
-            else:
-                advice = "choose a free port, or stop the process that uses it"
-            raise FatalError(
-                f"cannot listen on {key} = {address}: {exc.strerror or exc}; {advice}"
-            ) from exc
+            raise listen_failure(key, address, exc) from exc
         self.servers[name] = server
 
     # Hooks called by the daemon
