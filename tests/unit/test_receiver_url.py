@@ -78,6 +78,33 @@ def test_receiver_url_error_hides_query() -> None:
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
+        (
+            f"ftp://hooks.example.com/heartland/{SECRET}",
+            "'ftp://hooks.example.com/heartland/***' is not an http or https URL",
+        ),
+        (
+            f"https://hooks.example.com:99999/heartland/{SECRET}",
+            "'https://hooks.example.com:99999/heartland/***' names a port outside 1 to 65535",
+        ),
+        (
+            f"https://hooks.example.com/proxy/{SECRET} x",
+            "'https://hooks.example.com/proxy/*** x' contains a space, a line break or another "
+            "control character",
+        ),
+    ],
+    ids=["scheme", "port", "space"],
+)
+def test_receiver_url_error_hides_secret(url: str, shown: str) -> None:
+    # The address may be given with the receiver's path, and so with the secret.
+    with pytest.raises(ValueError) as caught:
+        receiver_url(url, SECRET)
+
+    assert str(caught.value) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
         (f"https://sync.example.com/heartland/{SECRET}", "https://sync.example.com/heartland/***"),
         (
             "https://sync.example.com/heartland/old-secret/",

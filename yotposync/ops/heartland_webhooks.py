@@ -42,7 +42,8 @@ def receiver_url(public_base_url: str, secret: str) -> str:
     other than loopback, since the secret travels in the URL.
     """
     text = public_base_url.strip()
-    shown = hide_url_secrets(public_base_url)
+    # The address may already end with the receiver's path, so its secret is hidden too.
+    shown = hide_secret(public_base_url, secret)
     if any(character.isspace() or not character.isprintable() for character in text):
         raise ValueError(f"{shown!r} contains a space, a line break or another control character")
     parts = urlsplit(text)
