@@ -110,28 +110,11 @@ class Daemon:
         with LedgerLock(self.settings.ledger.path):
             # Open once in the main thread so that a bad ledger stops the daemon before any job.
             Ledger.open_for_writing(self.settings.ledger.path).close()
-            self._add_jobs()
-            self.ops.install()
-            self._install_signal_handlers()
-            log.info(
-                "daemon_started",
-                ledger=str(self.settings.ledger.path),
-                transactions_seconds=self.settings.schedule.transactions_seconds,
-                delivery_seconds=self.settings.schedule.delivery_seconds,
-            )
-            if self.force:
-                log.warning(
-                    "empty_window_guard_off",
-                    detail="started with --force: empty Heartland windows are accepted",
-                )
             try:
-                self.scheduler.start()
-                # start() returns after shutdown(); wait for jobs still finishing their
-                # transaction.
-                for lock in self._job_locks.values():
-                    with lock:
-                        pass
+                self._start_and_wait()
             finally:
+                # Also after a start-up step failed: the offers receiver, started with the
+                # jobs, must not outlive the ledger lock.
                 self.ops.close()
                 self.offers.close()
         if self.fatal is not None:
@@ -139,6 +122,27 @@ class Daemon:
             return 1
         log.info("daemon_stopped")
         return 0
+
+    def _start_and_wait(self) -> None:
+        self._add_jobs()
+        self.ops.install()
+        self._install_signal_handlers()
+        log.info(
+            "daemon_started",
+            ledger=str(self.settings.ledger.path),
+            transactions_seconds=self.settings.schedule.transactions_seconds,
+            delivery_seconds=self.settings.schedule.delivery_seconds,
+        )
+        if self.force:
+            log.warning(
+                "empty_window_guard_off",
+                detail="started with --force: empty Heartland windows are accepted",
+            )
+        self.scheduler.start()
+        # start() returns after shutdown(); wait for jobs still finishing their transaction.
+        for lock in self._job_locks.values():
+            with lock:
+                pass
 
     def stop(self) -> None:
         if self.stopping.is_set():

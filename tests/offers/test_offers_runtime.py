@@ -15,6 +15,7 @@ from yotposync.config import load_settings
 from yotposync.errors import FatalError
 from yotposync.ledger import Ledger
 from yotposync.offers_runtime import CODES_JOB, OFFERS_JOB, OffersRuntime
+from yotposync.scheduler import Daemon
 
 BASE = """
 [heartland]
@@ -89,3 +90,25 @@ def test_busy_webhook_port_is_fatal(tmp_path: Path) -> None:
         f"cannot listen on offers.webhook_listen = 127.0.0.1:{port}: Address already in use; "
         "choose a free port, or stop the process that uses it"
     )
+
+
+def test_receiver_closed_when_daemon_start_fails(tmp_path: Path) -> None:
+    # The offers receiver starts with the jobs. A later start-up step that fails must not
+    # leave it listening, and writing to the ledger, after the daemon gives up its lock.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        busy = int(listener.getsockname()[1])
+        ledger = tmp_path / "ledger.sqlite3"
+        config = tmp_path / "yotposync.toml"
+        config.write_text(
+            BASE.format(ledger=ledger)
+            + 'webhook_listen = "127.0.0.1:0"\n'
+            + 'webhook_secret = "runtime-secret-0123456789abcdef"\n'
+            + f'[ops]\nlisten = "127.0.0.1:{busy}"\n'
+        )
+        daemon = Daemon(load_settings(config, environ={}))
+        with pytest.raises(FatalError, match=r"ops\.listen"):
+            daemon.run()
+
+    assert daemon.offers.server is None
