@@ -21,10 +21,12 @@ from yotposync.clients.yotpo import YotpoClient
 from yotposync.config import Settings, sandbox_settings
 from yotposync.customer_service import customers_job
 from yotposync.ledger import Ledger
+from yotposync.offers_runtime import offers_job, run_online_codes
 from yotposync.sandbox import ManualClock, Sandbox
 from yotposync.sandbox.vip_tiers import STANDARD_REDEMPTION_OPTIONS, STANDARD_VIP_TIERS
 from yotposync.sync.customer_job import CustomersSummary
 from yotposync.sync.delivery import DeliveryJob, DeliverySummary
+from yotposync.sync.offers_job import OffersSummary
 from yotposync.sync.refresh_job import RefreshJob, RefreshSummary
 from yotposync.sync.transactions import TransactionsJob, TransactionsSummary
 
@@ -213,9 +215,17 @@ class Jobs:
         job = RefreshJob(self.settings, self.ledger, self.heartland, self.yotpo, clock=self.now)
         return job.run()
 
+    def offers(self) -> OffersSummary:
+        job = offers_job(self.settings, self.ledger, self.heartland, self.yotpo, self.now)
+        return job.run()
+
+    def codes(self) -> dict[str, Any]:
+        """Run the online codes job once, with clients of its own, on the shop's clock."""
+        return run_online_codes(self.settings, self.ledger, self.now)
+
     def cycle(self) -> None:
         """Run every job once, a minute apart, as the daemon would."""
-        for step in (self.customers, self.transactions, self.deliver, self.refresh):
+        for step in (self.offers, self.customers, self.transactions, self.deliver, self.refresh):
             self.shop.tick(60)
             step()
 

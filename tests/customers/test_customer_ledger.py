@@ -12,6 +12,7 @@ import sqlite_utils
 
 from yotposync.ledger import Ledger
 from yotposync.ledger import customers as book
+from yotposync.ledger.offers import OfferLedger
 from yotposync.ledger.schema import MIGRATIONS, schema_version
 from yotposync.sync.plan import PlannedPush
 
@@ -243,6 +244,39 @@ def test_flagged_customers_come_first(ledger: Ledger) -> None:
     book.mark_refresh_due(ledger, 200)
 
     assert book.changed_customer_ids(ledger, 10) == [200, 100]
+
+
+def test_new_online_code_flags_its_redeemer(ledger: Ledger) -> None:
+    book.save_customer(ledger, row(100, email="Pat@Example.com", email_key="pat@example.com"), NOW)
+    book.save_customer(ledger, row(101, email="pat@example.com", deleted=True), NOW)
+    add_ticket(ledger, 7, 200, "sale", email="pat@example.com")
+    add_ticket(ledger, 8, 300, "sale", email="sam@example.com")
+    for customer_id in (100, 200):
+        book.record_refresh(
+            ledger, customer_id, refreshed_at=NOW, written=None, error=None, now=NOW
+        )
+
+    def record(code: str) -> bool:
+        return OfferLedger(ledger).record_online_code(
+            code=code,
+            redemption_id=None,
+            option_id=3101,
+            option_name="$5 Off",
+            email=" PAT@example.com",
+            points_cost=500,
+            source="webhook",
+            now=NOW,
+        )
+
+    assert record("ABC123") is True
+    assert book.changed_customer_ids(ledger, 10) == [100, 200]
+
+    for customer_id in (100, 200):
+        book.record_refresh(
+            ledger, customer_id, refreshed_at=NOW, written=None, error=None, now=NOW
+        )
+    assert record("ABC123") is False
+    assert book.changed_customer_ids(ledger, 10) == []
 
 
 def test_refresh_clears_flag_and_keeps_written(ledger: Ledger) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.customers.support import Jobs, Shop, make_jobs
+from yotposync.sandbox.vip_tiers import STANDARD_REDEMPTION_OPTIONS
 
 
 def loyalty_fields(shop: Shop, customer_id: int) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def test_fields_match_yotpo_after_sale(shop: Shop, jobs: Jobs) -> None:
     assert fields["loyalty_tier"] == "Silver"
     assert fields["loyalty_points_to_next_tier"] == "900"
     assert fields["loyalty_offers"] == "$5 Off (500 points)"
-    assert fields["loyalty_updated"] == "2025-05-01 15:04 UTC"
+    assert fields["loyalty_updated"] == "2025-05-01 15:05 UTC"
 
 
 def test_fields_match_yotpo_after_return(shop: Shop, jobs: Jobs) -> None:
@@ -195,7 +196,7 @@ def test_configured_time_zone_used(shop: Shop, tmp_path: Path) -> None:
 
     jobs.cycle()
 
-    assert loyalty_fields(shop, pat)["loyalty_updated"] == "2025-05-01 10:04 CDT"
+    assert loyalty_fields(shop, pat)["loyalty_updated"] == "2025-05-01 10:05 CDT"
 
 
 def test_reaching_top_tier_clears_next_tier(shop: Shop, jobs: Jobs) -> None:
@@ -209,3 +210,65 @@ def test_reaching_top_tier_clears_next_tier(shop: Shop, jobs: Jobs) -> None:
     fields = loyalty_fields(shop, pat)
     assert fields["loyalty_tier"] == "Gold"
     assert fields["loyalty_points_to_next_tier"] == ""
+
+
+def _set_options(shop: Shop, *options: dict[str, Any]) -> None:
+    response = shop.yotpo_session.put(
+        f"{shop.sandbox.yotpo_admin_url}/redemption_options",
+        json={"options": list(options)},
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_offers_field_lists_register_coupons_only(shop: Shop, jobs: Jobs) -> None:
+    five, _, fifteen = STANDARD_REDEMPTION_OPTIONS
+    messy = {**five, "id": 3201, "name": "$1 Off spring\nreward; 1", "amount": 100}
+    messy["discount_amount_cents"] = 100
+    huge = {**fifteen, "id": 3202, "name": "Half", "amount": 10, "discount_percentage": 250}
+    cash = {
+        "id": 3203,
+        "name": "Points for cash",
+        "type": "Coupon",
+        "amount": 1,
+        "discount_type": "generic_variable",
+        "discount_rate_cents": 1,
+    }
+    _set_options(shop, five, messy, huge, cash)
+    pat = shop.customer("pat@example.com")
+    shop.sale(pat, 600)
+
+    jobs.cycle()
+
+    # No coupon for the 250 % offer or the points-for-cash offer, so the cashier is not told
+    # of them; the other name is put on one line, without the separator.
+    assert loyalty_fields(shop, pat)["loyalty_offers"] == (
+        "$1 Off spring reward, 1 (100 points); $5 Off (500 points)"
+    )
+
+
+def test_offers_field_without_register_offers(shop: Shop, tmp_path: Path) -> None:
+    jobs = make_jobs(shop, tmp_path / "ledger.sqlite3", offers={"enabled": False})
+    try:
+        pat = shop.customer("pat@example.com")
+        shop.sale(pat, 600)
+        jobs.cycle()
+    finally:
+        jobs.close()
+
+    assert loyalty_fields(shop, pat)["loyalty_offers"] == "$5 Off (500 points)"
+
+
+def test_online_redemption_refreshes_balance(shop: Shop, jobs: Jobs) -> None:
+    pat = shop.customer("pat@example.com")
+    shop.sale(pat, 600)
+    jobs.cycle()
+    redeem = {"customer_email": "pat@example.com", "redemption_option_id": 3101}
+    assert shop.yotpo_write("/redemptions", redeem).status_code == 200
+
+    jobs.codes()
+    jobs.refresh()
+
+    fields = loyalty_fields(shop, pat)
+    assert fields["loyalty_points"] == "100"
+    assert fields["loyalty_offers"] == ""

@@ -420,6 +420,23 @@ def mark_refresh_due(ledger: Ledger, customer_id: int) -> None:
     )
 
 
+def mark_refresh_due_by_email(ledger: Ledger, email: str) -> int:
+    """Flag for a refresh every customer known by this e-mail address; return how many.
+
+    A customer is known by the address on their ledger record or on their decided tickets.
+    Their cashier fields then show the balance after a change made outside the store, such
+    as an offer redeemed online.
+    """
+    rows = ledger.db.execute(
+        "SELECT id FROM customers WHERE email_key = ? AND deleted = 0 "
+        "UNION SELECT customer_id FROM tickets WHERE email = ? AND customer_id IS NOT NULL",
+        [email.strip().casefold(), email.strip().lower()],
+    ).fetchall()
+    for row in rows:
+        mark_refresh_due(ledger, int(row[0]))
+    return len(rows)
+
+
 def get_fields(ledger: Ledger, customer_id: int) -> FieldsRow | None:
     row = ledger.db.execute(
         "SELECT customer_id, refresh_due, refreshed_at, written_at, written, last_error "

@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from yotposync.ledger import customers
 from yotposync.ledger.integrity import stored_time
 from yotposync.ledger.store import PENDING, Ledger
 from yotposync.sync.offers import Offer, OfferMapping
@@ -204,6 +205,8 @@ class OfferLedger:
 
         The insert is the first statement, so in a transaction of its own it takes the write
         lock at once and never has to upgrade a read snapshot that another writer outdated.
+        A new code flags its redeemer's cashier fields for a refresh: Yotpo has taken points
+        that the balance shown at the register still counts.
         """
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO online_codes (code, redemption_id, option_id, option_name, "
@@ -222,7 +225,11 @@ class OfferLedger:
                 _iso(now),
             ],
         )
-        return bool(cursor.rowcount)
+        if not cursor.rowcount:
+            return False
+        if email:
+            customers.mark_refresh_due_by_email(self.ledger, email)
+        return True
 
     def known_codes(self) -> set[str]:
         return {str(row[0]) for row in self.db.execute("SELECT code FROM online_codes")}

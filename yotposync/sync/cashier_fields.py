@@ -7,7 +7,7 @@ Heartland custom field values are text, so numbers are written as their digits.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -40,6 +40,8 @@ class Offer:
     name: str
     cost_points: int
     variable: bool = False
+    # The whole text to show, cost included, when the offer has a register coupon.
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,21 +92,38 @@ def parse_offer(option: Mapping[str, Any]) -> Offer | None:
     return Offer(str(option.get("id", "")), name.strip(), cost, variable)
 
 
-def affordable_offers(options: Sequence[Mapping[str, Any]], balance: int) -> tuple[Offer, ...]:
-    """Return the options the balance can pay for now, cheapest first, then by name."""
+def affordable_offers(
+    options: Sequence[Mapping[str, Any]],
+    balance: int,
+    coupon_names: Mapping[str, str] | None = None,
+) -> tuple[Offer, ...]:
+    """Return the options the balance can pay for now, cheapest first, then by name.
+
+    With `coupon_names` (option id to the name of its active register coupon), only options
+    with a coupon are returned, labelled with the coupon's name: the cashier cannot apply
+    any other at the register.
+    """
     offers = [offer for option in options if (offer := parse_offer(option)) is not None]
+    if coupon_names is not None:
+        offers = [
+            replace(offer, label=coupon_names[offer.id])
+            for offer in offers
+            if offer.id in coupon_names
+        ]
     affordable = [offer for offer in offers if offer.cost_points <= balance]
     return tuple(sorted(affordable, key=lambda offer: (offer.cost_points, offer.name, offer.id)))
 
 
 def parse_snapshot(
-    customer: Mapping[str, Any], options: Sequence[Mapping[str, Any]]
+    customer: Mapping[str, Any],
+    options: Sequence[Mapping[str, Any]],
+    coupon_names: Mapping[str, str] | None = None,
 ) -> LoyaltySnapshot:
     """Read balance, tier and points to the next tier from a `GET /customers` record.
 
     A missing or unreadable balance counts as 0. Empty VIP fields are null in Yotpo, and
     `vip_tier_upgrade_requirements` may be an object of nulls at the top tier: both give
-    None here.
+    None here. `coupon_names` limits the offers as `affordable_offers` says.
     """
     balance = _whole_number(customer.get("points_balance")) or 0
     tier = customer.get("vip_tier_name")
@@ -116,15 +135,23 @@ def parse_snapshot(
         balance=balance,
         tier=tier.strip() if isinstance(tier, str) and tier.strip() else None,
         points_to_next_tier=needed if needed is not None and needed >= 0 else None,
-        offers=affordable_offers(options, balance),
+        offers=affordable_offers(options, balance, coupon_names),
     )
 
 
+def _one_line(text: str) -> str:
+    """Put a name from Yotpo on one line, without the "; " that separates offers."""
+    return " ".join(text.replace(";", ",").split())
+
+
 def format_offer(offer: Offer) -> str:
+    if offer.label is not None:
+        return _one_line(offer.label)
     unit = "point" if offer.cost_points == 1 else "points"
+    name = _one_line(offer.name)
     if offer.variable:
-        return f"{offer.name} ({offer.cost_points} {unit} each)"
-    return f"{offer.name} ({offer.cost_points} {unit})"
+        return f"{name} ({offer.cost_points} {unit} each)"
+    return f"{name} ({offer.cost_points} {unit})"
 
 
 def format_offers(offers: Sequence[Offer], max_length: int) -> str:

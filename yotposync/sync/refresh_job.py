@@ -1,9 +1,10 @@
 """The refresh job: write each customer's Yotpo balance, tier and offers to Heartland.
 
 A customer is due after any change the daemon made for them: a push Yotpo confirmed after
-their last refresh started (orders, refunds, and any other push kind in the ledger), or an
-enrolment. Customers with a ticket completed in the configured recent window are also due
-once their last refresh is older than the configured period.
+their last refresh started (orders, refunds, and any other push kind in the ledger), an
+enrolment, or a code they redeemed online, once it reaches the ledger. Customers with a
+ticket completed in the configured recent window are also due once their last refresh is
+older than the configured period.
 
 For each due customer the job reads the Yotpo customer and the redemption options they
 qualify for, builds the field values, and writes to Heartland only the fields whose text
@@ -13,6 +14,7 @@ with such a change.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from yotposync.config import Settings
 from yotposync.errors import InvalidRecordError, NotFoundError, RejectedError, RetriableError
 from yotposync.ledger import Ledger
 from yotposync.ledger import customers as book
+from yotposync.ledger.offers import OfferLedger
 from yotposync.sync.cashier_fields import (
     NEXT_TIER,
     OFFERS,
@@ -119,6 +122,7 @@ class RefreshJob:
         self.period = timedelta(hours=options.refresh_every_hours)
         self.offers_max_length = options.offers_max_length
         self.time_zone = options.field_time_zone
+        self.register_offers = settings.offers.enabled
 
     def due_customers(self, now: datetime) -> list[int]:
         """Return the customers to refresh now: changed ones first, then stale active ones."""
@@ -142,11 +146,14 @@ class RefreshJob:
         if due:
             keys = ensure_customer_fields(self.heartland, self.configured_keys)
             records = self.heartland.customers_by_id(due)
+            coupon_names = self.coupon_names()
             for customer_id in due:
                 if should_stop():
                     break
                 try:
-                    self._refresh(customer_id, records.get(customer_id), keys, summary)
+                    self._refresh(
+                        customer_id, records.get(customer_id), keys, coupon_names, summary
+                    )
                 except RetriableError as exc:
                     # The HTTP layer already retried; the rest waits for the next run.
                     summary.failed += 1
@@ -155,11 +162,29 @@ class RefreshJob:
         log.info("refresh_run", **summary.as_dict(), seconds=round(time.monotonic() - started, 3))
         return summary
 
+    def coupon_names(self) -> dict[str, str] | None:
+        """Return option id to coupon name for the offers with an active register coupon.
+
+        None when yotposync does not manage coupons (`offers.enabled = false`): every
+        option the balance pays for is then listed, under Yotpo's name.
+        """
+        if not self.register_offers:
+            return None
+        names: dict[str, str] = {}
+        for mapping in OfferLedger(self.ledger).offer_mappings():
+            if mapping.state != "active" or mapping.coupon_id is None or not mapping.spec_json:
+                continue
+            name = json.loads(mapping.spec_json).get("name")
+            if isinstance(name, str) and name.strip():
+                names[str(mapping.option_id)] = name
+        return names
+
     def _refresh(
         self,
         customer_id: int,
         record: Mapping[str, Any] | None,
         keys: Mapping[str, str],
+        coupon_names: Mapping[str, str] | None,
         summary: RefreshSummary,
     ) -> None:
         started = self.clock()
@@ -192,7 +217,7 @@ class RefreshJob:
             return
         options = self.yotpo.redemption_options(customer_id=str(customer_id))
 
-        snapshot = parse_snapshot(account, options)
+        snapshot = parse_snapshot(account, options, coupon_names)
         values = field_values(snapshot, keys, self.offers_max_length)
         changes: dict[str, str] = changed_values(current, values)
         if not changes:
