@@ -15,6 +15,7 @@ from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.offers import OfferLedger
 from yotposync.money import to_cents, to_decimal
 from yotposync.offers_runtime import offers_job, run_online_codes
+from yotposync.sync.offers import is_online_code
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -160,10 +161,14 @@ def format_offer_status(status: dict[str, Any]) -> list[str]:
         lines.append("Deductions needing attention:")
         for problem in status["deduction_problems"]:
             lines.append(f"  ticket {problem['ticket_id']} {problem['state']}: {problem['reason']}")
+    if status["skipped_offers"] or status["skipped_codes"]:
+        lines.append("Offers and online codes without a coupon:")
     for option in status["skipped_offers"]:
         lines.append(
             f"  offer {option['option_id']} {option['name']!r} skipped: {option['reason']}"
         )
     for code in status["skipped_codes"]:
-        lines.append(f"  online code {code['code']} skipped: {code['reason']}")
+        # A code recorded before codes were checked may hold a line break.
+        shown = code["code"] if is_online_code(code["code"]) else repr(code["code"])
+        lines.append(f"  online code {shown} skipped: {code['reason']}")
     return lines

@@ -97,6 +97,17 @@ def test_body_without_code_rejected(receiver: Receiver) -> None:
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("code", ["BAD\nCODE", "TWO WORDS", "\u00c7\u00d6D\u00c9", "X" * 201])
+def test_text_that_is_no_code_rejected(receiver: Receiver, code: str) -> None:
+    body = {**EVENT, "redemption": {"id": 1, "reward_text": code}}
+
+    response = receiver.post(body, **{"X-Api-Secret": SECRET})
+
+    assert response.status_code == 400
+    assert "printable ASCII characters without spaces" in response.json()["status"]
+    assert receiver.codes() == []
+
+
 def test_other_method_rejected(receiver: Receiver) -> None:
     response = requests.get(receiver.url + PATH, timeout=10)
     assert response.status_code == 405

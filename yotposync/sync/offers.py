@@ -61,6 +61,16 @@ _NAME_FIGURE = re.compile(
 )
 
 
+# A code redeemed online, as a cashier scans or types it: printable ASCII, no spaces.
+_ONLINE_CODE = re.compile(r"[!-~]{1,200}")
+ONLINE_CODE_RULE = "1 to 200 printable ASCII characters without spaces"
+
+
+def is_online_code(text: str) -> bool:
+    """Tell whether `text` can be the code of an offer redeemed online (ONLINE_CODE_RULE)."""
+    return _ONLINE_CODE.fullmatch(text) is not None
+
+
 def coupon_name(offer: Offer) -> str:
     """Name an offer's coupon after the option when its name states the actual discount.
 

@@ -33,6 +33,7 @@ from yotposync.sync.offers import (
     CEILING_SETTING,
     Offer,
     SkippedOption,
+    is_online_code,
     name_states_discount,
     read_option,
 )
@@ -107,7 +108,7 @@ def history_codes(customer: Mapping[str, Any]) -> list[tuple[str, str, int]]:
         if not isinstance(status, str):
             continue
         code = status.strip()
-        if not code or " " in code or code.lower() in _HISTORY_STATES:
+        if not is_online_code(code) or code.lower() in _HISTORY_STATES:
             continue
         found.append((code, str(item.get("action") or ""), -points))
     return found

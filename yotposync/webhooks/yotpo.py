@@ -34,6 +34,7 @@ from yotposync.ledger.integrity import known_ledger_error
 from yotposync.ledger.offers import OfferLedger
 from yotposync.logs import mask_email
 from yotposync.ops.webhook import REJECTED_LOG_SECONDS
+from yotposync.sync.offers import ONLINE_CODE_RULE, is_online_code
 
 log = structlog.get_logger("yotposync.webhooks.yotpo")
 
@@ -61,8 +62,8 @@ def read_redemption(body: Mapping[str, Any]) -> dict[str, Any] | str:
     if not isinstance(redemption, dict):
         return "missing redemption object"
     code = redemption.get("reward_text")
-    if not isinstance(code, str) or not code.strip() or len(code) > 200:
-        return "missing or invalid redemption.reward_text"
+    if not isinstance(code, str) or not is_online_code(code.strip()):
+        return f"redemption.reward_text must be a code of {ONLINE_CODE_RULE}"
     option = body.get("redemption_option")
     option = option if isinstance(option, dict) else {}
     option_id = option.get("id")
