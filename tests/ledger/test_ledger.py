@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from yotposync.errors import LedgerError, LockedError
 from yotposync.ledger import Cursor, Ledger, LedgerLock, TicketAmountsRow
@@ -46,6 +47,19 @@ def test_new_ledger_is_private(tmp_path: Path) -> None:
     Ledger.open(path).close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+
+
+def test_new_ledger_is_announced_once(tmp_path: Path) -> None:
+    path = tmp_path / "mistyped" / "ledger.sqlite3"
+    with capture_logs() as first:
+        Ledger.open(path).close()
+    with capture_logs() as again:
+        Ledger.open(path).close()
+
+    created = [entry for entry in first if entry["event"] == "ledger_created"]
+    assert [(entry["log_level"], entry["ledger"]) for entry in created] == [("warning", str(path))]
+    assert "set ledger.path to it" in created[0]["detail"]
+    assert not [entry for entry in again if entry["event"] == "ledger_created"]
 
 
 def test_corrupt_ledger_raises_ledger_error(tmp_path: Path) -> None:

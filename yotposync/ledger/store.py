@@ -187,7 +187,16 @@ def prepare_ledger_file(path: Path) -> None:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists():
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            # A mistyped ledger.path would otherwise start over without a word.
+            log.warning(
+                "ledger_created",
+                ledger=str(path),
+                detail="a new ledger, which knows of nothing sent to Yotpo before; if this "
+                "machine already has a ledger, stop yotposync and set ledger.path to it",
+            )
+    except FileExistsError:
+        pass  # created by another process in between
     except OSError as exc:
         raise LedgerError(
             f"cannot create the ledger {path}: {exc.strerror}: make its folder writable by the "

@@ -232,7 +232,14 @@ def _ledger_file_findings(path: Path) -> list[Finding]:
                     "StateDirectory= creates /var/lib/yotposync",
                 )
             ]
-        return [Finding(OK, subject, f"{path} will be created on the first run{as_root}")]
+        return [
+            Finding(
+                OK,
+                subject,
+                f"{path} will be created on the first run{as_root}, with its folder "
+                f"{folder}, which does not exist yet",
+            )
+        ]
 
     if not _can_create_in(folder):
         return [
