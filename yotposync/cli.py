@@ -319,15 +319,20 @@ def catch_up(ctx: click.Context, since: str, until: str | None, dry_run: bool, f
 
 
 class StoppedAtOnce(BaseException):
-    """A second SIGINT or SIGTERM during a catch-up: stop where it is."""
+    """A second stop signal during a catch-up: stop where it is."""
 
     def __init__(self, signum: int) -> None:
         self.signum = signum
         super().__init__(f"stopped at once by a second {signal.Signals(signum).name}")
 
 
+# A closed terminal or SSH session sends SIGHUP, which would otherwise end a catch-up without
+# recording its run.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class StopOnSignal:
-    """Turn the first SIGINT or SIGTERM into a stop request; a second one stops at once.
+    """Turn the first SIGINT, SIGTERM or SIGHUP into a stop request; a second stops at once.
 
     A catch-up then ends after the page or delivery batch under way, and records what it
     finished. Outside the main thread, where handlers cannot be set, signals keep their
@@ -343,7 +348,7 @@ class StopOnSignal:
 
     def __enter__(self) -> StopOnSignal:
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in STOP_SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 

@@ -385,8 +385,9 @@ class Daemon:
             # thread waits for the lock instead.
             threading.Thread(target=self.stop, name="stop", daemon=True).start()
 
-        signal.signal(signal.SIGTERM, handle)
-        signal.signal(signal.SIGINT, handle)
+        # SIGHUP too: a daemon started from a terminal that closes stops as cleanly.
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, handle)
 
 
 def _demote_to_debug(record: logging.LogRecord) -> bool:

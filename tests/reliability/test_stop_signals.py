@@ -8,7 +8,9 @@ process holds the ledger, and which the next catch-up closes.
 
 from __future__ import annotations
 
+import json
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.support import Harness, Running, assert_settled, harness
+from tests.reliability.support import Harness, Running, assert_settled, harness, wait_until
 from yotposync.sandbox import Store, generate_store
 from yotposync.sandbox.faults import FaultKind, FaultPlan, FaultRule
 
@@ -50,7 +52,7 @@ def catch_up_outcomes(h: Harness) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_signal_stops_catch_up_after_the_page(h: Harness, signum: signal.Signals) -> None:
     running = h.popen("catch-up", "--since", h.since())
     assert started_walking(h, running)
@@ -149,3 +151,33 @@ def test_ctrl_c_while_starting_exits_130(h: Harness, moment: str) -> None:
         return  # status finished before the signal came
     assert running.returncode == 128 + signal.SIGINT
     assert "Stopped by SIGINT" in stderr
+
+
+def test_hang_up_stops_daemon_cleanly(h: Harness) -> None:
+    daemon = h.popen("run")
+    try:
+        wait_until(lambda: finished_runs(h) >= 2, 60, "two finished runs")
+        daemon.process.send_signal(signal.SIGHUP)
+        daemon.process.wait(timeout=60)
+    finally:
+        if daemon.returncode is None:
+            daemon.kill()
+    out, err = daemon.output()
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+    requested = [event["signal"] for event in events if event["event"] == "stop_requested"]
+    assert daemon.returncode == 0
+    assert requested == ["SIGHUP"]
+    assert events[-1]["event"] == "daemon_stopped"
+    assert "Traceback" not in err
+    assert "running" not in [row[0] for row in h.ledger_rows("SELECT outcome FROM runs")]
+
+
+def finished_runs(h: Harness) -> int:
+    if not h.ledger.exists():
+        return 0
+    try:
+        rows = h.ledger_rows("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL")
+    except sqlite3.OperationalError:
+        return 0
+    return int(rows[0][0])
