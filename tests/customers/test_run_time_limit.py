@@ -107,6 +107,24 @@ def test_next_run_goes_on_from_cursor(shop: Shop, jobs: Jobs) -> None:
     assert [len(shop.customer_writes(email)) for email in emails] == [1, 1, 1, 1, 1]
 
 
+def test_stop_request_ends_walk_mid_page(shop: Shop, jobs: Jobs) -> None:
+    emails = five_customers(shop)
+    job = customers_job(jobs.settings, jobs.ledger, jobs.heartland, jobs.yotpo, clock=jobs.now)
+    asked = iter([False, True])  # the stop arrives while the first customer is settled
+
+    stopped = job.run(should_stop=lambda: next(asked, True))
+
+    assert stopped.sent == 1
+    assert enrolled(shop, emails) == emails[:1]
+    assert jobs.ledger.get_cursor(CURSOR_NAME) is None
+
+    after = job.run()
+
+    assert after.sent == 4
+    assert after.unchanged == 1
+    assert [len(shop.customer_writes(email)) for email in emails] == [1, 1, 1, 1, 1]
+
+
 def test_run_without_limit_walks_to_end(shop: Shop, jobs: Jobs) -> None:
     emails = five_customers(shop)
     clock = SteppingClock(shop)

@@ -189,7 +189,8 @@ class CustomersJob:
         """Recheck due customers, walk the changed ones, then re-decide their tickets.
 
         Once the run has lasted `time_limit` on the job's clock, the walk ends after the page
-        under way. Without a time limit it goes on to the last page.
+        under way. Without a time limit it goes on to the last page. A stop request ends it
+        after the customer under way.
         """
         summary = CustomersSummary()
         started = time.monotonic()
@@ -251,6 +252,11 @@ class CustomersJob:
         pages = self.heartland.customer_pages(start=start, end=now, page_size=self.page_size)
         for page in pages:
             for raw in page.results:
+                if should_stop():
+                    # Each customer settled so far is committed. The cursor stays before
+                    # this page, and the next run skips the customers it finds unchanged.
+                    log.info("customers_stopped", pages=summary.pages)
+                    return
                 self._settle_raw(raw, summary)
             last = _last_key(page.results, now)
             if last is not None:
