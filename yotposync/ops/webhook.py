@@ -31,6 +31,27 @@ REJECTED_LOG_SECONDS = 60.0
 StartResponse = Callable[..., Any]
 
 
+class RejectedCalls:
+    """A count of rejected calls, due for a log line at most once per REJECTED_LOG_SECONDS."""
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._count = 0
+        self._logged_at: float | None = None
+
+    def add(self) -> int | None:
+        """Count one call; return the calls counted since the last line when one is due."""
+        now = self._monotonic()
+        with self._lock:
+            self._count += 1
+            if self._logged_at is not None and now - self._logged_at < REJECTED_LOG_SECONDS:
+                return None
+            count, self._count = self._count, 0
+            self._logged_at = now
+        return count
+
+
 def webhook_path(secret: str) -> str:
     """Return the path Heartland must post to."""
     return f"{PATH_PREFIX}{secret}"
@@ -48,10 +69,8 @@ class WebhookReceiver:
     ) -> None:
         self._secret = secret.encode()
         self._trigger = trigger
-        self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._rejected = 0
-        self._rejected_logged_at: float | None = None
+        self._rejected = RejectedCalls(monotonic)
         self.accepted = 0
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -73,17 +92,9 @@ class WebhookReceiver:
         return _json(start_response, 200, {"status": "accepted"})
 
     def _note_rejected(self, environ: dict[str, Any]) -> None:
-        now = self._monotonic()
-        with self._lock:
-            self._rejected += 1
-            due = (
-                self._rejected_logged_at is None
-                or now - self._rejected_logged_at >= REJECTED_LOG_SECONDS
-            )
-            if not due:
-                return
-            count, self._rejected = self._rejected, 0
-            self._rejected_logged_at = now
+        count = self._rejected.add()
+        if count is None:
+            return
         log.warning(
             "webhook_rejected",
             reason="path does not match the webhook secret",

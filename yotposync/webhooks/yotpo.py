@@ -18,7 +18,6 @@ from __future__ import annotations
 import hmac
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -33,7 +32,7 @@ from yotposync.ledger import Ledger
 from yotposync.ledger.integrity import known_ledger_error
 from yotposync.ledger.offers import OfferLedger
 from yotposync.logs import mask_email
-from yotposync.ops.webhook import REJECTED_LOG_SECONDS
+from yotposync.ops.webhook import REJECTED_LOG_SECONDS, RejectedCalls
 from yotposync.sync.offers import ONLINE_CODE_RULE, is_online_code
 
 log = structlog.get_logger("yotposync.webhooks.yotpo")
@@ -109,10 +108,7 @@ class RedemptionWebhook:
         self._secret = secret.encode()
         self.clock = clock
         self.on_recorded = on_recorded
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._unauthorized = 0
-        self._unauthorized_logged_at: float | None = None
+        self._unauthorized = RejectedCalls(monotonic)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -175,17 +171,9 @@ class RedemptionWebhook:
 
     def _note_unauthorized(self, request: Request) -> None:
         """Log calls without the secret at most once per REJECTED_LOG_SECONDS, with a count."""
-        now = self._monotonic()
-        with self._lock:
-            self._unauthorized += 1
-            due = (
-                self._unauthorized_logged_at is None
-                or now - self._unauthorized_logged_at >= REJECTED_LOG_SECONDS
-            )
-            if not due:
-                return
-            count, self._unauthorized = self._unauthorized, 0
-            self._unauthorized_logged_at = now
+        count = self._unauthorized.add()
+        if count is None:
+            return
         log.warning(
             "webhook_unauthorized",
             path=PATH,
