@@ -6,6 +6,7 @@ The CLI and the scheduler both start here, so the wiring is written once.
 from __future__ import annotations
 
 import hashlib
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,17 @@ log = structlog.get_logger("yotposync")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def stop_signals() -> tuple[signal.Signals, ...]:
+    """Return the signals that ask the daemon or a catch-up to stop.
+
+    A closing terminal or SSH session sends SIGHUP. A process started with SIGHUP ignored,
+    as `nohup` starts it, is meant to outlive its terminal, so SIGHUP then stays ignored.
+    """
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        return (signal.SIGINT, signal.SIGTERM)
+    return (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:

@@ -25,7 +25,7 @@ import click
 import structlog
 
 from yotposync import __version__
-from yotposync.app import CatchUpResult, run_catch_up, utc_now
+from yotposync.app import CatchUpResult, run_catch_up, stop_signals, utc_now
 from yotposync.config import Settings, load_settings
 from yotposync.errors import ConfigError, YotposyncError
 from yotposync.ledger import Ledger, LedgerLock
@@ -326,17 +326,12 @@ class StoppedAtOnce(BaseException):
         super().__init__(f"stopped at once by a second {signal.Signals(signum).name}")
 
 
-# A closed terminal or SSH session sends SIGHUP, which would otherwise end a catch-up without
-# recording its run.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
 class StopOnSignal:
     """Turn the first SIGINT, SIGTERM or SIGHUP into a stop request; a second stops at once.
 
     A catch-up then ends after the page or delivery batch under way, and records what it
     finished. Outside the main thread, where handlers cannot be set, signals keep their
-    usual effect.
+    usual effect, and so does a SIGHUP that the process was started with ignored.
     """
 
     def __init__(self) -> None:
@@ -348,7 +343,7 @@ class StopOnSignal:
 
     def __enter__(self) -> StopOnSignal:
         if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
+            for signum in stop_signals():
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 

@@ -24,7 +24,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEv
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from yotposync.app import heartland_client, utc_now, yotpo_client
+from yotposync.app import heartland_client, stop_signals, utc_now, yotpo_client
 from yotposync.config import Settings
 from yotposync.customer_service import customers_job
 from yotposync.errors import FatalError, LedgerFullError, YotposyncError
@@ -385,8 +385,9 @@ class Daemon:
             # thread waits for the lock instead.
             threading.Thread(target=self.stop, name="stop", daemon=True).start()
 
-        # SIGHUP too: a daemon started from a terminal that closes stops as cleanly.
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        # SIGHUP too: a daemon started from a terminal that closes stops as cleanly, unless
+        # it was started with SIGHUP ignored, as `nohup` does.
+        for signum in stop_signals():
             signal.signal(signum, handle)
 
 

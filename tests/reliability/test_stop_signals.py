@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -181,3 +182,55 @@ def finished_runs(h: Harness) -> int:
     except sqlite3.OperationalError:
         return 0
     return int(rows[0][0])
+
+
+@contextmanager
+def hang_up_ignored() -> Iterator[None]:
+    """Start processes with SIGHUP ignored, as `nohup` does, which they keep across exec."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_nohup_catch_up_ignores_hang_up(h: Harness) -> None:
+    with hang_up_ignored():
+        running = h.popen("catch-up", "--since", h.since())
+    assert started_walking(h, running)
+
+    running.process.send_signal(signal.SIGHUP)
+    running.process.wait(timeout=120)
+    _, stderr = running.output()
+
+    assert running.returncode == 0
+    assert "SIGHUP" not in stderr
+    assert catch_up_outcomes(h) == ["ok"]
+
+
+def test_nohup_daemon_ignores_hang_up(h: Harness) -> None:
+    with hang_up_ignored():
+        daemon = h.popen("run")
+    try:
+        wait_until(lambda: finished_runs(h) >= 2, 60, "two finished runs")
+        daemon.process.send_signal(signal.SIGHUP)
+        seen = finished_runs(h)
+        wait_until(
+            lambda: daemon.process.poll() is not None or finished_runs(h) >= seen + 2,
+            60,
+            "two more finished runs or the daemon's exit",
+        )
+        still_running = daemon.process.poll() is None
+        daemon.process.send_signal(signal.SIGTERM)
+        daemon.process.wait(timeout=60)
+    finally:
+        if daemon.returncode is None:
+            daemon.kill()
+    out, err = daemon.output()
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+    requested = [event["signal"] for event in events if event["event"] == "stop_requested"]
+    assert still_running
+    assert requested == ["SIGTERM"]
+    assert daemon.returncode == 0
+    assert "Traceback" not in err
