@@ -62,6 +62,31 @@ def test_new_ledger_is_announced_once(tmp_path: Path) -> None:
     assert not [entry for entry in again if entry["event"] == "ledger_created"]
 
 
+def test_new_ledger_under_lock_is_announced(tmp_path: Path) -> None:
+    # `run`, `catch-up` and the other writing commands take the lock first, and the lock
+    # creates the empty ledger file before the ledger is opened.
+    path = tmp_path / "mistyped" / "ledger.sqlite3"
+    with capture_logs() as logs, LedgerLock(path):
+        Ledger.open_for_writing(path).close()
+
+    created = [entry for entry in logs if entry["event"] == "ledger_created"]
+    assert [entry["ledger"] for entry in created] == [str(path)]
+
+
+def test_symlink_to_missing_ledger_creates_target(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    target = tmp_path / "data" / "ledger.sqlite3"
+    link = tmp_path / "ledger.sqlite3"
+    link.symlink_to(target)
+
+    with capture_logs() as logs:
+        Ledger.open(link).close()
+
+    assert target.is_file()
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert [entry["event"] for entry in logs].count("ledger_created") == 1
+
+
 def test_corrupt_ledger_raises_ledger_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     path.write_bytes(b"this is not a database" * 100)

@@ -187,16 +187,7 @@ def prepare_ledger_file(path: Path) -> None:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists():
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-            # A mistyped ledger.path would otherwise start over without a word.
-            log.warning(
-                "ledger_created",
-                ledger=str(path),
-                detail="a new ledger, which knows of nothing sent to Yotpo before; if this "
-                "machine already has a ledger, stop yotposync and set ledger.path to it",
-            )
-    except FileExistsError:
-        pass  # created by another process in between
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     except OSError as exc:
         raise LedgerError(
             f"cannot create the ledger {path}: {exc.strerror}: make its folder writable by the "
@@ -359,6 +350,14 @@ class Ledger:
                     f"(it has the tables {', '.join(foreign[:5])}): set ledger.path to a new "
                     "file or to the ledger yotposync created"
                 )
+            # A mistyped ledger.path would otherwise start over without a word. This checks the
+            # schema, not the file, because the ledger lock creates the file empty before this.
+            log.warning(
+                "ledger_created",
+                ledger=str(path),
+                detail="a new ledger, which knows of nothing sent to Yotpo before; if this "
+                "machine already has a ledger, stop yotposync and set ledger.path to it",
+            )
         # Stop before a migration or a later query fails on the missing part as "no such table".
         if missing is not None:
             conn.close()
