@@ -279,6 +279,34 @@ def test_new_online_code_flags_its_redeemer(ledger: Ledger) -> None:
     assert book.changed_customer_ids(ledger, 10) == []
 
 
+def test_online_code_flags_yotpo_account_holder(ledger: Ledger) -> None:
+    # Deleted in Heartland, with a sale under the address.
+    gone = row(101, email="pat@example.com", email_key="pat@example.com", deleted=True)
+    book.save_customer(ledger, gone, NOW)
+    add_ticket(ledger, 1, 101, "sale", email="pat@example.com")
+    # Moved to another address in Heartland and in Yotpo, with a sale under the old one.
+    moved = row(
+        102, email="new@example.com", email_key="new@example.com", sent_email="new@example.com"
+    )
+    book.save_customer(ledger, moved, NOW)
+    add_ticket(ledger, 2, 102, "sale", email="pat@example.com")
+    # A new address in Heartland that is not sent yet, so the Yotpo account keeps the old one.
+    waiting = row(
+        103,
+        email="sam.new@example.com",
+        email_key="sam.new@example.com",
+        sent_email="sam@example.com",
+    )
+    book.save_customer(ledger, waiting, NOW)
+    # Decided before the customers job stored the customer.
+    add_ticket(ledger, 4, 104, "sale", email="pat@example.com")
+
+    assert book.mark_refresh_due_by_email(ledger, "Pat@Example.com") == 1
+    assert book.changed_customer_ids(ledger, 10) == [104]
+    assert book.mark_refresh_due_by_email(ledger, "SAM@example.com") == 1
+    assert book.changed_customer_ids(ledger, 10) == [103, 104]
+
+
 def test_refresh_clears_flag_and_keeps_written(ledger: Ledger) -> None:
     book.mark_refresh_due(ledger, 200)
     book.record_refresh(ledger, 200, refreshed_at=NOW, written={"pts": "5"}, error=None, now=NOW)

@@ -421,16 +421,20 @@ def mark_refresh_due(ledger: Ledger, customer_id: int) -> None:
 
 
 def mark_refresh_due_by_email(ledger: Ledger, email: str) -> int:
-    """Flag for a refresh every customer known by this e-mail address; return how many.
+    """Flag for a refresh every customer known by this e-mail address, and count them.
 
-    A customer is known by the address on their ledger record or on their decided tickets.
     Their cashier fields then show the balance after a change made outside the store, such
-    as an offer redeemed online.
+    as an offer redeemed online with the Yotpo account of that address. A customer the
+    customers job stored is known by their Heartland address and by the address last sent
+    to Yotpo, unless deleted. Any other customer is known by the address of their tickets.
     """
+    key = email.strip().casefold()
+    lowered = email.strip().lower()
     rows = ledger.db.execute(
-        "SELECT id FROM customers WHERE email_key = ? AND deleted = 0 "
-        "UNION SELECT customer_id FROM tickets WHERE email = ? AND customer_id IS NOT NULL",
-        [email.strip().casefold(), email.strip().lower()],
+        "SELECT id FROM customers WHERE deleted = 0 AND (email_key = ? OR sent_email = ?) "
+        "UNION SELECT customer_id FROM tickets WHERE email = ? AND customer_id IS NOT NULL "
+        "AND customer_id NOT IN (SELECT id FROM customers)",
+        [key, lowered, lowered],
     ).fetchall()
     for row in rows:
         mark_refresh_due(ledger, int(row[0]))
