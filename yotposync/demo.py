@@ -7,6 +7,7 @@ store's own expected figures, then stops the emulators.
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 from datetime import timedelta
@@ -17,6 +18,7 @@ import click
 
 from yotposync.app import run_catch_up, utc_now, yotpo_client
 from yotposync.config import sandbox_settings
+from yotposync.ledger import Ledger
 from yotposync.logs import configure_logging
 from yotposync.sandbox.generator import generate_store
 from yotposync.sandbox.server import Sandbox
@@ -44,6 +46,8 @@ def run_demo(*, tickets: int, seed: int, ledger_path: Path | None) -> int:
                 yotpo={"requests_per_second": 200},
                 heartland={"requests_per_second": 200},
             )
+            if ledger_path is None:
+                _create_quietly(path)
             # Every generated ticket was updated within the year before the store's anchor.
             since = store.anchor - timedelta(days=366)
             result = run_catch_up(settings, since=since, until=None)
@@ -82,3 +86,17 @@ def run_demo(*, tickets: int, seed: int, ledger_path: Path | None) -> int:
                 click.echo(f"  MISMATCH {email}: expected {want}, Yotpo has {got}")
             click.echo(f"Finished at {utc_now().isoformat(timespec='seconds')}.")
     return 1 if mismatches else 0
+
+
+def _create_quietly(path: Path) -> None:
+    """Create the demo's scratch ledger without the warning that a new ledger gets.
+
+    That warning is for a mistyped `ledger.path`; a scratch ledger is new by design.
+    """
+    ledger_log = logging.getLogger("yotposync.ledger")
+    level = ledger_log.level
+    ledger_log.setLevel(logging.ERROR)
+    try:
+        Ledger.open(path).close()
+    finally:
+        ledger_log.setLevel(level)
