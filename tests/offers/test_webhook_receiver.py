@@ -101,11 +101,17 @@ def test_body_without_code_rejected(receiver: Receiver) -> None:
 def test_text_that_is_no_code_rejected(receiver: Receiver, code: str) -> None:
     body = {**EVENT, "redemption": {"id": 1, "reward_text": code}}
 
-    response = receiver.post(body, **{"X-Api-Secret": SECRET})
+    with capture_logs() as logs:
+        response = receiver.post(body, **{"X-Api-Secret": SECRET})
 
     assert response.status_code == 400
     assert "printable ASCII characters without spaces" in response.json()["status"]
     assert receiver.codes() == []
+    # Yotpo may have taken the points, so the log names what staff need to settle it.
+    invalid = [entry for entry in logs if entry["event"] == "webhook_invalid"]
+    assert [(e["redemption_id"], e["code"], e["customer"]) for e in invalid] == [
+        ("1", repr(code)[:80], "p***@example.com")
+    ]
 
 
 def test_other_method_rejected(receiver: Receiver) -> None:

@@ -90,6 +90,21 @@ def read_redemption(body: Mapping[str, Any]) -> dict[str, Any] | str:
     }
 
 
+def _redemption_facts(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the redemption id, code and masked customer of a body that was not recorded."""
+    redemption = body.get("redemption")
+    redemption = redemption if isinstance(redemption, dict) else {}
+    customer = body.get("customer")
+    email = customer.get("email") if isinstance(customer, dict) else None
+    code = redemption.get("reward_text")
+    redemption_id = redemption.get("id")
+    return {
+        "redemption_id": None if redemption_id is None else repr(redemption_id)[:80],
+        "code": None if code is None else repr(code)[:80],
+        "customer": mask_email(email) if isinstance(email, str) else None,
+    }
+
+
 class RedemptionWebhook:
     """WSGI application that records redeemed codes in the ledger at `ledger_path`."""
 
@@ -140,7 +155,9 @@ class RedemptionWebhook:
 
         fields = read_redemption(body)
         if isinstance(fields, str):
-            log.warning("webhook_invalid", error=fields)
+            # Yotpo may have taken points for this redemption, so the line names what staff
+            # need to find it in Yotpo and settle it by hand.
+            log.warning("webhook_invalid", error=fields, **_redemption_facts(body))
             return _reply(400, fields)
         try:
             new = self._record(fields)
