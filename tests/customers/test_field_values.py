@@ -71,6 +71,15 @@ def test_affordable_offers_cheapest_first() -> None:
     assert [offer.name for offer in offers] == ["Points for cash", "$5 Off", "$10 Off"]
 
 
+@pytest.mark.parametrize("option_id", [3101, "3101", " 3101", 3101.0])
+def test_register_offer_found_by_any_id_shape(option_id: object) -> None:
+    option = {"id": option_id, "name": "$5 Off", "amount": 500, "discount_type": "fixed_amount"}
+
+    offers = affordable_offers([option], 600, {"3101": "$5 Off (500 points)"})
+
+    assert [offer.label for offer in offers] == ["$5 Off (500 points)"]
+
+
 def test_affordable_offers_none_for_zero() -> None:
     assert affordable_offers(OPTIONS, 0) == ()
 

@@ -89,7 +89,11 @@ def parse_offer(option: Mapping[str, Any]) -> Offer | None:
         and discount_type.startswith("generic")
         and option.get("discount_rate_cents") not in (None, 0)
     )
-    return Offer(str(option.get("id", "")), name.strip(), cost, variable)
+    # The id is read as the offers job reads it (3101, "3101" and 3101.0 are one option), so
+    # that the option's coupon is found.
+    option_id = _whole_number(option.get("id"))
+    shown_id = str(option_id) if option_id is not None else str(option.get("id", ""))
+    return Offer(shown_id, name.strip(), cost, variable)
 
 
 def affordable_offers(
