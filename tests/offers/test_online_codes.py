@@ -51,6 +51,35 @@ def test_history_code_becomes_single_use_coupon(store: LoyaltyStore) -> None:
     assert coupons[code]["name"] == f"10% Off: online reward {code}"
 
 
+def test_code_shaped_like_offer_code_leaves_shared_coupon(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF)
+    store.cli("offers", "sync")
+    shared = next(c for c in store.coupons() if c["code"] == "LOYALTY3101")
+    ledger = Ledger.open(store.ledger)
+    try:
+        with ledger.transaction():
+            OfferLedger(ledger).record_online_code(
+                code="loyalty3101",
+                redemption_id="9",
+                option_id=3101,
+                option_name="$5 Off",
+                email=EMAIL,
+                points_cost=500,
+                source="webhook",
+                now=datetime.now(UTC),
+            )
+    finally:
+        ledger.close()
+
+    store.cli("offers", "codes")
+
+    after = next(c for c in store.coupons() if c["code"] == "LOYALTY3101")
+    assert after == shared
+    assert "online code loyalty3101 skipped: the code has the form of the register" in (
+        store.cli("status").stdout
+    )
+
+
 def test_code_use_is_sent_with_order(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 1000)

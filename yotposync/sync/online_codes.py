@@ -8,6 +8,7 @@ switches off the coupons of codes already used on a completed ticket.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from yotposync.clients.heartland_coupons import CouponSpec
+from yotposync.clients.heartland_coupons import OFFER_CODE_PREFIX, CouponSpec
 from yotposync.errors import RejectedError
 from yotposync.ledger import Ledger
 from yotposync.ledger.offers import (
@@ -116,6 +117,24 @@ def history_codes(customer: Mapping[str, Any]) -> list[tuple[str, str, int]]:
 
 # The end of the reason a code is skipped for when Yotpo does not list its option.
 _NOT_LISTED = " is not among the redemption options, so its discount is unknown"
+
+
+_REGISTER_CODE = re.compile(rf"{OFFER_CODE_PREFIX}\d+", re.IGNORECASE)
+
+
+def _register_code_problem(code: str) -> str | None:
+    """Say why a code may not get a single-use coupon when it has a register offer's form.
+
+    Coupons are found by code, so a single-use coupon for `LOYALTY3102` would take over the
+    register coupon that every customer redeeming option 3102 uses.
+    """
+    if _REGISTER_CODE.fullmatch(code.strip()):
+        return (
+            f"the code has the form of the register offers' codes ({OFFER_CODE_PREFIX}<option "
+            "id>), so its coupon would replace an offer's shared coupon; give the customer "
+            "the points back in Yotpo"
+        )
+    return None
 
 
 class OnlineCodesJob:
@@ -227,7 +246,7 @@ class OnlineCodesJob:
         self, row: dict[str, Any], options: list[dict[str, Any]], summary: CodesSummary
     ) -> None:
         code = str(row["code"])
-        offer = self._offer_for(row, options)
+        offer = _register_code_problem(code) or self._offer_for(row, options)
         if isinstance(offer, str):
             with self.ledger.transaction():
                 self.offers.set_code_state(code, CODE_SKIPPED, self.clock(), reason=offer)
