@@ -120,6 +120,30 @@ def test_sale_points_never_pay_for_its_own_discount(store: LoyaltyStore) -> None
     assert "Deductions needing attention" in store.cli("status").stdout
 
 
+def test_restore_alone_refreshes_cashier_balance(store: LoyaltyStore) -> None:
+    free = {**TEN_PERCENT, "name": "100% Off", "discount_percentage": 100}
+    store.set_options(free)
+    store.member(EMAIL, 1000)
+    store.cli("offers", "sync")
+    customer = store.customer(EMAIL)
+    opt_in = {"custom": {"loyalty_opt_in": "yes"}}
+    assert store.heartland("PUT", f"/customers/{customer}", opt_in).status_code == 200
+    store.cli("customers", "sync")
+
+    sale = store.ticket(customer_id=customer, coupon_code="LOYALTY3103", items=[(2, 20.0)])
+    store.catch_up()
+    store.cli("customers", "sync")
+    # The sale was free, so it earned nothing and its return refunds nothing: only the restore
+    # of the 800 points spent changes the balance.
+    store.ticket(customer_id=customer, coupon_code=None, items=[(-2, 20.0)], parent_id=sale)
+    store.catch_up()
+    store.cli("customers", "sync")
+
+    custom = store.heartland("GET", f"/customers/{customer}").json()["custom"]
+    assert store.balance(EMAIL) == 1000
+    assert custom["loyalty_points"] == "1000"
+
+
 def test_sale_deducts_cost_offer_had_when_completed(store: LoyaltyStore) -> None:
     coupon_sale(store)
     # Heartland's times are whole seconds, so each step waits for the next second.

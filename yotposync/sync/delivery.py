@@ -29,8 +29,8 @@ import structlog
 
 from yotposync.config import Settings
 from yotposync.errors import AuthError, DamagedPushError, RejectedError, RetriableError
-from yotposync.ledger import Ledger, Push
-from yotposync.ledger.offers import POINTS_ADJUST
+from yotposync.ledger import Ledger, Push, customers
+from yotposync.ledger.offers import POINTS_ADJUST, RESTORE_ROLE
 from yotposync.logs import debug_enabled, mask_email
 from yotposync.sync.delivery_pool import Outcome, SendPool
 from yotposync.sync.plan import ORDER, REFUND
@@ -307,6 +307,11 @@ class DeliveryJob:
     def _record_confirmed(self, pushes: list[Push], summary: DeliverySummary) -> None:
         self.ledger.mark_confirmed_many([push.seq for push in pushes], 200, self.clock())
         summary.confirmed += len(pushes)
+        for push in pushes:
+            if push.role == RESTORE_ROLE and push.email:
+                # A restore goes to whoever spent the points, so its row names no customer,
+                # and the refresh job would not see it. Their cashier fields follow it here.
+                customers.mark_refresh_due_by_email(self.ledger, push.email)
         if not debug_enabled(LOGGER):
             return
         for push in pushes:
