@@ -107,6 +107,14 @@ def test_format_offers_counts_what_does_not_fit() -> None:
     assert len(text) <= 60
 
 
+def test_format_offers_skips_one_too_long() -> None:
+    offers = [Offer("1", "Spring " * 40, 10), Offer("2", "$5 Off", 500), Offer("3", "$10 Off", 900)]
+
+    text = format_offers(offers, 60)
+
+    assert text == "$5 Off (500 points); $10 Off (900 points); +1 more"
+
+
 def test_format_offers_all_hidden() -> None:
     offers = (Offer("1", "A very long offer name indeed", 5),)
     assert format_offers(offers, 20) == "+1 more"

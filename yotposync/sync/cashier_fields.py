@@ -161,18 +161,27 @@ def format_offer(offer: Offer) -> str:
 def format_offers(offers: Sequence[Offer], max_length: int) -> str:
     """Join offers with "; " in at most `max_length` characters.
 
-    Offers that do not fit are counted at the end as "+N more", so the cashier can tell
-    that the list goes on.
+    Offers are taken in order, and one that does not fit is left out while later, shorter
+    ones may still fit. Offers left out are counted at the end as "+N more", so the cashier
+    can tell that the list goes on.
     """
     texts = [format_offer(offer) for offer in offers]
-    for shown in range(len(texts), -1, -1):
-        text = "; ".join(texts[:shown])
-        hidden = len(texts) - shown
+
+    def joined(shown: list[str], hidden: int) -> str:
+        text = "; ".join(shown)
         if hidden:
             text = f"{text}; +{hidden} more" if text else f"+{hidden} more"
-        if len(text) <= max_length:
-            return text
-    return ""
+        return text
+
+    shown: list[str] = []
+    for position, text in enumerate(texts):
+        # Count every later offer as hidden, so that the text stays within the limit
+        # whichever of them fit after this one.
+        hidden_at_most = len(texts) - position - 1 + (position - len(shown))
+        if len(joined([*shown, text], hidden_at_most)) <= max_length:
+            shown.append(text)
+    result = joined(shown, len(texts) - len(shown))
+    return result if len(result) <= max_length else ""
 
 
 def field_values(
