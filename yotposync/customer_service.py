@@ -21,6 +21,7 @@ from yotposync.config import Settings
 from yotposync.errors import RejectedError
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger import customers as book
+from yotposync.ledger.offers import OfferLedger
 from yotposync.sync.cashier_fields import LoyaltySnapshot, parse_snapshot
 from yotposync.sync.customer_job import CustomersJob, CustomersSummary
 from yotposync.sync.customers import e164_phone, email_key
@@ -174,12 +175,19 @@ class CustomerReport:
 
 
 def lookup_customer(
-    ledger: Ledger | None, yotpo: LoyaltyReader, query: CustomerQuery, *, limit: int = 10
+    ledger: Ledger | None,
+    yotpo: LoyaltyReader,
+    query: CustomerQuery,
+    *,
+    limit: int = 10,
+    register_offers: bool = True,
 ) -> CustomerReport:
     """Gather a customer's Yotpo standing and the ledger's recent activity for them.
 
     The Heartland id comes from the query, or from the ledger's customers (by e-mail or
     phone), or from the Yotpo account's linked id. `ledger` may be None before any run.
+    With `register_offers` and a ledger, the offers are those the cashier can apply, as the
+    cashier's field lists them.
     """
     report = CustomerReport(query)
     matches = _ledger_customer_ids(ledger, query)
@@ -197,7 +205,10 @@ def lookup_customer(
             options = yotpo.redemption_options(customer_id=str(linked))
         else:
             options = yotpo.redemption_options(customer_email=str(report.account.get("email")))
-        report.snapshot = parse_snapshot(report.account, options)
+        coupon_names = None
+        if register_offers and ledger is not None:
+            coupon_names = OfferLedger(ledger).active_coupon_names()
+        report.snapshot = parse_snapshot(report.account, options, coupon_names)
 
     if ledger is not None and report.customer_id is not None:
         customer_id = report.customer_id

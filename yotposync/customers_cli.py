@@ -233,7 +233,9 @@ def show_command(ctx: click.Context, query: str, limit: int, as_json: bool) -> N
     ledger = Ledger.open(path) if path.exists() else None
     yotpo = yotpo_client(settings)
     try:
-        report = lookup_customer(ledger, yotpo, parsed, limit=limit)
+        report = lookup_customer(
+            ledger, yotpo, parsed, limit=limit, register_offers=settings.offers.enabled
+        )
     finally:
         yotpo.close()
         if ledger is not None:

@@ -21,6 +21,7 @@ from tests.customers.support import Shop, start_sandbox
 from tests.e2e.conftest import API_KEY, TOKEN, cli_environment, write_config
 from yotposync.customers_cli import format_reviews
 from yotposync.ledger.customers import Review
+from yotposync.sandbox.vip_tiers import STANDARD_REDEMPTION_OPTIONS
 
 pytestmark = pytest.mark.e2e
 
@@ -247,6 +248,31 @@ def test_show_needs_no_heartland_token(cli: Cli) -> None:
     assert "Balance: 600 points" in without_token
     assert without_key.returncode == 2
     assert "yotpo.api_key" in without_key.stderr
+
+
+def test_show_lists_register_offers_only(cli: Cli) -> None:
+    cash = {
+        "id": 3104,
+        "name": "Points for cash",
+        "type": "Coupon",
+        "amount": 1,
+        "discount_type": "generic_variable",
+        "discount_rate_cents": 1,
+    }
+    response = cli.shop.yotpo_session.put(
+        f"{cli.shop.sandbox.yotpo_admin_url}/redemption_options",
+        json={"options": [*STANDARD_REDEMPTION_OPTIONS, cash]},
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    pat = cli.shop.customer("pat@example.com")
+    cli.shop.sale(pat, 600)
+    cli.catch_up()
+
+    shown = cli.run("customer", "show", "pat@example.com").stdout
+
+    # Points for cash gets no coupon, so the cashier could not apply it.
+    assert "Offers they can afford now: $5 Off (500 points)\n" in shown
 
 
 @pytest.mark.slow

@@ -231,6 +231,17 @@ class OfferLedger:
             customers.mark_refresh_due_by_email(self.ledger, email)
         return True
 
+    def active_coupon_names(self) -> dict[str, str]:
+        """Return option id (as text) to coupon name for the offers with an active coupon."""
+        names: dict[str, str] = {}
+        for mapping in self.offer_mappings():
+            if mapping.state != "active" or mapping.coupon_id is None or not mapping.spec_json:
+                continue
+            name = json.loads(mapping.spec_json).get("name")
+            if isinstance(name, str) and name.strip():
+                names[str(mapping.option_id)] = name
+        return names
+
     def known_codes(self) -> set[str]:
         return {str(row[0]) for row in self.db.execute("SELECT code FROM online_codes")}
 

@@ -14,7 +14,6 @@ with such a change.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -170,14 +169,7 @@ class RefreshJob:
         """
         if not self.register_offers:
             return None
-        names: dict[str, str] = {}
-        for mapping in OfferLedger(self.ledger).offer_mappings():
-            if mapping.state != "active" or mapping.coupon_id is None or not mapping.spec_json:
-                continue
-            name = json.loads(mapping.spec_json).get("name")
-            if isinstance(name, str) and name.strip():
-                names[str(mapping.option_id)] = name
-        return names
+        return OfferLedger(self.ledger).active_coupon_names()
 
     def _refresh(
         self,
