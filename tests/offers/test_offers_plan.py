@@ -103,6 +103,12 @@ def test_coupon_name_kept_while_matching(
         (Offer(1, "10% Off", 800, None, Decimal(15)), "Loyalty: 15% off, 800 points"),
         (Offer(1, "Save 5 points", 500, 500, None), "Loyalty: 5.00 off, 500 points"),
         (Offer(1, "Birthday reward", 500, None, Decimal(10)), "Loyalty: 10% off, 500 points"),
+        # Another figure in the name is not the discount.
+        (Offer(1, "2-for-1: $10 Off", 150, 100, None), "Loyalty: 1.00 off, 150 points"),
+        (Offer(1, "2-for-1: $10 Off", 150, 1000, None), "Loyalty: 10.00 off, 150 points"),
+        (Offer(1, "15% off over $50", 800, None, Decimal(15)), "Loyalty: 15% off, 800 points"),
+        # A name that states the discount is put on one line.
+        (Offer(1, "Staff\nPick  $3", 300, 300, None), "Staff Pick $3 (300 points)"),
     ],
 )
 def test_coupon_name_built_from_discount(offer: Offer, expected: str) -> None:

@@ -75,28 +75,43 @@ def coupon_name(offer: Offer) -> str:
     """Name an offer's coupon after the option when its name states the actual discount.
 
     Yotpo sends an option's name and its discount in separate fields, so a retailer who
-    changes "$5 Off" to 50% off keeps the old name. The option's name is used, as
-    `$5 Off (500 points)`, when it contains an amount figure equal to the fixed amount or a
-    percentage figure equal to the percentage. Otherwise the name is built from the
-    discount, as `Loyalty: 50% off, 500 points`, so the cashier reads the real discount.
+    changes "$5 Off" to 50% off keeps the old name. The option's name is used, on one line,
+    as `$5 Off (500 points)`, when `name_states_discount` holds. Otherwise the name is built
+    from the discount, as `Loyalty: 50% off, 500 points`, so the cashier reads the real
+    discount.
     """
     if name_states_discount(offer):
-        return f"{offer.name} ({offer.points_cost} points)"
+        return f"{one_line(offer.name)} ({offer.points_cost} points)"
     return f"Loyalty: {offer.discount_text()} off, {offer.points_cost} points"
 
 
+def one_line(text: str) -> str:
+    """Return `text` with each run of spaces, tabs and line breaks made one space."""
+    return " ".join(text.split())
+
+
 def name_states_discount(offer: Offer) -> bool:
-    """Tell whether the option's name contains the offer's actual discount."""
+    """Tell whether the option's name states the offer's discount and no other figure.
+
+    Figures followed by "points" or "pts" are costs and do not count. Every other figure
+    must be the discount: a percentage for "%" or "percent", else an amount in currency
+    units. So "2-for-1: $10 Off" states no discount of $1 (its "1"), nor of $10 (its "2").
+    """
+    stated = False
     for match in _NAME_FIGURE.finditer(offer.name):
         whole, fraction, unit = match.groups()
         figure = Decimal(whole.replace(",", "") + (fraction or ""))
         unit = (unit or "").lower()
         if unit in ("%", "percent"):
-            if offer.percent is not None and figure == offer.percent:
-                return True
-        elif not unit and offer.amount_cents is not None and figure * 100 == offer.amount_cents:
-            return True
-    return False
+            if offer.percent is None or figure != offer.percent:
+                return False
+        elif not unit:
+            if offer.amount_cents is None or figure * 100 != offer.amount_cents:
+                return False
+        else:
+            continue  # a points cost
+        stated = True
+    return stated
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from yotposync.sync.offers import (
     SkippedOption,
     is_online_code,
     name_states_discount,
+    one_line,
     read_option,
 )
 from yotposync.sync.offers_job import CouponWriter
@@ -367,5 +368,5 @@ class OnlineCodesJob:
 def _coupon_name(offer: Offer, code: str) -> str:
     """Name a code's single-use coupon after its option, unless that name misstates the discount."""
     if name_states_discount(offer):
-        return f"{offer.name}: online reward {code}"
+        return f"{one_line(offer.name)}: online reward {code}"
     return f"Loyalty: {offer.discount_text()} off, online reward {code}"
