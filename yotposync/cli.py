@@ -30,7 +30,7 @@ from yotposync.config import Settings, load_settings
 from yotposync.errors import ConfigError, YotposyncError
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.integrity import known_ledger_error
-from yotposync.ledger.store import Push
+from yotposync.ledger.store import Push, no_ledger_text
 from yotposync.logs import configure_logging, mask_email, register_secret
 from yotposync.sync.plan import PlannedPush
 from yotposync.sync.transactions import TransactionsSummary
@@ -466,7 +466,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     path = settings.ledger.path
     if not path.exists():
         click.echo(
-            f"error: no ledger at {path} yet: run `yotposync catch-up` or `yotposync run`",
+            f"error: {no_ledger_text(path, '`yotposync catch-up` or `yotposync run`')}",
             err=True,
         )
         ctx.exit(EXIT_FAILED)
@@ -496,7 +496,7 @@ def retry_failed(ctx: click.Context) -> None:
         # Opening the ledger would create an empty one. A missing ledger is an error, as in
         # `status`: a mistyped ledger.path must not look like a ledger without failed pushes.
         click.echo(
-            f"error: no ledger at {path} yet: run `yotposync catch-up` or `yotposync run`",
+            f"error: {no_ledger_text(path, '`yotposync catch-up` or `yotposync run`')}",
             err=True,
         )
         ctx.exit(EXIT_FAILED)

@@ -25,6 +25,7 @@ from yotposync.customer_service import (
 from yotposync.ledger import Ledger
 from yotposync.ledger import customers as book
 from yotposync.ledger.offers import POINTS_ADJUST
+from yotposync.ledger.store import no_ledger_text
 from yotposync.money import format_stored_cents
 from yotposync.sync.cashier_fields import format_offer
 from yotposync.sync.customers import PENDING
@@ -61,7 +62,7 @@ def _open_ledger(ctx: click.Context, settings: Settings, *, reading: bool = Fals
     path = settings.ledger.path
     if not path.exists():
         click.echo(
-            f"error: no ledger at {path} yet: run `yotposync customers sync` or `yotposync run`",
+            f"error: {no_ledger_text(path, '`yotposync customers sync` or `yotposync run`')}",
             err=True,
         )
         ctx.exit(EXIT_FAILED)

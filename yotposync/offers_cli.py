@@ -13,6 +13,7 @@ from yotposync.config import Settings
 from yotposync.errors import InvalidRecordError
 from yotposync.ledger import Ledger, LedgerLock
 from yotposync.ledger.offers import OfferLedger
+from yotposync.ledger.store import no_ledger_text
 from yotposync.money import to_cents, to_decimal
 from yotposync.offers_runtime import offers_job, run_online_codes
 from yotposync.sync.offers import is_online_code
@@ -101,7 +102,7 @@ def list_offers(ctx: click.Context, as_json: bool) -> None:
     settings = ledger_only_settings(ctx)
     if not settings.ledger.path.exists():
         path = settings.ledger.path
-        click.echo(f"error: no ledger at {path} yet: run `yotposync offers sync`", err=True)
+        click.echo(f"error: {no_ledger_text(path, '`yotposync offers sync`')}", err=True)
         ctx.exit(1)
     ledger = Ledger.open_for_reading(settings.ledger.path)
     try:

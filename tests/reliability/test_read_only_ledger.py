@@ -100,6 +100,8 @@ def test_reading_commands_without_ledger(tmp_path: Path) -> None:
         assert result.stderr.startswith(f"error: no ledger at {tmp_path / 'ledger.sqlite3'}"), (
             command
         )
+        # A mistyped path looks the same, so the message names that fix too.
+        assert "set ledger.path to it" in result.stderr, command
 
 
 def test_reading_commands_leave_empty_ledger_alone(tmp_path: Path) -> None:

@@ -167,6 +167,14 @@ def _upsert_sql(table: str, columns: tuple[str, ...], pk: str) -> str:
     return f"{_insert_sql(table, columns)} ON CONFLICT({pk}) DO UPDATE SET {updates}"
 
 
+def no_ledger_text(path: Path, commands: str) -> str:
+    """Say that `path` holds no ledger yet, which `commands` would start, or is mistyped."""
+    return (
+        f"no ledger at {path} yet: run {commands} to start one, or, if this machine already "
+        "has a ledger, set ledger.path to it"
+    )
+
+
 def prepare_ledger_file(path: Path) -> None:
     """Create the ledger's folder (0700) and file (0600) if missing, or raise LedgerError.
 
@@ -268,9 +276,7 @@ def _check_readable_ledger(path: Path) -> None:
     if problem is not None:
         raise problem
     if not path.is_file():
-        raise LedgerError(
-            f"no ledger at {path} yet: run `yotposync catch-up` or `yotposync run` first"
-        )
+        raise LedgerError(no_ledger_text(path, "`yotposync catch-up` or `yotposync run`"))
     if path.stat().st_size == 0:
         lock = LedgerLock(path).path
         if lock.exists():
