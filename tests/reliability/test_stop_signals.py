@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,15 +164,21 @@ def test_hang_up_stops_daemon_cleanly(h: Harness) -> None:
     finally:
         if daemon.returncode is None:
             daemon.kill()
-    out, err = daemon.output()
-    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    events, requested, err = daemon_log(daemon)
 
-    requested = [event["signal"] for event in events if event["event"] == "stop_requested"]
     assert daemon.returncode == 0
     assert requested == ["SIGHUP"]
     assert events[-1]["event"] == "daemon_stopped"
     assert "Traceback" not in err
     assert "running" not in [row[0] for row in h.ledger_rows("SELECT outcome FROM runs")]
+
+
+def daemon_log(daemon: Running) -> tuple[list[dict[str, Any]], list[str], str]:
+    """Return a stopped daemon's JSON log events, the signals it logged, and its stderr."""
+    out, err = daemon.output()
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    requested = [event["signal"] for event in events if event["event"] == "stop_requested"]
+    return events, requested, err
 
 
 def finished_runs(h: Harness) -> int:
@@ -226,10 +233,8 @@ def test_nohup_daemon_ignores_hang_up(h: Harness) -> None:
     finally:
         if daemon.returncode is None:
             daemon.kill()
-    out, err = daemon.output()
-    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    _, requested, err = daemon_log(daemon)
 
-    requested = [event["signal"] for event in events if event["event"] == "stop_requested"]
     assert still_running
     assert requested == ["SIGTERM"]
     assert daemon.returncode == 0
