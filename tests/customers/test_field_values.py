@@ -72,7 +72,7 @@ def test_affordable_offers_cheapest_first() -> None:
 
 
 @pytest.mark.parametrize("option_id", [3101, "3101", " 3101", 3101.0])
-def test_register_offer_found_by_any_id_shape(option_id: object) -> None:
+def test_offer_found_by_any_id(option_id: object) -> None:
     option = {"id": option_id, "name": "$5 Off", "amount": 500, "discount_type": "fixed_amount"}
 
     offers = affordable_offers([option], 600, {"3101": "$5 Off (500 points)"})

@@ -240,8 +240,8 @@ def test_offers_field_lists_register_coupons_only(shop: Shop, jobs: Jobs) -> Non
 
     jobs.cycle()
 
-    # No coupon for the 250 % offer or the points-for-cash offer, so the cashier is not told
-    # of them; the other name is put on one line, without the separator.
+    # The 250 % offer and the points-for-cash offer have no coupon, so the cashier does not
+    # see them. The other name is put on one line, without the separator.
     assert loyalty_fields(shop, pat)["loyalty_offers"] == (
         "$1 Off spring reward, 1 (100 points); $5 Off (500 points)"
     )

@@ -30,7 +30,7 @@ def test_demo_balances_match_quietly() -> None:
     assert result.stderr == ""
 
 
-def test_demo_into_given_ledger_warns_it_is_new(tmp_path: Path) -> None:
+def test_given_demo_ledger_warned_new(tmp_path: Path) -> None:
     result = demo("--ledger", str(tmp_path / "demo.sqlite3"))
 
     assert result.returncode == 0, result.stderr

@@ -106,7 +106,7 @@ def test_paid_ticket_deducts_once(store: LoyaltyStore) -> None:
     assert store.balance(EMAIL) == 535
 
 
-def test_sale_points_never_pay_for_its_own_discount(store: LoyaltyStore) -> None:
+def test_sale_points_not_spent_on_itself(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.member(EMAIL, 480)
     store.cli("offers", "sync")

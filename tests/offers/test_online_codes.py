@@ -51,7 +51,7 @@ def test_history_code_becomes_single_use_coupon(store: LoyaltyStore) -> None:
     assert coupons[code]["name"] == f"10% Off: online reward {code}"
 
 
-def test_code_shaped_like_offer_code_leaves_shared_coupon(store: LoyaltyStore) -> None:
+def test_offer_shaped_code_skipped(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.cli("offers", "sync")
     shared = next(c for c in store.coupons() if c["code"] == "LOYALTY3101")

@@ -168,7 +168,7 @@ def _upsert_sql(table: str, columns: tuple[str, ...], pk: str) -> str:
 
 
 def no_ledger_text(path: Path, commands: str) -> str:
-    """Say that `path` holds no ledger yet, which `commands` would start, or is mistyped."""
+    """Return the message for a missing ledger at `path`, which `commands` would start."""
     return (
         f"no ledger at {path} yet: run {commands} to start one, or, if this machine already "
         "has a ledger, set ledger.path to it"

@@ -127,7 +127,7 @@ def parse_snapshot(
 
     A missing or unreadable balance counts as 0. Empty VIP fields are null in Yotpo, and
     `vip_tier_upgrade_requirements` may be an object of nulls at the top tier: both give
-    None here. `coupon_names` limits the offers as `affordable_offers` says.
+    None here. `coupon_names` limits the offers as `affordable_offers` describes.
     """
     balance = _whole_number(customer.get("points_balance")) or 0
     tier = customer.get("vip_tier_name")

@@ -309,8 +309,8 @@ class DeliveryJob:
         summary.confirmed += len(pushes)
         for push in pushes:
             if push.role == RESTORE_ROLE and push.email:
-                # A restore goes to whoever spent the points, so its row names no customer,
-                # and the refresh job would not see it. Their cashier fields follow it here.
+                # A restore goes to the customer who spent the points, by address, so its row
+                # names no customer id and the refresh job would miss it.
                 customers.mark_refresh_due_by_email(self.ledger, push.email)
         if not debug_enabled(LOGGER):
             return
