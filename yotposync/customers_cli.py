@@ -232,6 +232,14 @@ def show_command(ctx: click.Context, query: str, limit: int, as_json: bool) -> N
         raise click.BadParameter(str(exc), param_hint="QUERY") from None
     path = settings.ledger.path
     ledger = Ledger.open(path) if path.exists() else None
+    if ledger is None and settings.offers.enabled:
+        # Without the ledger the register's coupons are unknown, and a mistyped path looks
+        # the same as a machine where yotposync never ran.
+        click.echo(
+            f"warning: {no_ledger_text(path, '`yotposync run`')}. The offers below are every "
+            "offer Yotpo lists, with or without a register coupon.",
+            err=True,
+        )
     yotpo = yotpo_client(settings)
     try:
         report = lookup_customer(

@@ -309,6 +309,16 @@ def test_show_json(cli: Cli) -> None:
     assert [o["name"] for o in report["yotpo"]["affordable_offers"]] == ["$5 Off", "$10 Off"]
 
 
+def test_show_without_ledger_warns(cli: Cli) -> None:
+    assert cli.shop.yotpo_write("/customers", {"email": "pat@example.com"}).status_code == 200
+
+    result = cli.run("customer", "show", "pat@example.com")
+
+    assert "Balance: 0 points" in result.stdout
+    assert result.stderr.startswith("warning: no ledger at ")
+    assert "set ledger.path to it" in result.stderr
+
+
 @pytest.mark.slow
 def test_show_unknown_customer_fails(cli: Cli) -> None:
     cli.sync()

@@ -196,7 +196,7 @@ def read_option(
             option_id,
             shown_name,
             "variable-points offer (points for cash): the customer chooses the points, "
-            "which a fixed store coupon cannot express; redeem it online instead",
+            "which a fixed store coupon cannot express, so it is for online orders only",
         )
     if "percent" in discount_type:
         percent = _decimal(raw.get("discount_percentage"))
