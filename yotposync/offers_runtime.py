@@ -71,6 +71,9 @@ def offers_job(
         HeartlandCoupons(heartland),
         clock=clock,
         max_discount_cents=settings.offers.max_discount_cents,
+        refresh_active_days=(
+            settings.customers.refresh_active_days if settings.customers.write_fields else 0
+        ),
     )
 
 

@@ -272,3 +272,17 @@ def test_online_redemption_refreshes_balance(shop: Shop, jobs: Jobs) -> None:
     fields = loyalty_fields(shop, pat)
     assert fields["loyalty_points"] == "100"
     assert fields["loyalty_offers"] == ""
+
+
+def test_offers_change_refreshes_active_customers(shop: Shop, jobs: Jobs) -> None:
+    five = STANDARD_REDEMPTION_OPTIONS[0]
+    pat = shop.customer("pat@example.com")
+    shop.sale(pat, 600)
+    jobs.cycle()
+    one = {**five, "id": 3201, "name": "$1 Off", "amount": 100, "discount_amount_cents": 100}
+    _set_options(shop, one)
+
+    jobs.cycle()
+
+    # No push changed Pat's balance, but the register's offers did.
+    assert loyalty_fields(shop, pat)["loyalty_offers"] == "$1 Off (100 points)"

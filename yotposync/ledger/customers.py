@@ -502,6 +502,25 @@ def stale_active_customer_ids(
     return [int(row[0]) for row in rows]
 
 
+def mark_active_refresh_due(ledger: Ledger, active_since: datetime) -> int:
+    """Flag for a refresh every customer with a ticket completed since `active_since`.
+
+    The customers the periodic refresh covers are flagged, with the same exclusions, and
+    the refresh job then takes them in batches. Return how many were flagged.
+    """
+    cursor = ledger.db.execute(
+        "INSERT INTO customer_fields (customer_id, refresh_due) "
+        "SELECT DISTINCT t.customer_id, 1 FROM tickets t "
+        "LEFT JOIN customers c ON c.id = t.customer_id "
+        "WHERE t.customer_id IS NOT NULL "
+        "AND COALESCE(t.completed_at, t.decided_at) >= ? "
+        "AND (c.status IS NULL OR c.status NOT IN ('excluded', 'gone')) "
+        "ON CONFLICT (customer_id) DO UPDATE SET refresh_due = 1",
+        [_required_iso(active_since)],
+    )
+    return int(cursor.rowcount)
+
+
 def record_refresh(
     ledger: Ledger,
     customer_id: int,

@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
 
 from yotposync.clients.heartland_coupons import CouponSpec, CouponWrite, offer_text
 from yotposync.errors import RejectedError
-from yotposync.ledger import Ledger
+from yotposync.ledger import Ledger, customers
 from yotposync.ledger.offers import OfferLedger
 from yotposync.sync.offers import (
     Offer,
@@ -86,6 +86,7 @@ class OffersJob:
         *,
         clock: Callable[[], datetime],
         max_discount_cents: int,
+        refresh_active_days: int = 0,
     ) -> None:
         self.offers = OfferLedger(ledger)
         self.ledger = ledger
@@ -93,6 +94,8 @@ class OffersJob:
         self.coupons = coupons
         self.clock = clock
         self.max_discount_cents = max_discount_cents
+        # Customers active this many days get their offers field refreshed after a change.
+        self.refresh_active_days = refresh_active_days
 
     def run(
         self, *, allow_empty: bool = False, should_stop: Callable[[], bool] = lambda: False
@@ -175,8 +178,20 @@ class OffersJob:
                 )
             self._forget_unlisted_skipped(mappings, offers, skipped)
 
+        if summary.created + summary.updated + summary.deactivated:
+            self._refresh_active_customers()
         log.info("offers_run", **summary.as_dict(), seconds=round(time.monotonic() - started, 3))
         return summary
+
+    def _refresh_active_customers(self) -> None:
+        """Queue a refresh of recently active customers, whose offers field may be stale."""
+        if self.refresh_active_days <= 0:
+            return
+        since = self.clock() - timedelta(days=self.refresh_active_days)
+        with self.ledger.transaction():
+            flagged = customers.mark_active_refresh_due(self.ledger, since)
+        if flagged:
+            log.info("offers_refresh_queued", customers=flagged)
 
     def _forget_unlisted_skipped(
         self,
