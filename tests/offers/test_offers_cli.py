@@ -63,6 +63,16 @@ def test_offers_rerun_changes_and_removals(store: LoyaltyStore) -> None:
     assert coupons["LOYALTY3103"]["active"] is False
 
 
+def test_option_listed_twice_written_once(store: LoyaltyStore) -> None:
+    store.set_options(FIVE_OFF, {**FIVE_OFF, "name": "$5 Off again"})
+
+    runs = [store.cli("offers", "sync").stdout for _ in range(3)]
+
+    assert "1 coupons created" in runs[0]
+    assert ["0 coupons created, 0 updated" in run for run in runs[1:]] == [True, True]
+    assert "option 3101 '$5 Off': active" in store.cli("offers", "list").stdout
+
+
 def test_type_change_renames_coupon(store: LoyaltyStore) -> None:
     store.set_options(FIVE_OFF)
     store.cli("offers", "sync")

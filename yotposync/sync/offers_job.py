@@ -120,9 +120,18 @@ class OffersJob:
         # switched off below. Marked earlier, a failed switch-off would leave the coupon
         # active, and no later run would plan to switch it off.
         switching_off = {mapping.option_id for mapping in plan.deactivate}
+        # An option listed twice is used once, so its second listing's skip is logged only.
+        # Recorded, it would mark the used option skipped, and every other run would rewrite
+        # its coupon.
+        used = {offer.option_id for offer in offers}
         for option in skipped:
-            if option.option_id is None:
-                log.warning("offer_skipped", name=option.name, reason=option.reason)
+            if option.option_id is None or option.option_id in used:
+                log.warning(
+                    "offer_skipped",
+                    option_id=option.option_id,
+                    name=option.name,
+                    reason=option.reason,
+                )
                 continue
             # Read outside the transaction, so the transaction only writes.
             changed = self.offers.offer_state(option.option_id) != ("skipped", option.reason)
