@@ -79,8 +79,6 @@ Discount = tuple[int | None, Decimal | None]
             (None, Decimal(12)),
             "Loyalty: 12% off, 500 points",
         ),
-        # The points figure is not read as an amount.
-        ("500 points for $5", (500, None), (50000, None), "Loyalty: 500.00 off, 500 points"),
     ],
 )
 def test_coupon_name_kept_while_matching(
@@ -90,6 +88,17 @@ def test_coupon_name_kept_while_matching(
     changed = Offer(1, name, 500, *other).coupon_spec().name
     assert kept == f"{name} (500 points)"
     assert changed == built
+
+
+def test_name_with_its_cost_not_repeated() -> None:
+    # The points figure is not read as an amount, and the cost is not added twice.
+    assert Offer(1, "500 points for $5", 500, 500, None).coupon_spec().name == "500 points for $5"
+    assert Offer(1, "$5 Off (500 pts)", 500, 500, None).coupon_spec().name == "$5 Off (500 pts)"
+
+
+def test_name_with_old_cost_rebuilt() -> None:
+    offer = Offer(1, "$5 Off (400 points)", 500, 500, None)
+    assert offer.coupon_spec().name == "Loyalty: 5.00 off, 500 points"
 
 
 @pytest.mark.parametrize(

@@ -81,8 +81,17 @@ def coupon_name(offer: Offer) -> str:
     discount.
     """
     if name_states_discount(offer):
+        if _names_points(offer.name):
+            return one_line(offer.name)  # the name states the cost already
         return f"{one_line(offer.name)} ({offer.points_cost} points)"
     return f"Loyalty: {offer.discount_text()} off, {offer.points_cost} points"
+
+
+def _names_points(name: str) -> bool:
+    return any(
+        (match.group(3) or "").lower() not in ("", "%", "percent")
+        for match in _NAME_FIGURE.finditer(name)
+    )
 
 
 def one_line(text: str) -> str:
@@ -93,9 +102,10 @@ def one_line(text: str) -> str:
 def name_states_discount(offer: Offer) -> bool:
     """Tell whether the option's name states the offer's discount and no other figure.
 
-    Figures followed by "points" or "pts" are costs and do not count. Every other figure
-    must be the discount: a percentage for "%" or "percent", else an amount in currency
-    units. So "2-for-1: $10 Off" states no discount of $1 (its "1"), nor of $10 (its "2").
+    Figures followed by "points" or "pts" must be the points cost. Every other figure must
+    be the discount: a percentage for "%" or "percent", else an amount in currency units.
+    So "2-for-1: $10 Off" states no discount of $1 (its "1"), nor of $10 (its "2"), and
+    "$5 Off (400 points)" does not name an offer that costs 500.
     """
     stated = False
     for match in _NAME_FIGURE.finditer(offer.name):
@@ -109,7 +119,9 @@ def name_states_discount(offer: Offer) -> bool:
             if offer.amount_cents is None or figure * 100 != offer.amount_cents:
                 return False
         else:
-            continue  # a points cost
+            if figure != offer.points_cost:
+                return False
+            continue  # a points cost, which states no discount
         stated = True
     return stated
 
