@@ -331,7 +331,7 @@ class StopOnSignal:
 
     A catch-up then ends after the page or delivery batch under way, and records what it
     finished. Outside the main thread, where handlers cannot be set, signals keep their
-    usual effect, and so does a SIGHUP that the process was started with ignored.
+    usual effect. A SIGHUP ignored when the process started, as under `nohup`, stays ignored.
     """
 
     def __init__(self) -> None:

@@ -170,6 +170,6 @@ def format_offer_status(status: dict[str, Any]) -> list[str]:
         )
     for code in status["skipped_codes"]:
         # A code recorded before codes were checked may hold a line break.
-        shown = code["code"] if is_online_code(code["code"]) else repr(code["code"])
-        lines.append(f"  online code {shown} skipped: {code['reason']}")
+        printed = code["code"] if is_online_code(code["code"]) else repr(code["code"])
+        lines.append(f"  online code {printed} skipped: {code['reason']}")
     return lines

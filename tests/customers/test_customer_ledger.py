@@ -281,8 +281,8 @@ def test_new_online_code_flags_its_redeemer(ledger: Ledger) -> None:
 
 def test_online_code_flags_yotpo_account_holder(ledger: Ledger) -> None:
     # Deleted in Heartland, with a sale under the address.
-    gone = row(101, email="pat@example.com", email_key="pat@example.com", deleted=True)
-    book.save_customer(ledger, gone, NOW)
+    deleted = row(101, email="pat@example.com", email_key="pat@example.com", deleted=True)
+    book.save_customer(ledger, deleted, NOW)
     add_ticket(ledger, 1, 101, "sale", email="pat@example.com")
     # Moved to another address in Heartland and in Yotpo, with a sale under the old one.
     moved = row(

@@ -269,10 +269,10 @@ def test_show_lists_register_offers_only(cli: Cli) -> None:
     cli.shop.sale(pat, 600)
     cli.catch_up()
 
-    shown = cli.run("customer", "show", "pat@example.com").stdout
+    output = cli.run("customer", "show", "pat@example.com").stdout
 
     # Points for cash gets no coupon, so the cashier could not apply it.
-    assert "Offers they can afford now: $5 Off (500 points)\n" in shown
+    assert "Offers they can afford now: $5 Off (500 points)\n" in output
 
 
 @pytest.mark.slow

@@ -279,8 +279,9 @@ def test_offers_change_refreshes_active_customers(shop: Shop, jobs: Jobs) -> Non
     pat = shop.customer("pat@example.com")
     shop.sale(pat, 600)
     jobs.cycle()
-    one = {**five, "id": 3201, "name": "$1 Off", "amount": 100, "discount_amount_cents": 100}
-    _set_options(shop, one)
+    dollar_off = {**five, "id": 3201, "name": "$1 Off", "amount": 100}
+    dollar_off["discount_amount_cents"] = 100
+    _set_options(shop, dollar_off)
 
     jobs.cycle()
 

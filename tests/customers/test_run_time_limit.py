@@ -110,9 +110,10 @@ def test_next_run_goes_on_from_cursor(shop: Shop, jobs: Jobs) -> None:
 def test_stop_request_ends_walk_mid_page(shop: Shop, jobs: Jobs) -> None:
     emails = five_customers(shop)
     job = customers_job(jobs.settings, jobs.ledger, jobs.heartland, jobs.yotpo, clock=jobs.now)
-    asked = iter([False, True])  # the stop arrives while the first customer is settled
+    # The stop request arrives while the first customer is settled.
+    stop_answers = iter([False, True])
 
-    stopped = job.run(should_stop=lambda: next(asked, True))
+    stopped = job.run(should_stop=lambda: next(stop_answers, True))
 
     assert stopped.sent == 1
     assert enrolled(shop, emails) == emails[:1]

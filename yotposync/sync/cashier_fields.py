@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from yotposync.sync.offers import one_line
+
 # Roles of the custom fields, with the name a field gets when yotposync creates it.
 POINTS = "points"
 TIER = "tier"
@@ -92,8 +94,8 @@ def parse_offer(option: Mapping[str, Any]) -> Offer | None:
     # The id is read as the offers job reads it (3101, "3101" and 3101.0 are one option), so
     # that the option's coupon is found.
     option_id = _whole_number(option.get("id"))
-    shown_id = str(option_id) if option_id is not None else str(option.get("id", ""))
-    return Offer(shown_id, name.strip(), cost, variable)
+    option_key = str(option_id) if option_id is not None else str(option.get("id", ""))
+    return Offer(option_key, name.strip(), cost, variable)
 
 
 def affordable_offers(
@@ -145,7 +147,7 @@ def parse_snapshot(
 
 def _one_line(text: str) -> str:
     """Put a name from Yotpo on one line, without the "; " that separates offers."""
-    return " ".join(text.replace(";", ",").split())
+    return one_line(text.replace(";", ","))
 
 
 def format_offer(offer: Offer) -> str:
@@ -167,20 +169,20 @@ def format_offers(offers: Sequence[Offer], max_length: int) -> str:
     """
     texts = [format_offer(offer) for offer in offers]
 
-    def joined(shown: list[str], hidden: int) -> str:
-        text = "; ".join(shown)
+    def joined(listed: list[str], hidden: int) -> str:
+        text = "; ".join(listed)
         if hidden:
             text = f"{text}; +{hidden} more" if text else f"+{hidden} more"
         return text
 
-    shown: list[str] = []
+    listed: list[str] = []
     for position, text in enumerate(texts):
         # Count every later offer as hidden, so that the text stays within the limit
         # whichever of them fit after this one.
-        hidden_at_most = len(texts) - position - 1 + (position - len(shown))
-        if len(joined([*shown, text], hidden_at_most)) <= max_length:
-            shown.append(text)
-    result = joined(shown, len(texts) - len(shown))
+        hidden_at_most = len(texts) - position - 1 + (position - len(listed))
+        if len(joined([*listed, text], hidden_at_most)) <= max_length:
+            listed.append(text)
+    result = joined(listed, len(texts) - len(listed))
     return result if len(result) <= max_length else ""
 
 

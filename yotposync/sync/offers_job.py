@@ -120,9 +120,9 @@ class OffersJob:
         # switched off below. Marked earlier, a failed switch-off would leave the coupon
         # active, and no later run would plan to switch it off.
         switching_off = {mapping.option_id for mapping in plan.deactivate}
-        # An option listed twice is used once, so its second listing's skip is logged only.
-        # Recorded, it would mark the used option skipped, and every other run would rewrite
-        # its coupon.
+        # An option listed twice is used once, so the skip of its second listing is only
+        # logged. Recording it would mark the used option skipped, and every other run would
+        # then rewrite its coupon.
         used = {offer.option_id for offer in offers}
         for option in skipped:
             if option.option_id is None or option.option_id in used:
